@@ -1,0 +1,213 @@
+"""Embedded tokens/s: datarefinery's engine + llamacpp backend vs a bare llama-cpp-python loop.
+
+Both sides load the same GGUF with the same context size and threads and answer the same prompts
+with the same sampling settings and seeds. Each (side, round) runs in its own process -- two
+llama.cpp instances in one process keep two OpenMP teams that slow each other down -- and the
+sides alternate round by round, so machine noise hits both alike. The engine side goes through
+everything a run uses (response cache lookups and writes, budget, structured-output validation)
+with concurrency 4; the bare side is the loop a user would write: one ``create_chat_completion``
+after another.
+
+    .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 3] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from llama_cpp import Llama
+from llama_cpp.llama_grammar import LlamaGrammar
+from pydantic import BaseModel, Field
+
+from datarefinery.llm.base import Message, Request, SamplingParams
+from datarefinery.llm.cache import ResponseCache
+from datarefinery.llm.engine import Engine
+from datarefinery.llm.llamacpp import LlamaCppBackend, default_threads
+from datarefinery.llm.models import resolve_model_path
+
+
+class Review(BaseModel):
+    text: str = Field(min_length=20, max_length=300)
+
+
+LABELS = ["positive", "negative"]
+SYSTEM = (
+    "You write realistic, varied examples for training a classifier. You answer with JSON only."
+)
+
+
+def prompts(n: int) -> list[list[dict[str, str]]]:
+    return [
+        [
+            {"role": "system", "content": SYSTEM},
+            {
+                "role": "user",
+                "content": f"Write one {LABELS[i % 2]} movie review of two or three sentences. "
+                'Answer with one JSON object with the key "text".',
+            },
+        ]
+        for i in range(n)
+    ]
+
+
+def bare_loop(
+    llama: Llama, batch: list[list[dict[str, str]]], seeds: list[int], structured: bool
+) -> tuple[int, float]:
+    grammar = (
+        LlamaGrammar.from_json_schema(json.dumps(Review.model_json_schema()), verbose=False)
+        if structured
+        else None
+    )
+    tokens = 0
+    started = time.perf_counter()
+    for messages, seed in zip(batch, seeds, strict=True):
+        out: Any = llama.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            temperature=0.8,
+            top_p=0.95,
+            max_tokens=128,
+            seed=seed,
+            grammar=grammar,
+        )
+        tokens += out["usage"]["completion_tokens"]
+    return tokens, time.perf_counter() - started
+
+
+def through_engine(
+    engine: Engine, batch: list[list[dict[str, str]]], seeds: list[int], structured: bool
+) -> tuple[int, float]:
+    requests = [
+        Request(
+            messages=tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
+            params=SamplingParams(temperature=0.8, top_p=0.95, max_tokens=128),
+            json_schema=Review.model_json_schema() if structured else None,
+            seed=seed,
+        )
+        for messages, seed in zip(batch, seeds, strict=True)
+    ]
+
+    async def go() -> int:
+        if structured:
+            results = await asyncio.gather(
+                *(engine.complete_structured(r, Review) for r in requests)
+            )
+            return sum(resp.usage.completion_tokens for res in results for resp in res.responses)
+        responses = await asyncio.gather(*(engine.complete(r) for r in requests))
+        return sum(r.usage.completion_tokens for r in responses)
+
+    started = time.perf_counter()
+    tokens = asyncio.run(go())
+    return tokens, time.perf_counter() - started
+
+
+def measure(
+    side: str, mode: str, model: str, threads: int, n: int, round_: int
+) -> dict[str, float]:
+    """One side, one round, in this process."""
+    path = resolve_model_path(model)
+    structured = mode == "json_schema"
+    batch = prompts(n)
+    seeds = [1000 * round_ + i + (0 if structured else 500) for i in range(n)]
+    if side == "bare":
+        llama = Llama(
+            model_path=str(path),
+            n_ctx=2048,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        bare_loop(llama, batch[:1], [7], structured)  # warm-up, as the engine's first call loads
+        tokens, seconds = bare_loop(llama, batch, seeds, structured)
+    else:
+        backend = LlamaCppBackend(str(path), n_ctx=2048, n_threads=threads)
+        with tempfile.TemporaryDirectory() as tmp:
+            warm = Engine(backend, cache=None)
+            through_engine(warm, batch[:1], [7], structured)
+            # A real cache: the measured calls include their cache lookups and writes.
+            engine = Engine(backend, cache=ResponseCache(Path(tmp) / "c.sqlite"), concurrency=4)
+            tokens, seconds = through_engine(engine, batch, seeds, structured)
+    return {"tokens": tokens, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--one", nargs=3, metavar=("SIDE", "MODE", "ROUND"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        side, mode, round_ = args.one
+        result = measure(side, mode, args.model, args.threads, args.requests, int(round_))
+        print(json.dumps(result))
+        return
+
+    results: dict[str, dict[str, list[float]]] = {}
+    for mode in ("json_schema", "free_text"):
+        rates: dict[str, list[float]] = {"bare": [], "engine": []}
+        for round_ in range(args.rounds):
+            for side in ("bare", "engine") if round_ % 2 == 0 else ("engine", "bare"):
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    side,
+                    mode,
+                    str(round_),
+                    "--requests",
+                    str(args.requests),
+                    "--model",
+                    args.model,
+                    "--threads",
+                    str(args.threads),
+                ]
+                out = subprocess.run(command, capture_output=True, text=True, check=True)
+                measured = json.loads(out.stdout.strip().splitlines()[-1])
+                tokens, seconds = measured["tokens"], measured["seconds"]
+                rates[side].append(tokens / seconds)
+                print(
+                    f"{mode:11s} round {round_} {side:6s} {tokens:5.0f} tok {seconds:6.1f} s "
+                    f"{tokens / seconds:6.1f} tok/s",
+                    flush=True,
+                )
+        results[mode] = rates
+
+    summary: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "model": resolve_model_path(args.model).name,
+        "threads": args.threads,
+        "requests_per_round": args.requests,
+        "rounds": args.rounds,
+        "max_tokens": 128,
+    }
+    print("\nmode         bare tok/s   engine tok/s   engine/bare")
+    for mode, rates in results.items():
+        bare, ours = statistics.median(rates["bare"]), statistics.median(rates["engine"])
+        summary[mode] = {
+            "bare_tok_s": round(bare, 1),
+            "engine_tok_s": round(ours, 1),
+            "ratio": round(ours / bare, 3),
+            "rounds": rates,
+        }
+        print(f"{mode:11s} {bare:11.1f} {ours:14.1f} {ours / bare:13.2f}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "embedded_throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The ``refinery`` command. It calls only the public Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import datarefinery
+from datarefinery.errors import DatarefineryError, UsageError
+
+app = typer.Typer(
+    name="refinery",
+    help="Synthesize, refine, curate and evaluate training data with generative models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Exit codes: a script can tell a bad spec from a run that stopped on its budget.
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err_console.print(f"[red bold]error:[/] {exc}", highlight=False, markup=True)
+    return typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else 1)
+
+
+@app.command("run")
+def run_command(
+    spec: Annotated[Path, typer.Argument(help="The run spec (YAML).", show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
+    ] = False,
+) -> None:
+    """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json.
+
+    Running the same command again resumes: finished shards are skipped and answered model calls
+    come from OUT/cache.sqlite.
+    """
+    from datarefinery.cli.progress import RichProgress, print_summary
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if quiet:
+            result = datarefinery.run(spec, out, fresh=fresh)
+        else:
+            with RichProgress(console) as progress:
+                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
+    except KeyboardInterrupt:
+        err_console.print(
+            "[yellow]interrupted[/]: finished shards are kept; run the same command to resume"
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except DatarefineryError as exc:
+        raise _fail(exc) from None
+    print_summary(console, result)
+    if result.status != "complete":
+        raise typer.Exit(EXIT_STOPPED)
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.", show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--out", help="Output file: .jsonl, .csv, .parquet, or a folder (HF dataset)."
+        ),
+    ],
+) -> None:
+    """Write a run's dataset in another format (flat columns for CSV / Parquet / HF)."""
+    try:
+        dataset = run_dir / "dataset.jsonl"
+        if not dataset.exists():
+            raise UsageError(f"{run_dir} has no dataset.jsonl: is it a finished run directory?")
+        count = datarefinery.write_records(out, datarefinery.read_records(dataset))
+    except DatarefineryError as exc:
+        raise _fail(exc) from None
+    console.print(f"wrote {count} records to {out}")
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the versions of datarefinery and its engine."""
+    from datarefinery.runner import versions
+
+    for name, value in versions().items():
+        console.print(f"{name} {value}")
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:  # pragma: no cover - `refinery ... | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

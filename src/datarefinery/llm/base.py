@@ -1,0 +1,142 @@
+"""The backend contract: typed requests and responses, and one async method.
+
+A backend turns one ``Request`` into one ``Response`` or raises a ``BackendError``. Everything
+else a run needs around model calls (cache, rate limits, retries, budget, structured output) lives
+in the ``Engine``, so a new backend is only the code that talks to its model.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One chat completion. ``json_schema`` asks the backend for output constrained to that schema
+    (as far as the backend can); ``seed`` makes sampling repeatable and is part of the cache key, so
+    two calls that should differ must carry different seeds."""
+
+    messages: tuple[Message, ...]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    json_schema: dict[str, Any] | None = None
+    seed: int | None = None
+
+    def key_material(self) -> dict[str, Any]:
+        """What identifies this request in the response cache (besides the backend's identity)."""
+        return {
+            "messages": [[m.role, m.content] for m in self.messages],
+            "params": asdict(self.params),
+            "schema": self.json_schema,
+            "seed": self.seed,
+        }
+
+    def with_messages(self, messages: tuple[Message, ...]) -> Request:
+        return replace(self, messages=messages)
+
+    def prompt_chars(self) -> int:
+        return sum(len(m.content) for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+FinishReason = Literal["stop", "length", "other"]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A backend's answer. ``parsed`` is set by the engine once the text validated against the
+    request's schema; ``cached`` says it came from the response cache and cost nothing."""
+
+    text: str
+    finish_reason: FinishReason = "stop"
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    model: str = ""
+    parsed: Any = None
+    cached: bool = False
+
+    def to_cache_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": [self.usage.prompt_tokens, self.usage.completion_tokens],
+            "latency_s": self.latency_s,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_cache_dict(cls, data: dict[str, Any]) -> Response:
+        prompt, completion = data["usage"]
+        return cls(
+            text=data["text"],
+            finish_reason=data["finish_reason"],
+            usage=Usage(int(prompt), int(completion)),
+            latency_s=float(data["latency_s"]),
+            model=str(data["model"]),
+            cached=True,
+        )
+
+
+def normalize_finish_reason(value: object) -> FinishReason:
+    if value == "stop":
+        return "stop"
+    if value == "length":
+        return "length"
+    return "other"
+
+
+class Backend(abc.ABC):
+    """A model behind one async method.
+
+    ``kind`` and ``identity`` go into the cache key: two backends with the same identity must give
+    the same answer distribution for the same request. Backends load their model lazily (on the
+    first ``complete``) so that a configured backend stays cheap to build and to pickle.
+    """
+
+    kind: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """Model identity for cache keys and manifests (a GGUF digest, or base URL + model)."""
+
+    @abc.abstractmethod
+    async def complete(self, request: Request) -> Response:
+        """Answer one request, or raise ``RetryableBackendError`` / ``FatalBackendError``."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections or model memory."""

@@ -1,0 +1,228 @@
+"""Any OpenAI-compatible chat server: vLLM, llama.cpp's servers, Ollama, hosted APIs.
+
+The wire format of structured output differs between servers (the *dialect*), while the endpoint
+(base URL, model, key) is separate configuration:
+
+- ``llamacpp``: ``response_format={"type": "json_object", "schema": ...}`` (llama.cpp and
+  llama-cpp-python servers; the grammar is built from the schema)
+- ``openai``: ``response_format={"type": "json_schema", "json_schema": {...}}`` (OpenAI, Ollama,
+  recent vLLM)
+- ``vllm``: ``guided_json`` guided decoding in the request body
+- ``none``: no schema is sent; the engine still validates and re-asks
+- ``auto``: asks ``GET /models`` once and picks from ``owned_by`` (``llamacpp``/``me`` → llamacpp,
+  ``vllm`` → vllm), else ``openai``.
+
+The API key is read from an environment variable named in the config; it is sent as a bearer token
+and kept out of ``repr``, errors and the cache key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import time
+from typing import Any, Literal
+
+import httpx
+
+from datarefinery.errors import (
+    FatalBackendError,
+    RequestRejectedError,
+    RetryableBackendError,
+    UsageError,
+)
+from datarefinery.llm.base import (
+    Backend,
+    Request,
+    Response,
+    Usage,
+    normalize_finish_reason,
+)
+from datarefinery.llm.limits import estimate_prompt_tokens
+
+Dialect = Literal["auto", "llamacpp", "openai", "vllm", "none"]
+
+_RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# Statuses that say "this request" rather than "this server / this account".
+_REQUEST_STATUS = {400, 413, 422}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAICompatBackend(Backend):
+    kind = "openai"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        dialect: Dialect = "auto",
+        connect_timeout_s: float = 10.0,
+        extra_body: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.dialect: Dialect = dialect
+        self.extra_body = dict(extra_body or {})
+        self._api_key: str | None = None
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise UsageError(
+                    f"llm.api_key_env names the environment variable {api_key_env!r}, which is not "
+                    f"set. Export it (export {api_key_env}=...) or remove api_key_env for a server "
+                    "without authentication."
+                )
+            self._api_key = key
+        self._connect_timeout_s = connect_timeout_s
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._dialect_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAICompatBackend(base_url={self.base_url!r}, model={self.model!r}, "
+            f"dialect={self.dialect!r}, api_key={'set' if self._api_key else 'none'})"
+        )
+
+    @property
+    def identity(self) -> str:
+        return f"{self.base_url}|{self.model}"
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Content-Type": "application/json"}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
+            # The engine enforces the per-request timeout; httpx only bounds the connect.
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+                transport=self._transport,
+            )
+        return self._client
+
+    async def _resolve_dialect(self) -> Dialect:
+        if self.dialect != "auto":
+            return self.dialect
+        async with self._dialect_lock:
+            if self.dialect != "auto":
+                return self.dialect
+            owners: set[str] = set()
+            try:
+                reply = await self._get_client().get("/models")
+                if reply.status_code == 200:
+                    owners = {str(m.get("owned_by", "")) for m in reply.json().get("data", [])}
+            except (httpx.HTTPError, ValueError):
+                pass
+            if owners & {"llamacpp", "me"}:
+                self.dialect = "llamacpp"
+            elif "vllm" in owners:
+                self.dialect = "vllm"
+            else:
+                self.dialect = "openai"
+            return self.dialect
+
+    def build_body(self, request: Request, dialect: Dialect) -> dict[str, Any]:
+        params = request.params
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.frequency_penalty:
+            body["frequency_penalty"] = params.frequency_penalty
+        if params.presence_penalty:
+            body["presence_penalty"] = params.presence_penalty
+        if request.seed is not None:
+            body["seed"] = request.seed
+        schema = request.json_schema
+        if schema is not None:
+            if dialect == "llamacpp":
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            elif dialect == "openai":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": schema, "strict": False},
+                }
+            elif dialect == "vllm":
+                body["guided_json"] = schema
+        body.update(self.extra_body)
+        return body
+
+    async def complete(self, request: Request) -> Response:
+        dialect = await self._resolve_dialect()
+        body = self.build_body(request, dialect)
+        started = time.perf_counter()
+        try:
+            reply = await self._get_client().post("/chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            raise RetryableBackendError(
+                f"{type(exc).__name__} talking to {self.base_url}"
+            ) from None
+        except httpx.TransportError as exc:
+            raise RetryableBackendError(
+                f"connection error talking to {self.base_url}: {type(exc).__name__}"
+            ) from None
+        latency = time.perf_counter() - started
+        if reply.status_code != 200:
+            detail = reply.text[:300].replace("\n", " ")
+            message = f"HTTP {reply.status_code} from {self.base_url}/chat/completions: {detail}"
+            if reply.status_code in _RETRYABLE_STATUS:
+                raise RetryableBackendError(
+                    message,
+                    status=reply.status_code,
+                    retry_after=parse_retry_after(reply.headers.get("retry-after")),
+                )
+            if reply.status_code in _REQUEST_STATUS:
+                raise RequestRejectedError(message, status=reply.status_code)
+            raise FatalBackendError(message, status=reply.status_code)
+        try:
+            data = reply.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            # A garbled body is treated as a transient fault (proxies and overloaded servers do it).
+            raise RetryableBackendError(
+                f"unreadable reply from {self.base_url}: {reply.text[:200]!r}"
+            ) from None
+        usage_data = data.get("usage") or {}
+        usage = Usage(
+            int(usage_data.get("prompt_tokens") or estimate_prompt_tokens(request.prompt_chars())),
+            int(usage_data.get("completion_tokens") or estimate_prompt_tokens(len(text))),
+        )
+        return Response(
+            text=text,
+            finish_reason=normalize_finish_reason(choice.get("finish_reason")),
+            usage=usage,
+            latency_s=latency,
+            model=str(data.get("model") or self.model),
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,62 @@
+"""A backend whose answers a test writes: for fast unit tests of step logic, never the only test
+of a feature a user runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from datarefinery.llm.base import Backend, Request, Response, Usage
+
+Reply = str | Response | Exception
+Script = Callable[[Request], Reply]
+
+
+class ScriptedBackend(Backend):
+    """Answers from a list (in call order, cycling is an error) or from a function of the request.
+
+    A reply may be text, a full ``Response``, or an exception to raise (e.g. a
+    ``RetryableBackendError`` to exercise retries). ``requests`` records every request received.
+    """
+
+    kind = "scripted"
+
+    def __init__(
+        self,
+        replies: Iterable[Reply] | Script,
+        *,
+        name: str = "scripted",
+        delay_s: float = 0.0,
+    ) -> None:
+        self._script: Script | None = replies if callable(replies) else None
+        self._queue: list[Reply] = [] if callable(replies) else list(replies)
+        self._name = name
+        self._delay_s = delay_s
+        self.requests: list[Request] = []
+
+    @property
+    def identity(self) -> str:
+        return self._name
+
+    async def complete(self, request: Request) -> Response:
+        self.requests.append(request)
+        if self._delay_s:
+            await asyncio.sleep(self._delay_s)
+        if self._script is not None:
+            reply = self._script(request)
+        else:
+            if not self._queue:
+                raise AssertionError(
+                    f"ScriptedBackend ran out of replies after {len(self.requests) - 1} calls"
+                )
+            reply = self._queue.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, Response):
+            return reply
+        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        return Response(
+            text=reply,
+            usage=Usage(prompt_tokens, max(1, len(reply.split()))),
+            model=self._name,
+        )

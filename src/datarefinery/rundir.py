@@ -1,0 +1,184 @@
+"""The run directory: what a run has finished, committed so that a crash loses nothing finished.
+
+Layout::
+
+    OUT/manifest.json                      spec, versions, model, counts, tokens, cost, timings
+    OUT/cache.sqlite                       LLM responses by request hash
+    OUT/steps/NN-name/shard-00000.jsonl    records a step kept from input shard 0
+    OUT/steps/NN-name/shard-00000.rejected.jsonl
+    OUT/steps/NN-name/shard-00000.done     stats; written last, so its presence means committed
+    OUT/dataset.jsonl, OUT/rejected.jsonl  the final outputs, written when every step is done
+
+Shards are JSONL rather than Parquet: records carry nested, per-step provenance and scores that do
+not fit one columnar schema, and a shard is small enough that the format costs nothing measurable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datarefinery.errors import RunDirError
+from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.records import Record, Rejected
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class ShardStats:
+    records_in: int = 0
+    records_out: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "rejected": self.rejected,
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardStats:
+        return cls(
+            records_in=int(data["records_in"]),
+            records_out=int(data["records_out"]),
+            rejected={str(k): int(v) for k, v in data.get("rejected", {}).items()},
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+
+class StepDir:
+    """Shards of one step."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    def _shard(self, index: int, suffix: str) -> Path:
+        return self.path / f"shard-{index:05d}{suffix}"
+
+    def is_done(self, index: int) -> bool:
+        return self._shard(index, ".done").exists()
+
+    def commit(
+        self, index: int, records: list[Record], rejected: list[Rejected], stats: ShardStats
+    ) -> None:
+        """Write a shard's outputs, then its marker. Until the marker exists the shard is not done,
+        and a rerun recomputes it (from the response cache) and overwrites the partial files."""
+        write_jsonl_atomic(self._shard(index, ".jsonl"), (r.to_json() for r in records))
+        write_jsonl_atomic(
+            self._shard(index, ".rejected.jsonl"),
+            (json.dumps(r.to_dict(), ensure_ascii=False) for r in rejected),
+        )
+        _write_json_atomic(self._shard(index, ".done"), stats.to_dict())
+
+    def shard_stats(self, index: int) -> ShardStats:
+        return ShardStats.from_dict(json.loads(self._shard(index, ".done").read_text()))
+
+    def done_indices(self) -> list[int]:
+        return sorted(int(p.name[6:11]) for p in self.path.glob("shard-*.done"))
+
+    def records(self, index: int) -> Iterator[Record]:
+        with self._shard(index, ".jsonl").open(encoding="utf-8") as handle:
+            for line in handle:
+                yield Record.from_dict(json.loads(line))
+
+    def rejected_lines(self, index: int) -> Iterator[str]:
+        path = self._shard(index, ".rejected.jsonl")
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield line.rstrip("\n")
+
+    def mark_complete(self, shards: int) -> None:
+        _write_json_atomic(self.path / "_COMPLETE", {"shards": shards})
+
+    def complete_shards(self) -> int | None:
+        marker = self.path / "_COMPLETE"
+        if not marker.exists():
+            return None
+        return int(json.loads(marker.read_text())["shards"])
+
+    def all_records(self) -> Iterator[Record]:
+        shards = self.complete_shards()
+        if shards is None:
+            raise RuntimeError(f"{self.path} is not complete")
+        for index in range(shards):
+            yield from self.records(index)
+
+
+class RunDir:
+    """Opens (or creates) a run directory for a spec; refuses one that holds a different spec."""
+
+    MANIFEST = "manifest.json"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, spec_hash: str, *, fresh: bool = False) -> RunDir:
+        root = Path(path)
+        manifest_path = root / cls.MANIFEST
+        if fresh and root.exists():
+            if not manifest_path.exists() and any(root.iterdir()):
+                raise RunDirError(
+                    f"{root} is not empty and not a run directory; refusing to delete it. "
+                    "Choose another -o."
+                )
+            shutil.rmtree(root)
+        if root.exists() and any(root.iterdir()):
+            if not manifest_path.exists():
+                raise RunDirError(
+                    f"{root} exists, is not empty and holds no manifest.json: choose another -o "
+                    "(an empty or new folder)."
+                )
+            previous = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if previous.get("spec_hash") != spec_hash:
+                raise RunDirError(
+                    f"{root} holds a run of a different spec (spec hash "
+                    f"{previous.get('spec_hash')}, this one {spec_hash}). Use another -o, or "
+                    "--fresh to discard that run."
+                )
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        path = self.path / self.MANIFEST
+        if not path.exists():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        _write_json_atomic(self.path / self.MANIFEST, data)
+
+    def step_dir(self, index: int, name: str) -> StepDir:
+        return StepDir(self.path / "steps" / f"{index + 1:02d}-{name}")
+
+    @property
+    def cache_path(self) -> Path:
+        return self.path / "cache.sqlite"
+
+    @property
+    def dataset_path(self) -> Path:
+        return self.path / "dataset.jsonl"
+
+    @property
+    def rejected_path(self) -> Path:
+        return self.path / "rejected.jsonl"

@@ -1,0 +1,200 @@
+"""Steps: one small class, one verb.
+
+A ``Step`` turns a batch of records into records and rejections (``process``). The executor does
+sharding, commits, resume and progress; a step only knows its own work. Three refinements:
+
+- ``LLMStep``: writes ``build_request`` (record → request + reply model) and ``parse`` (validated
+  reply → records); the base class calls the engine, re-asks on invalid replies and turns every
+  failure into a ``Rejected`` with a reason.
+- source steps (``is_source = True``) make their own input with ``plan()``: one "job" record per
+  model call (e.g. label × call number), so generation shards and resumes like any other step.
+- stateful steps see every committed output in order through ``restore`` (on resume) and
+  ``postprocess`` (on commit), which is how exact-duplicate rejection works across shards.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from datarefinery.config import LLMConfig, TaskSpec
+from datarefinery.errors import ConfigError, RequestRejectedError
+from datarefinery.llm.base import Request, Response, SamplingParams
+from datarefinery.llm.engine import Engine
+from datarefinery.records import Record, Rejected
+
+Output = Record | Rejected
+
+
+class StepConfig(BaseModel):
+    """Base of every step's options model: unknown options are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+C = TypeVar("C", bound=StepConfig)
+
+
+@dataclass
+class StepContext:
+    """What a step may use at run time. ``engine`` is ``None`` for runs without LLM steps."""
+
+    name: str
+    index: int
+    seed: int
+    task: TaskSpec | None
+    llm: LLMConfig
+    engine: Engine | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+    on_record: Callable[[int, int], None] | None = None
+
+    def require_engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError(f"step {self.name} needs an engine but the run has none")
+        return self.engine
+
+    def require_task(self) -> TaskSpec:
+        if self.task is None:
+            raise ConfigError(f"step {self.name} needs a 'task:' section in the spec")
+        return self.task
+
+    def call_seed(self, *parts: object) -> int:
+        """A per-call seed derived from the run seed, so calls differ from each other and reruns
+        repeat them exactly (the seed is part of the cache key)."""
+        material = "\x1f".join(str(p) for p in (self.seed, self.name, *parts))
+        return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+class Step(abc.ABC, Generic[C]):
+    """Base of all steps. Subclasses set ``name`` (as used in specs) and ``Config``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StepConfig]]
+    uses_llm: ClassVar[bool] = False
+    is_source: ClassVar[bool] = False
+    stateful: ClassVar[bool] = False
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+        self._ctx: StepContext | None = None
+
+    @property
+    def ctx(self) -> StepContext:
+        if self._ctx is None:
+            raise RuntimeError(f"step {self.name} used before setup()")
+        return self._ctx
+
+    def reads(self, task: TaskSpec | None) -> set[str]:
+        """Fields this step needs on its input records (checked when the pipeline is built)."""
+        return set()
+
+    def writes(self, task: TaskSpec | None) -> set[str]:
+        """Fields this step adds or sets on its output records."""
+        return set()
+
+    def setup(self, ctx: StepContext) -> None:
+        """Called once before processing; create any non-picklable state here."""
+        self._ctx = ctx
+
+    def plan(self) -> list[Record]:
+        """Source steps: the job records to process (deterministic for a given spec and seed)."""
+        raise NotImplementedError(f"step {self.name} is not a source step")
+
+    @abc.abstractmethod
+    async def process(self, batch: list[Record]) -> list[Output]:
+        """Turn a batch into outputs. Every input record must come back as at least one output
+        (a record, derived records, or a ``Rejected``) so nothing disappears silently."""
+
+    def restore(self, committed: Iterable[Record]) -> None:
+        """Stateful steps: see the outputs of shards committed by an earlier session."""
+
+    def postprocess(self, outputs: list[Output]) -> list[Output]:
+        """Stateful steps: called on each shard's outputs in shard order, just before commit."""
+        return outputs
+
+
+class RecordStep(Step[C]):
+    """A step that handles one record at a time with plain (non-async) code."""
+
+    @abc.abstractmethod
+    def apply(self, record: Record) -> Output | Sequence[Output]:
+        """One record in, a record / rejection (or several) out."""
+
+    async def process(self, batch: list[Record]) -> list[Output]:
+        outputs: list[Output] = []
+        for record in batch:
+            result = self.apply(record)
+            if isinstance(result, (Record, Rejected)):
+                outputs.append(result)
+            else:
+                outputs.extend(result)
+        return outputs
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LLMCall(Generic[M]):
+    """A request and the pydantic model its reply must validate against."""
+
+    request: Request
+    reply_model: type[M]
+
+
+class LLMStep(Step[C]):
+    """A step that asks the model once (plus one re-ask) per input record."""
+
+    uses_llm = True
+
+    def sampling(self, **overrides: Any) -> SamplingParams:
+        """The run's sampling defaults with this step's overrides (``None`` means keep)."""
+        llm = self.ctx.llm
+        values: dict[str, Any] = {
+            "temperature": llm.temperature,
+            "top_p": llm.top_p,
+            "max_tokens": llm.max_tokens,
+            "frequency_penalty": llm.frequency_penalty,
+            "presence_penalty": llm.presence_penalty,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return SamplingParams(**values)
+
+    @abc.abstractmethod
+    def build_call(self, record: Record) -> LLMCall[Any]:
+        """The request for one input record."""
+
+    @abc.abstractmethod
+    def parse(self, reply: Any, record: Record, response: Response) -> list[Output]:
+        """Turn a validated reply into output records (or rejections, e.g. a failed check)."""
+
+    async def process(self, batch: list[Record]) -> list[Output]:
+        results = await asyncio.gather(*(self._process_one(r) for r in batch))
+        return [output for outputs in results for output in outputs]
+
+    async def _process_one(self, record: Record) -> list[Output]:
+        engine = self.ctx.require_engine()
+        call = self.build_call(record)
+        try:
+            result = await engine.complete_structured(call.request, call.reply_model)
+        except RequestRejectedError as exc:
+            outputs: list[Output] = [Rejected(record, self.ctx.name, "backend_refused", str(exc))]
+        else:
+            if result.value is None:
+                failure = result.failure
+                assert failure is not None
+                detail = f"{failure.message}; last reply: {result.raw_text[:500]!r}"
+                outputs = [Rejected(record, self.ctx.name, failure.reason, detail)]
+            else:
+                outputs = self.parse(result.value, record, result.responses[-1])
+        if self.ctx.on_record is not None:
+            kept = sum(1 for o in outputs if isinstance(o, Record))
+            self.ctx.on_record(kept, len(outputs) - kept)
+        return outputs

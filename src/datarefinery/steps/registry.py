@@ -1,0 +1,27 @@
+"""The step names a spec may use, mapped to their classes.
+
+An explicit table rather than discovery by import side effects: what a spec can name is readable in
+one place, and heavy step modules are imported only when a spec uses them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from datarefinery.errors import ConfigError
+from datarefinery.steps.base import Step
+
+STEPS: dict[str, str] = {
+    "validate": "datarefinery.steps.curate.validate:Validate",
+    "zero_shot": "datarefinery.steps.synthesize.zero_shot:ZeroShot",
+}
+
+
+def step_class(name: str) -> type[Step[Any]]:
+    target = STEPS.get(name)
+    if target is None:
+        raise ConfigError(f"unknown step {name!r}; the steps are: {', '.join(sorted(STEPS))}")
+    module_name, _, class_name = target.partition(":")
+    cls: type[Step[Any]] = getattr(importlib.import_module(module_name), class_name)
+    return cls

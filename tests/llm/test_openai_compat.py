@@ -1,0 +1,158 @@
+"""Wire-level tests of the OpenAI-compatible backend against an httpx mock transport; the real
+server tests are in test_server.py."""
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from datarefinery.errors import (
+    FatalBackendError,
+    RequestRejectedError,
+    RetryableBackendError,
+    UsageError,
+)
+from datarefinery.llm.base import Message, Request, SamplingParams
+from datarefinery.llm.openai_compat import OpenAICompatBackend, parse_retry_after
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+def request() -> Request:
+    return Request(
+        messages=(Message("user", "hi"),),
+        params=SamplingParams(temperature=0.2, max_tokens=8, stop=("\n",)),
+        json_schema=SCHEMA,
+        seed=5,
+    )
+
+
+def ok_reply(body: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "model": body["model"],
+            "choices": [{"message": {"content": '{"a": "x"}'}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+        },
+    )
+
+
+def backend_with(handler: Any, **kwargs: Any) -> OpenAICompatBackend:
+    return OpenAICompatBackend(
+        base_url="http://server/v1",
+        model="m",
+        transport=httpx.MockTransport(handler),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("dialect", "key", "expected"),
+    [
+        ("llamacpp", "response_format", {"type": "json_object", "schema": SCHEMA}),
+        (
+            "openai",
+            "response_format",
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": SCHEMA, "strict": False},
+            },
+        ),
+        ("vllm", "guided_json", SCHEMA),
+    ],
+)
+def test_structured_output_dialects(dialect: str, key: str, expected: Any) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        body = json.loads(http_request.content)
+        seen.append(body)
+        return ok_reply(body)
+
+    backend = backend_with(handler, dialect=dialect)
+    response = asyncio.run(backend.complete(request()))
+    assert response.text == '{"a": "x"}'
+    assert response.usage.prompt_tokens == 7
+    body = seen[0]
+    assert body[key] == expected
+    assert body["seed"] == 5 and body["stop"] == ["\n"] and body["max_tokens"] == 8
+
+
+def test_auto_dialect_reads_owned_by() -> None:
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        if http_request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "m", "owned_by": "vllm"}]})
+        return ok_reply(json.loads(http_request.content))
+
+    backend = backend_with(handler)
+    asyncio.run(backend.complete(request()))
+    assert backend.dialect == "vllm"
+
+
+def test_error_statuses_map_to_error_kinds() -> None:
+    statuses = iter([429, 503, 400, 401])
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        status = next(statuses)
+        headers = {"Retry-After": "7"} if status == 429 else {}
+        return httpx.Response(status, text="nope", headers=headers)
+
+    backend = backend_with(handler, dialect="openai")
+    with pytest.raises(RetryableBackendError) as rate_limited:
+        asyncio.run(backend.complete(request()))
+    assert rate_limited.value.status == 429 and rate_limited.value.retry_after == 7.0
+    with pytest.raises(RetryableBackendError):
+        asyncio.run(backend.complete(request()))
+    with pytest.raises(RequestRejectedError):
+        asyncio.run(backend.complete(request()))
+    with pytest.raises(FatalBackendError) as auth:
+        asyncio.run(backend.complete(request()))
+    assert not isinstance(auth.value, RequestRejectedError)
+
+
+def test_connection_errors_and_garbled_bodies_are_retryable() -> None:
+    def refuse(http_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(RetryableBackendError, match="connection error"):
+        asyncio.run(backend_with(refuse, dialect="openai").complete(request()))
+
+    def garble(http_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>proxy error</html>")
+
+    with pytest.raises(RetryableBackendError, match="unreadable reply"):
+        asyncio.run(backend_with(garble, dialect="openai").complete(request()))
+
+
+def test_api_key_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-unit-test-9c1f"
+    monkeypatch.setenv("TEST_API_KEY", secret)
+    headers: list[str] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        headers.append(http_request.headers["authorization"])
+        return httpx.Response(401, text="bad key")
+
+    backend = backend_with(handler, dialect="openai", api_key_env="TEST_API_KEY")
+    assert headers == [] and secret not in repr(backend)
+    with pytest.raises(FatalBackendError) as info:
+        asyncio.run(backend.complete(request()))
+    assert headers == [f"Bearer {secret}"]
+    assert secret not in str(info.value)
+    assert secret not in backend.identity
+
+
+def test_missing_key_variable_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    with pytest.raises(UsageError, match="NOT_SET_KEY"):
+        OpenAICompatBackend(base_url="http://x/v1", model="m", api_key_env="NOT_SET_KEY")
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

@@ -1,0 +1,40 @@
+import pytest
+from pydantic import BaseModel, Field
+
+from datarefinery.llm.structured import ParseFailure, extract_json, parse_reply, strip_wrappers
+
+
+class Review(BaseModel):
+    text: str = Field(max_length=20)
+    label: str
+
+
+def test_strips_think_blocks_and_fences() -> None:
+    raw = '<think>the user wants JSON</think>\n```json\n{"text": "ok", "label": "positive"}\n```'
+    assert strip_wrappers(raw) == '{"text": "ok", "label": "positive"}'
+
+
+def test_unclosed_think_prefix_is_dropped() -> None:
+    assert extract_json('reasoning... </think> {"a": 1}') == {"a": 1}
+
+
+def test_json_inside_chatter_is_found() -> None:
+    assert extract_json('Sure! Here it is: {"a": [1, 2]} Hope it helps.') == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("text", ["", "   ", "no json here", '{"a": 1'])
+def test_missing_json_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        extract_json(text)
+
+
+def test_parse_reply_validates_schema() -> None:
+    good = parse_reply('{"text": "fine", "label": "positive"}', Review)
+    assert isinstance(good, Review)
+    too_long = parse_reply('{"text": "' + "x" * 30 + '", "label": "p"}', Review)
+    assert isinstance(too_long, ParseFailure)
+    assert too_long.reason == "schema"
+    assert "text" in too_long.message
+    broken = parse_reply("{oops", Review)
+    assert isinstance(broken, ParseFailure)
+    assert broken.reason == "invalid_json"

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from datarefinery.config import load_spec, spec_from_dict
+from datarefinery.errors import ConfigError
+from tests.support.specs import sentiment_spec
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_example_spec_loads() -> None:
+    loaded = load_spec(Path(__file__).parent.parent / "examples" / "sentiment.yaml")
+    assert loaded.spec.task is not None
+    assert loaded.spec.task.label_field == "label"
+    assert list(loaded.spec.task.labels) == ["positive", "negative"]
+
+
+def test_unknown_option_names_file_line_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: x\nllm:\n  backend: llamacpp\n  temprature: 0.5\nsteps:\n  - zero_shot: {}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert f"{path}, line 4" in message
+    assert "llm.temprature" in message
+    assert "unknown option" in message
+
+
+def test_bad_value_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nllm:\n  temperature: hot\nsteps:\n  - zero_shot: {}\n")
+    with pytest.raises(ConfigError, match=r"line 3, field llm\.temperature"):
+        load_spec(path)
+
+
+def test_invalid_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nsteps: [\n  - a: b\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_spec(path)
+
+
+def test_openai_backend_needs_base_url() -> None:
+    spec = sentiment_spec(backend="openai", model="m")
+    with pytest.raises(ConfigError, match="base_url"):
+        spec_from_dict(spec)
+
+
+def test_spec_hash_ignores_execution_settings() -> None:
+    a = spec_from_dict(sentiment_spec()).spec
+    b = spec_from_dict(sentiment_spec(concurrency=16, budget={"max_tokens": 10})).spec
+    c = spec_from_dict(sentiment_spec(temperature=0.1)).spec
+    assert a.spec_hash() == b.spec_hash()
+    assert a.spec_hash() != c.spec_hash()
+
+
+def test_labels_may_be_a_list() -> None:
+    spec = sentiment_spec()
+    spec["task"]["labels"] = ["positive", "negative"]
+    loaded = spec_from_dict(spec)
+    assert loaded.spec.task is not None
+    assert loaded.spec.task.labels == {"positive": "", "negative": ""}
+
+
+def test_label_field_needs_labels() -> None:
+    spec = sentiment_spec()
+    spec["task"]["labels"] = {}
+    with pytest.raises(ConfigError, match="list the labels"):
+        spec_from_dict(spec)
