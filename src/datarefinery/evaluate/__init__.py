@@ -1,0 +1,1 @@
+"""Dataset metrics: diversity, and (later) fidelity, utility and privacy."""
