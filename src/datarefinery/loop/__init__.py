@@ -1,0 +1,1 @@
+"""The S3 loop and the small models it trains."""

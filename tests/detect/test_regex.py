@@ -1,0 +1,47 @@
+import pytest
+
+from datarefinery.detect.regex import RegexPIIDetector, iban_ok, luhn_ok
+
+DETECTOR = RegexPIIDetector()
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(s.entity_type, s.value) for s in DETECTOR.detect(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mail jane.doe+x@example.co.uk now", ("EMAIL_ADDRESS", "jane.doe+x@example.co.uk")),
+        ("card 4111 1111 1111 1111 thanks", ("CREDIT_CARD", "4111 1111 1111 1111")),
+        ("IBAN DE89 3704 0044 0532 0130 00.", ("IBAN_CODE", "DE89 3704 0044 0532 0130 00")),
+        ("ssn 123-45-6789", ("US_SSN", "123-45-6789")),
+        ("from 192.168.0.12 today", ("IP_ADDRESS", "192.168.0.12")),
+        ("call (555) 123-4567 now", ("PHONE_NUMBER", "(555) 123-4567")),
+        ("see https://example.org/a?b=1 ok", ("URL", "https://example.org/a?b=1")),
+        ("visit shop.example.com", ("DOMAIN_NAME", "shop.example.com")),
+    ],
+)
+def test_each_entity(text: str, expected: tuple[str, str]) -> None:
+    spans = DETECTOR.detect(text)
+    assert expected in found(text)
+    for span in spans:
+        assert text[span.start : span.end] == span.value
+
+
+def test_checksums_reject_lookalikes() -> None:
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert iban_ok("GB82 WEST 1234 5698 7654 32") and not iban_ok("GB82 WEST 1234 5698 7654 33")
+    assert all(kind != "CREDIT_CARD" for kind, _ in found("order 4111 1111 1111 1112 shipped"))
+    assert found("IP 999.1.1.1") == []
+    assert all(kind != "US_SSN" for kind, _ in found("id 000-12-3456"))
+
+
+def test_overlaps_resolve_to_the_longest_span() -> None:
+    assert found("jane@example.com") == [("EMAIL_ADDRESS", "jane@example.com")]
+
+
+def test_entity_filter() -> None:
+    only_email = RegexPIIDetector({"EMAIL_ADDRESS"})
+    spans = only_email.detect("jane@example.com 192.168.0.1")
+    assert [s.entity_type for s in spans] == ["EMAIL_ADDRESS"]

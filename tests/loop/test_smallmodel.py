@@ -1,0 +1,57 @@
+import pytest
+
+from datarefinery.errors import UsageError
+from datarefinery.loop.smallmodel import accuracy, make_small_model
+from datarefinery.records import Record
+
+POSITIVE = ["great film", "loved it", "wonderful acting", "a great joy", "loved the story"]
+NEGATIVE = ["awful film", "hated it", "terrible acting", "a boring mess", "hated the story"]
+
+
+def records(texts: list[str], label: str) -> list[Record]:
+    return [
+        Record(id=f"{label}{i}", fields={"text": t, "label": label}) for i, t in enumerate(texts)
+    ]
+
+
+def test_tfidf_lr_learns_a_separable_task() -> None:
+    train = records(POSITIVE, "pos") + records(NEGATIVE, "neg")
+    model = make_small_model("tfidf-lr", ["text"]).fit(train)
+    assert model.classes_ == ["neg", "pos"]
+    test = records(["great acting"], "pos") + records(["terrible story"], "neg")
+    assert accuracy(model, test) == 1.0
+    proba = model.predict_proba(test)
+    assert proba.shape == (2, 2) and abs(float(proba.sum()) - 2.0) < 1e-9
+
+
+def test_pairs_are_encoded_jointly() -> None:
+    pairs = [
+        Record(id=str(i), fields={"premise": p, "hypothesis": h, "label": y})
+        for i, (p, h, y) in enumerate(
+            [
+                ("the cat sat on the mat", "the cat sat", "entailment"),
+                ("a dog ran in the park", "a dog ran", "entailment"),
+                ("the sun is hot", "the sun is hot today", "entailment"),
+                ("the cat sat on the mat", "birds fly south", "not_entailment"),
+                ("a dog ran in the park", "the stock market fell", "not_entailment"),
+                ("the sun is hot", "pianos have keys", "not_entailment"),
+            ]
+        )
+    ]
+    model = make_small_model("tfidf-lr", ["premise", "hypothesis"]).fit(pairs)
+    assert model.predict(pairs) == [str(r.fields["label"]) for r in pairs]
+
+
+def test_one_label_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="fewer than two labels"):
+        make_small_model("tfidf-lr", ["text"]).fit(records(POSITIVE, "pos"))
+
+
+@pytest.mark.slow
+def test_embedding_lr_generalizes_past_shared_words() -> None:
+    train = records(POSITIVE, "pos") + records(NEGATIVE, "neg")
+    model = make_small_model("embedding-lr", ["text"]).fit(train)
+    test = records(["an excellent, delightful movie"], "pos") + records(
+        ["dreadful and dull"], "neg"
+    )
+    assert accuracy(model, test) == 1.0
