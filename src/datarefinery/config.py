@@ -98,8 +98,11 @@ class LLMConfig(StrictModel):
     base_url: str | None = None
     api_key_env: str | None = None
     dialect: Literal["auto", "llamacpp", "openai", "vllm", "none"] = "auto"
-    n_ctx: int = Field(default=2048, ge=256)
+    n_ctx: int = Field(default=2048, ge=256, description="context per sequence (llamacpp)")
     n_threads: int | None = Field(default=None, ge=1)
+    parallel: int = Field(
+        default=4, ge=1, le=64, description="sequences decoded together in one batch (llamacpp)"
+    )
     temperature: float = Field(default=0.8, ge=0, le=2)
     top_p: float = Field(default=0.95, gt=0, le=1)
     max_tokens: int = Field(default=256, ge=1)
@@ -139,6 +142,7 @@ EXECUTION_ONLY_LLM_KEYS = frozenset(
         "cache",
         "cache_path",
         "n_threads",
+        "parallel",
     }
 )
 

@@ -24,7 +24,9 @@ def make_backend(config: LLMConfig) -> Backend:
         )
     from datarefinery.llm.llamacpp import LlamaCppBackend
 
-    return LlamaCppBackend(config.model, n_ctx=config.n_ctx, n_threads=config.n_threads)
+    return LlamaCppBackend(
+        config.model, n_ctx=config.n_ctx, n_threads=config.n_threads, parallel=config.parallel
+    )
 
 
 def make_engine(

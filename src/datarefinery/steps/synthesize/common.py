@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.config import FieldSpec, TaskSpec
 from datarefinery.records import Record, Rejected
@@ -36,8 +36,9 @@ def item_model(task: TaskSpec, fields: list[str], name: str = "Item") -> type[Ba
                 str,
                 Field(..., min_length=spec.min_chars, max_length=spec.max_chars),
             )
-    model: type[BaseModel] = create_model(name, **definitions)
-    model.model_config["extra"] = "forbid"
+    model: type[BaseModel] = create_model(
+        name, __config__=ConfigDict(extra="forbid"), **definitions
+    )
     return model
 
 
