@@ -1,0 +1,147 @@
+"""Street addresses and postal boxes, which Presidio has no recognizer for.
+
+Addresses have no checksum, so the patterns need an anchor to stay precise: a street-type word
+(``Street``, ``Ave``, ``-gatan``, ``-vej``, ``Rue``...), a postal-box form (``P.O. Box``, ``PSC``,
+``Unit .. Box``, military ``APO/FPO/DPO``), or an address cue before it (``address``, ``live at``,
+``meet me at``...). A match then extends over what usually follows on the same address: unit
+(``Apt.``, ``Suite``), city, region and postal code, across commas and line breaks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datarefinery.detect.base import Span, resolve_overlaps
+
+# USPS street suffixes (the common part of Publication 28, C1) and their usual abbreviations.
+_EN_SUFFIXES = (
+    "alley|annex|arcade|ave|avenue|bay|bayou|beach|bend|bluffs?|blvd|boulevard|branch|bridge|"
+    "brook|brooks|burgs?|bypass|camp|canyon|cape|causeway|cent(?:er|re)s?|circles?|cir|cliffs?|"
+    "club|common|corners?|course|courts?|coves?|creek|crescent|crest|crossing|ct|curve|dale|dam|"
+    "divide|dr|drives?|estates?|expressway|extensions?|falls?|ferry|fields?|flats?|fords?|forest|"
+    "forges?|forks?|fort|freeway|gardens?|gateway|glens?|greens?|groves?|harbors?|haven|heights|"
+    "highway|hills?|hollow|hwy|inlet|islands?|isle|junctions?|keys?|knolls?|lakes?|land|landing|"
+    "lane|ln|lights?|loaf|locks?|lodge|loop|mall|manors?|meadows?|mews|mills?|mission|motorway|"
+    "mount|mountains?|neck|orchard|oval|overpass|park|parks|parkways?|pass|passage|path|pike|"
+    "pines?|pl|place|plains?|plaza|points?|ports?|prairie|radial|ramp|ranch|rapids?|rd|rest|"
+    "ridges?|river|road|roads|route|row|rue|run|shoals?|shores?|skyway|springs?|spurs?|squares?|"
+    "st|station|stravenue|stream|streets?|summit|terrace|throughway|trace|track|trafficway|"
+    "trail|trailer|tunnel|turnpike|underpass|unions?|valleys?|via|viaduct|views?|villages?|"
+    "ville|vista|walks?|wall|way|ways|wells?|close|parade|rise|wharf|yard|"
+    # the same as separate words in other languages (Koepenicker Str. 74, Árpád fejedelem útja)
+    "str|straße|strasse|útja|utca|gasse|weg|vej|gade|gata|katu|tie|laan|straat|allee"
+)
+# Street words of other languages, as suffixes of one word (Magasinsgatan, Mellemvej, Kiannonkatu).
+_COMPOUND = (
+    r"\w+(?:gatan|gata|gade|gaten|vej|vejen|veien|vegen|vænget|katu|kuja|tie|polku|raitti|"
+    r"straße|strasse|str\.|weg|gasse|laan|straat|plein|gracht|hove|stræde|allé|vägen|väg|"
+    r"braut|gata|utca|ulica|cesta|tänav|iela|gatve|platz|ring|torget|torv)"
+)
+_FOREIGN_PREFIX = (
+    r"(?:ul\.|ulica|rua|avenida|av\.|calle|carrer|via|viale|piazza|rue|boulevard|bd\.?|place|"
+    r"quai|chemin|impasse|allée|route|strada|odos|odós|quadra)"
+)
+_WORD = r"[^\W\d_][\w'’.-]*"
+_NUM = r"\d{1,6}[A-Za-z]?"
+_UNIT = r"(?:,?[ \t]*\n?[>?\s]*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Fl\.?|Floor|#)\s*\d{1,5}[A-Za-z]?)"
+# City / region / country / postal code parts after the street, on the same line or the next ones
+# (the benchmark's addresses are written over several lines: "Street 1\nCity\n, CO\n 12345").
+_TAIL_PART = (
+    r"(?:(?:[ \t]*\n[>?\s]*|,\s*|[ \t]+)(?:,\s*)?"
+    r"(?:[^\W\d_][\w'’.-]*(?:[ \t]+\(?[^\W\d_][\w'’.()-]*){0,3}|\d{3,6}(?:[- ]\d{2,4})?))"
+)
+
+_STREET_EN = (
+    rf"\b{_NUM}\s+(?:{_NUM}\s+)?(?:{_WORD}\s+){{1,3}}?(?:{_EN_SUFFIXES})\b\.?(?:\s+\d{{1,5}}\b)?"
+)
+_STREET_NUMBER_FIRST = rf"\b{_NUM}\s+(?:{_NUM}\s+)?(?:{_WORD}\s+){{0,3}}?(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})(?:\s+\d{{1,5}}[A-Za-z]?\.?)?"
+_STREET_NAME_FIRST = rf"\b(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})\s+\d{{1,5}}[A-Za-z]?\b\.?"
+_POSTBOX = (
+    r"(?:P\.?\s?O\.?\s?Box\s+\d{1,6}|PSC\s+\d{3,5},?\s+Box\s+\d{1,5}|Unit\s+\d{3,5},?\s+Box\s+\d{1,5}"
+    r"|USN[SV]\s+[^\W\d_]+|USS\s+[^\W\d_]+|USCGC\s+[^\W\d_]+)(?:\s*\n?\s*[APDF]PO\s+A[AEP]\s+\d{5})?"
+)
+_MILITARY = r"[APDF]PO\s+A[AEP]\s+\d{5}"
+# A house number, one to four capitalized words and another number ("228 Ringvej 144",
+# "85199 Avda. Rio Nalon 58"): the shape of European street lines; capitals checked in code.
+_NUMBER_WORDS_NUMBER = re.compile(
+    rf"\b\d{{1,6}}\s+(?P<words>{_WORD}(?:\s+{_WORD}){{0,3}})\s+\d{{1,5}}\b\.?"
+)
+_UNIT_ANCHOR = re.compile(r"\b(?:Apt\.|Apartment|Suite)\s*\d{1,5}\b")
+
+_ANCHORED = re.compile(
+    rf"(?:{_POSTBOX}|{_STREET_NAME_FIRST}|{_STREET_NUMBER_FIRST}|{_STREET_EN}|{_MILITARY})",
+    re.IGNORECASE,
+)
+# After an address cue, a number followed by words is an address even without a street word.
+_CUE = re.compile(
+    r"(?:address(?:es)?|live[sd]?\s+(?:at|on)|living\s+at|located\s+at|meet\s+me\s+at|"
+    r"drops?\s+you\s+off\s+at|taxi\s+to|restaurant\s+is\s+at|ship(?:ped)?\s+to|deliver(?:ed)?\s+to|"
+    r"send\s+(?:it\s+)?to|moved\s+to|corner\s+of)\b[^\n.?!]{0,40}?",
+    re.IGNORECASE,
+)
+_AFTER_CUE = re.compile(rf"\b{_NUM}(?:\s+{_NUM})?(?:\s+{_WORD}){{1,4}}(?:\s+\d{{1,5}}[A-Za-z]?)?")
+_TAIL = re.compile(rf"(?:{_UNIT}|{_TAIL_PART}){{0,8}}")
+_CORNER = re.compile(
+    r"\bcorner\s+of\s+(?P<street>[^\n,]{3,40}?\s+and\s+[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,2})",
+    re.IGNORECASE,
+)
+_POSTCODE_END = re.compile(r"\d{4,6}(?:[- ]\d{2,4})?$")
+_STOP_WORDS = frozenset(
+    "for and or but please when if because so then this that is was it to with my your his her "
+    "their our the a an call me you i we they he she".split()
+)
+
+
+class AddressDetector:
+    """Finds street addresses (``STREET_ADDRESS``) and postal / military boxes."""
+
+    name = "address"
+
+    def __init__(self, score: float = 0.75) -> None:
+        self.score = score
+
+    def detect(self, text: str) -> list[Span]:
+        spans: list[Span] = []
+        for match in _ANCHORED.finditer(text):
+            spans.append(self._extend(text, match.start(), match.end()))
+        for match in _NUMBER_WORDS_NUMBER.finditer(text):
+            if all(w[0].isupper() for w in match.group("words").split()):
+                spans.append(self._extend(text, match.start(), match.end()))
+        for match in _UNIT_ANCHOR.finditer(text):
+            spans.append(self._extend(text, match.start(), match.end()))
+        for corner in _CORNER.finditer(text):
+            start, end = corner.span("street")
+            value = text[start:end]
+            spans.append(Span("STREET_ADDRESS", start, end, value, self.score, self.name))
+        for cue in _CUE.finditer(text):
+            # The first number-led or anchored street shortly after the cue.
+            window_end = min(len(text), cue.end() + 60)
+            found = [
+                m
+                for pattern in (_AFTER_CUE, _ANCHORED)
+                if (m := pattern.search(text, cue.end(), window_end)) is not None
+            ]
+            if found:
+                first = min(found, key=lambda m: (m.start(), -m.end()))
+                spans.append(self._extend(text, first.start(), first.end()))
+        return resolve_overlaps([s for s in spans if s.end - s.start >= 4])
+
+    def _extend(self, text: str, start: int, end: int) -> Span:
+        """Grow a street match over unit, city, region and postal code, stopping before words
+        that start a new clause ("for this card", "and", "please")."""
+        tail = _TAIL.match(text, end)
+        if tail is not None and tail.end() > end:
+            end = self._trim(text, end, tail.end())
+        value = text[start:end].rstrip(" ,\n\t")
+        return Span("STREET_ADDRESS", start, start + len(value), value, self.score, self.name)
+
+    @staticmethod
+    def _trim(text: str, street_end: int, tail_end: int) -> int:
+        # Cut the tail at the first clause word, then drop dangling separators.
+        words = list(re.finditer(r"[^\s,]+", text[street_end:tail_end]))
+        end = street_end
+        for word in words:
+            if word.group(0).lower().strip(".") in _STOP_WORDS:
+                break
+            end = street_end + word.end()
+        return end
