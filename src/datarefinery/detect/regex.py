@@ -122,7 +122,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None, float]
         "PHONE_NUMBER",
         re.compile(
             r"(?<![\w.])(?:\+?\d{1,3}[ .-]?)?(?:\(\d{2,4}\)|\d{2,4})[ .-]?\d{3,4}[ .-]?\d{3,4}"
-            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w.])"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w|\.\d)"
         ),
         None,
         0.7,

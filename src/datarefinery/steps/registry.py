@@ -13,6 +13,10 @@ from datarefinery.errors import ConfigError
 from datarefinery.steps.base import Step
 
 STEPS: dict[str, str] = {
+    "code_anonymize": "datarefinery.steps.refine.code_anonymize:CodeAnonymize",
+    "detox_rewrite": "datarefinery.steps.refine.detox_rewrite:DetoxRewrite",
+    "dirs": "datarefinery.steps.refine.dirs:Dirs",
+    "pii_rewrite": "datarefinery.steps.refine.pii_rewrite:PIIRewrite",
     "validate": "datarefinery.steps.curate.validate:Validate",
     "zero_shot": "datarefinery.steps.synthesize.zero_shot:ZeroShot",
 }

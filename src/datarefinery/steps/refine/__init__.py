@@ -1,0 +1,1 @@
+"""Refinement: rewrite records so that a criterion holds (no PII, not toxic) with minimal change."""

@@ -1,0 +1,319 @@
+"""``pii_rewrite``: Generative Data Refinement for PII, verified.
+
+For a record x the detector finds the PII spans and the planner picks a surrogate for each (the
+hints); the model rewrites x into y. Then y is checked, never trusted:
+
+1. no original value detected in x occurs in y (any case, any spacing; numbers by their digits);
+2. re-detection on y finds no PII whose value occurs in x (what the first detection missed);
+3. the text outside the PII spans is kept (token F1 >= ``min_preservation``), so a model that
+   drops or invents content does not pass.
+
+A failed check is re-asked with what leaked (``max_reasks`` times). As a last resort the leaked
+values in the model's rewrite are replaced by their surrogates, or, when the rewrite itself is
+unusable, x's spans are; a record whose output would still hold an original value is rejected
+(``leak``), so a leaking record is never emitted. Provenance keeps the types, offsets and
+surrogates of what was replaced, never the original values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from datarefinery.detect.base import Span
+from datarefinery.detect.factory import DetectorConfig, make_detector
+from datarefinery.errors import RequestRejectedError
+from datarefinery.llm.base import Message, Request
+from datarefinery.prompts.render import load_template
+from datarefinery.records import Record, Rejected
+from datarefinery.steps.base import LLMCall, LLMStep, Output, StepContext
+from datarefinery.steps.refine.common import (
+    TextStepConfig,
+    contains_value,
+    delta,
+    leaked_values,
+    text_or_rejection,
+    value_pattern,
+    with_text,
+)
+from datarefinery.steps.refine.dirs import with_repeats
+from datarefinery.steps.refine.surrogates import (
+    Consistency,
+    Replacement,
+    SurrogatePlanner,
+    apply_replacements,
+    normalize_value,
+)
+
+
+class PIIRewriteConfig(TextStepConfig):
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    consistency: Consistency = Field(
+        default="record", description="same fake for the same value within a record or dataset"
+    )
+    rewrite_clean: bool = Field(
+        default=False,
+        description="also send records with no detected PII to the model (to catch misses)",
+    )
+    max_reasks: int = Field(default=1, ge=0, le=5, description="re-asks after a failed check")
+    min_preservation: float = Field(
+        default=0.7, ge=0, le=1, description="token F1 outside PII spans a rewrite must keep"
+    )
+    model_max_chars: int = Field(
+        default=1500, ge=1, description="longer texts skip the model: surrogate replacement"
+    )
+    template: str = "pii_rewrite"
+    temperature: float | None = Field(default=0.2, ge=0, le=2)
+
+
+@lru_cache(maxsize=64)
+def rewrite_reply_model(max_chars: int) -> type[BaseModel]:
+    """``{"text": ...}`` with a length cap (the decoding grammar's maxLength)."""
+    model: type[BaseModel] = create_model(
+        "RewriteReply", text=(str, Field(..., min_length=1, max_length=max_chars))
+    )
+    model.model_config["extra"] = "forbid"
+    return model
+
+
+def reply_cap(text: str) -> int:
+    # Room for longer surrogates and a little rephrasing; bucketed so few models are built.
+    return ((int(len(text) * 1.5) + 200) // 250 + 1) * 250
+
+
+class PIIRewrite(LLMStep[PIIRewriteConfig]):
+    name = "pii_rewrite"
+    Config = PIIRewriteConfig
+
+    def writes(self, task: object) -> set[str]:
+        return {self.config.field}
+
+    def setup(self, ctx: StepContext) -> None:
+        super().setup(ctx)
+        self.detector = make_detector(self.config.detector)
+        self.planner = SurrogatePlanner("surrogate", self.config.consistency, ctx.seed)
+        self.template = load_template(self.config.template)
+
+    def build_call(self, record: Record) -> LLMCall[Any]:
+        text = str(record.fields[self.config.field])
+        plan = self.planner.plan(record.id, self._spans(text))
+        return self._call(record, text, plan, self._messages(text, plan), 0)
+
+    def parse(self, reply: Any, record: Record, response: Any) -> list[Output]:
+        raise NotImplementedError("pii_rewrite verifies and re-asks in _process_one")
+
+    def _spans(self, text: str) -> list[Span]:
+        return with_repeats(text, self.detector.detect(text))
+
+    def _messages(self, text: str, plan: list[Replacement]) -> tuple[Message, ...]:
+        unique = {(r.original, r.entity_type): r for r in plan}
+        return self.template.render(text=text, replacements=list(unique.values()))
+
+    def _call(
+        self,
+        record: Record,
+        text: str,
+        plan: list[Replacement],
+        messages: tuple[Message, ...],
+        attempt: int,
+    ) -> LLMCall[Any]:
+        cap = reply_cap(apply_replacements(text, plan))
+        model = rewrite_reply_model(cap)
+        request = Request(
+            messages=messages,
+            params=self.sampling(temperature=self.config.temperature, max_tokens=cap + 16),
+            json_schema=model.model_json_schema(),
+            seed=self.ctx.call_seed(record.id, attempt),
+        )
+        return LLMCall(request, model)
+
+    async def _process_one(self, record: Record) -> list[Output]:
+        output = await self._refine(record)
+        if self.ctx.on_record is not None:
+            self.ctx.on_record(int(isinstance(output, Record)), int(isinstance(output, Rejected)))
+        return [output]
+
+    async def _refine(self, record: Record) -> Output:
+        text, rejected = text_or_rejection(record, self.config, self.ctx.name)
+        if rejected is not None:
+            return rejected
+        assert text is not None
+        # Detection is CPU work (spaCy): off the event loop, so model calls of other records go on.
+        spans = await asyncio.to_thread(self._spans, text)
+        plan = self.planner.plan(record.id, spans)
+        if not plan and not self.config.rewrite_clean:
+            return self._emit(record, text, text, plan, attempts=0, fallback="", caught=[])
+        if len(text) > self.config.model_max_chars:
+            return self._fallback(record, text, plan, None, 0, "too_long_for_model", [])
+
+        engine = self.ctx.require_engine()
+        messages = self._messages(text, plan)
+        caught: list[str] = []
+        last_good: str | None = None
+        for attempt in range(self.config.max_reasks + 1):
+            call = self._call(record, text, plan, messages, attempt)
+            try:
+                result = await engine.complete_structured(call.request, call.reply_model)
+            except RequestRejectedError:
+                return self._fallback(record, text, plan, None, attempt + 1, "backend_refused", [])
+            if result.value is None:
+                reason = result.failure.reason if result.failure else "invalid_reply"
+                return self._fallback(record, text, plan, last_good, attempt + 1, reason, caught)
+            rewrite: str = result.value.text  # type: ignore[attr-defined]
+            leaks = await asyncio.to_thread(self._leaks, text, plan, rewrite)
+            plan = self._extend_plan(record.id, plan, leaks)
+            kept = delta(text, rewrite, plan)["token_f1_outside_pii"]
+            if not leaks and kept >= self.config.min_preservation:
+                return self._emit(
+                    record, text, rewrite, plan, attempts=attempt + 1, fallback="", caught=caught
+                )
+            caught.extend(r.entity_type for r in leaks)
+            last_good = rewrite if kept >= self.config.min_preservation else last_good
+            problem = self._reask_text(leaks, kept)
+            messages = (
+                *call.request.messages,
+                Message("assistant", result.raw_text),
+                Message("user", problem),
+            )
+        reason = "leak_after_reask" if caught else "changed_too_much"
+        return self._fallback(
+            record, text, plan, last_good, self.config.max_reasks + 1, reason, caught
+        )
+
+    def _leaks(self, text: str, plan: list[Replacement], rewrite: str) -> list[Replacement]:
+        """Original values still in the rewrite, and PII re-detected in it that occurs in x."""
+        leaks = leaked_values(plan, rewrite)
+        surrogates = {normalize_value(r.replacement) for r in plan}
+        known = {normalize_value(r.original) for r in leaks}
+        for span in self.detector.detect(rewrite):
+            value = normalize_value(span.value)
+            if value in known or any(value in s for s in surrogates) or len(value) < 2:
+                continue
+            if contains_value(text, span.value):
+                known.add(value)
+                leaks.append(Replacement(span.entity_type, -1, -1, span.value, "", span.detector))
+        return leaks
+
+    def _extend_plan(
+        self, record_id: str, plan: list[Replacement], leaks: list[Replacement]
+    ) -> list[Replacement]:
+        """Give every leak found only in the rewrite a surrogate (offsets -1: not a span of x)."""
+        new = [r for r in leaks if r.start < 0 and not r.replacement]
+        if not new:
+            return plan
+        spans = [Span(r.entity_type, 0, len(r.original), r.original) for r in new]
+        planned = self.planner.plan(record_id, spans)
+        extra = [Replacement(p.entity_type, -1, -1, p.original, p.replacement) for p in planned]
+        for item in extra:
+            for i, leak in enumerate(leaks):
+                if leak.start < 0 and leak.original == item.original:
+                    leaks[i] = item
+        return [*plan, *extra]
+
+    @staticmethod
+    def _reask_text(leaks: list[Replacement], kept: float) -> str:
+        if leaks:
+            listed = "; ".join(
+                f'"{r.original}" ({r.entity_type}) -> "{r.replacement}"' for r in leaks
+            )
+            return (
+                f"Your rewrite still contains personal information from the original: {listed}. "
+                "Make these replacements, keep the rest of the text as it was, and answer again "
+                'with only the JSON object {"text": ...}.'
+            )
+        return (
+            f"Your rewrite changed too much of the text (only {kept:.0%} of the other words "
+            "kept). Change only the personal information and answer again with only the JSON "
+            'object {"text": ...}.'
+        )
+
+    def _fallback(
+        self,
+        record: Record,
+        text: str,
+        plan: list[Replacement],
+        rewrite: str | None,
+        attempts: int,
+        reason: str,
+        caught: list[str],
+    ) -> Output:
+        """Surrogates for what still leaks: in the model's rewrite when it kept the text, else in
+        x. Rejected only if even that leaves an original value in place."""
+        if rewrite is not None:
+            scrubbed = self._scrub(record.id, text, plan, rewrite)
+            if scrubbed is not None:
+                patched, plan = scrubbed
+                return self._emit(
+                    record,
+                    text,
+                    patched,
+                    plan,
+                    attempts=attempts,
+                    fallback=f"patched:{reason}",
+                    caught=caught,
+                )
+        in_x = [r for r in plan if r.start >= 0]
+        scrubbed = self._scrub(record.id, text, in_x, apply_replacements(text, in_x))
+        if scrubbed is None:
+            detail = "surrogate replacement still leaves original values in place"
+            return Rejected(record, self.ctx.name, "leak", detail)
+        replaced, plan = scrubbed
+        return self._emit(
+            record,
+            text,
+            replaced,
+            plan,
+            attempts=attempts,
+            fallback=f"surrogate:{reason}",
+            caught=caught,
+        )
+
+    def _scrub(
+        self, record_id: str, text: str, plan: list[Replacement], candidate: str
+    ) -> tuple[str, list[Replacement]] | None:
+        """Replace every value of x still found in ``candidate`` by its surrogate, re-checking
+        (re-detection may find more); ``None`` if values remain after three rounds."""
+        for _ in range(3):
+            leaks = self._leaks(text, plan, candidate)
+            if not leaks:
+                return candidate, plan
+            plan = self._extend_plan(record_id, plan, leaks)
+            for item in leaks:
+                candidate = value_pattern(item.original).sub(lambda _m, r=item.replacement: r, candidate)
+        return None
+
+    def _emit(
+        self,
+        record: Record,
+        text: str,
+        output: str,
+        plan: list[Replacement],
+        *,
+        attempts: int,
+        fallback: str,
+        caught: list[str],
+    ) -> Record:
+        engine = self.ctx.require_engine()
+        return with_text(
+            record,
+            self.config.field,
+            output,
+            step=self.ctx.name,
+            technique="gdr",
+            model=engine.model_identity if attempts else None,
+            template_hash=self.template.hash if attempts else None,
+            conditioning={
+                "replaced": [r.to_public() for r in plan],
+                "fallback": fallback,
+                "leaks_caught": caught,
+            },
+            scores={
+                "pii_spans": len(plan),
+                "attempts": attempts,
+                "verified": True,
+                **delta(text, output, plan),
+            },
+        )
