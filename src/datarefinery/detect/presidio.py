@@ -88,7 +88,7 @@ def extend_names(text: str, spans: list[Span]) -> list[Span]:
     return grown
 
 
-_NAME = r"[^\W\d_][\w'’-]+(?:[ \t]+(?:[^\W\d_]\.?|[^\W\d_][\w'’-]+)){0,3}"
+_NAME = r"[^\W\d_][\w'’-]+(?:[ \t]+(?:[^\W\d_][\w'’-]+|[^\W\d_]\.?)){0,3}"
 # Phrases that introduce a person's name in any text (not only this benchmark's templates).
 _NAME_CUES = re.compile(
     r"(?i:\b(?:my name is|name's|i am|i'm|calls? me|called|named|dear|hi|hello|thanks|"
@@ -103,18 +103,17 @@ def cue_names(text: str, spans: list[Span]) -> list[Span]:
     """Names after a cue ("my name is", "follow up with", "Dear") when spaCy tagged none there,
     and the siblings of a detected name in a list ("Anna, Ariana, Isabel and Jodi")."""
     found: list[Span] = []
+    all_lower = text == text.lower()
     for match in _NAME_CUES.finditer(text):
-        start, end = match.span("name")
-        words = text[start:end].split()
-        keep = []
-        for word in words:
-            if word.strip(".,").lower() in _LOWER_STOP:
+        start = match.start("name")
+        end = start
+        for word in re.finditer(r"\S+", match.group("name")):
+            clean = word.group(0).strip(".,;:!?\"'")
+            # A name is capitalized, unless the whole text is written in lower case.
+            if clean.lower() in _LOWER_STOP or not (clean[:1].isupper() or all_lower):
                 break
-            keep.append(word)
-        if keep and (keep[0][0].isupper() or match.group(0)[:1].islower()):
-            end = start + len(" ".join(keep)) if len(keep) == len(words) else (
-                text.index(keep[-1], start) + len(keep[-1])
-            )
+            end = start + word.start() + len(word.group(0).rstrip(".,;:!?\"'"))
+        if end > start:
             found.append(Span("PERSON", start, end, text[start:end], 0.6, "presidio"))
     for span in [*spans, *found]:
         if span.entity_type != "PERSON" or " " in span.value:
@@ -131,7 +130,7 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
     line_end = text.find("\n", span.end)
     line_end = len(text) if line_end < 0 else line_end
     line = text[line_start:line_end]
-    items = re.split(r",\s*|\s+and\s+", line)
+    items = re.split(r",\s*|:\s*|\s+and\s+", line)
     if len(items) < 3:
         return []
     result = []
@@ -150,7 +149,7 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
 _LOWER_STOP = frozenset(
     "the a an and or but if in on at to for of from by with is was are be as i we you he she "
     "they it this that my your his her our their me him them from will can please so not no "
-    "yes here there everyone speak yet concert before".split()
+    "yes here there everyone speak yet concert before when where what who how why".split()
 )
 
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# PII removal and detoxification figures for bench/README.md (issue 4).
+# Each eval is a set of resumable runs under runs/bench-refine/: rerun the same line after an
+# interruption and finished shards and answered model calls are reused.
+#   bash bench/refine_eval.sh pii        DIRS + GDR, embedded SmolLM2, full presidio_pii test split
+#   bash bench/refine_eval.sh pii-qwen   GDR with Qwen2.5-Coder-1.5B (seeded 200-record sample)
+#   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 ParaDetox rows
+#   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B, same 200 rows
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+[ -d "$DATA" ] || DATA=/work/shared/data
+QWEN=${QWEN:-/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}
+R=bench/results
+W=runs/bench-refine
+mkdir -p "$R" "$W"
+case "${1:-pii}" in
+  pii)
+    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" \
+      --method dirs --method dirs_surrogate --method pii_rewrite \
+      --work "$W/pii-smollm2" --out "$R/eval_pii_test_smollm2.json" ;;
+  pii-qwen)
+    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" --limit 200 --seed 0 \
+      --method dirs --method pii_rewrite --model "$QWEN" \
+      --work "$W/pii-qwen" --out "$R/eval_pii_test_qwen_200.json" ;;
+  detox)
+    .venv/bin/refinery eval detox --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
+      --work "$W/detox-smollm2" --out "$R/eval_detox_smollm2_200.json" ;;
+  detox-qwen)
+    .venv/bin/refinery eval detox --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
+      --model "$QWEN" --work "$W/detox-qwen" --out "$R/eval_detox_qwen_200.json" ;;
+  *) echo "usage: $0 pii|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
+esac
