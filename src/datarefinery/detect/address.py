@@ -86,6 +86,11 @@ _CORNER = re.compile(
     re.IGNORECASE,
 )
 _POSTCODE_END = re.compile(r"\d{4,6}(?:[- ]\d{2,4})?$")
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
+    "saturday sunday".split()
+)
 _STOP_WORDS = frozenset(
     "for and or but please when if because so then this that is was it to with my your his her "
     "their our the a an call me you i we they he she".split()
@@ -102,10 +107,15 @@ class AddressDetector:
 
     def detect(self, text: str) -> list[Span]:
         spans: list[Span] = []
+        all_lower = text == text.lower()
         for match in _ANCHORED.finditer(text):
-            spans.append(self._extend(text, match.start(), match.end()))
+            # "3 times at the park" has a street word but no name: a street has a capital
+            # somewhere, unless the whole text is in lower case.
+            if all_lower or any(c.isupper() for c in match.group(0)):
+                spans.append(self._extend(text, match.start(), match.end()))
         for match in _NUMBER_WORDS_NUMBER.finditer(text):
-            if all(w[0].isupper() for w in match.group("words").split()):
+            words = match.group("words").split()
+            if all(w[0].isupper() and w.strip(".").lower() not in _CALENDAR for w in words):
                 spans.append(self._extend(text, match.start(), match.end()))
         for match in _UNIT_ANCHOR.finditer(text):
             spans.append(self._extend(text, match.start(), match.end()))
@@ -132,7 +142,7 @@ class AddressDetector:
         tail = _TAIL.match(text, end)
         if tail is not None and tail.end() > end:
             end = self._trim(text, end, tail.end())
-        value = text[start:end].rstrip(" ,\n\t")
+        value = text[start:end].rstrip(" ,.\n\t")
         return Span("STREET_ADDRESS", start, start + len(value), value, self.score, self.name)
 
     @staticmethod

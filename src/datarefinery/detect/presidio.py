@@ -149,7 +149,8 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
 _LOWER_STOP = frozenset(
     "the a an and or but if in on at to for of from by with is was are be as i we you he she "
     "they it this that my your his her our their me him them from will can please so not no "
-    "yes here there everyone speak yet concert before when where what who how why".split()
+    "yes here there everyone speak yet concert before when where what who how why next week "
+    "today tomorrow about again soon later now".split()
 )
 
 
