@@ -9,6 +9,7 @@ a few seconds, so a loaded analyzer is kept per process and model: one deliberat
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import threading
 from functools import lru_cache
@@ -45,6 +46,9 @@ def load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
     if importlib.util.find_spec(model) is None:
         raise MissingDependencyError(f"the spaCy model {model!r}", "refine")
     _offline_tldextract()
+    # Presidio warns at load about every recognizer of other languages and every spaCy label it
+    # does not map: noise in a user's terminal.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     provider = NlpEngineProvider(
         nlp_configuration={
             "nlp_engine_name": "spacy",

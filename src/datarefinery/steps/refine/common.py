@@ -147,7 +147,10 @@ def delta(
 
     distance = int(Levenshtein.distance(original, output))
     outside_in = mask_values(original, (r.original for r in replacements))
-    outside_out = mask_values(output, (r.replacement for r in replacements))
+    # Originals left in the output are leaks, judged by the leak check, not by this measure.
+    outside_out = mask_values(
+        output, [*(r.replacement for r in replacements), *(r.original for r in replacements)]
+    )
     return {
         "edit_distance": distance,
         "edit_ratio": round(distance / max(1, len(original)), 4),
