@@ -15,7 +15,10 @@ from datarefinery.detect.address import AddressDetector
             "I live at 12 Main St Apt. 4, Springfield for this year",
             "12 Main St Apt. 4, Springfield",
         ),
-        ("it is the corner of Dalbraut 99 and Frederikke Coves", "Dalbraut 99 and Frederikke Coves"),
+        (
+            "it is the corner of Dalbraut 99 and Frederikke Coves",
+            "Dalbraut 99 and Frederikke Coves",
+        ),
     ],
 )
 def test_finds_addresses(text: str, address: str) -> None:

@@ -200,9 +200,21 @@ def eval_pii(
     for column in ("method", "recall", "precision", "F1", "leaks", "token recall", "kept", "rec/s"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, m in result["methods"].items():
-        table.add_row(name, *(str(m.get(k, "-")) for k in (
-            "recall", "precision", "f1", "leaks", "token_recall", "preservation", "records_per_s"
-        )))
+        table.add_row(
+            name,
+            *(
+                str(m.get(k, "-"))
+                for k in (
+                    "recall",
+                    "precision",
+                    "f1",
+                    "leaks",
+                    "token_recall",
+                    "preservation",
+                    "records_per_s",
+                )
+            ),
+        )
     console.print(table)
     for name, m in result["methods"].items():
         per_type = ", ".join(
@@ -238,8 +250,14 @@ def eval_detox(
         raise _fail(exc) from None
     console = _console()
     table = Table(title=f"Detoxification on {pairs} ({result['records']} records)")
-    columns = ("non_toxic", "toxicity_before", "toxicity_after", "similarity_to_input",
-               "similarity_to_reference", "unchanged")
+    columns = (
+        "non_toxic",
+        "toxicity_before",
+        "toxicity_after",
+        "similarity_to_input",
+        "similarity_to_reference",
+        "unchanged",
+    )
     table.add_column("method")
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")

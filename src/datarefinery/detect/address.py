@@ -43,7 +43,9 @@ _FOREIGN_PREFIX = (
 )
 _WORD = r"[^\W\d_][\w'’.-]*"
 _NUM = r"\d{1,6}[A-Za-z]?"
-_UNIT = r"(?:,?[ \t]*\n?[>?\s]*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Fl\.?|Floor|#)\s*\d{1,5}[A-Za-z]?)"
+_UNIT = (
+    r"(?:,?[ \t]*\n?[>?\s]*(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Fl\.?|Floor|#)\s*\d{1,5}[A-Za-z]?)"
+)
 # City / region / country / postal code parts after the street, on the same line or the next ones
 # (the benchmark's addresses are written over several lines: "Street 1\nCity\n, CO\n 12345").
 _TAIL_PART = (
@@ -54,8 +56,14 @@ _TAIL_PART = (
 _STREET_EN = (
     rf"\b{_NUM}\s+(?:{_NUM}\s+)?(?:{_WORD}\s+){{1,3}}?(?:{_EN_SUFFIXES})\b\.?(?:\s+\d{{1,5}}\b)?"
 )
-_STREET_NUMBER_FIRST = rf"\b{_NUM}\s+(?:{_NUM}\s+)?(?:{_WORD}\s+){{0,3}}?(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})(?:\s+\d{{1,5}}[A-Za-z]?\.?)?"
-_STREET_NAME_FIRST = rf"\b(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})\s+\d{{1,5}}[A-Za-z]?\b\.?"
+_FOREIGN_STREET = rf"(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})"
+_STREET_NUMBER_FIRST = (
+    rf"\b{_NUM}\s+(?:{_NUM}\s+)?(?:{_WORD}\s+){{0,3}}?{_FOREIGN_STREET}"
+    r"(?:\s+\d{1,5}[A-Za-z]?\.?)?"
+)
+_STREET_NAME_FIRST = (
+    rf"\b(?:{_COMPOUND}|{_FOREIGN_PREFIX}\s+{_WORD}(?:\s+{_WORD}){{0,2}})\s+\d{{1,5}}[A-Za-z]?\b\.?"
+)
 _POSTBOX = (
     r"(?:P\.?\s?O\.?\s?Box\s+\d{1,6}|PSC\s+\d{3,5},?\s+Box\s+\d{1,5}|Unit\s+\d{3,5},?\s+Box\s+\d{1,5}"
     r"|USN[SV]\s+[^\W\d_]+|USS\s+[^\W\d_]+|USCGC\s+[^\W\d_]+)(?:\s*\n?\s*[APDF]PO\s+A[AEP]\s+\d{5})?"
@@ -82,18 +90,83 @@ _CUE = re.compile(
 _AFTER_CUE = re.compile(rf"\b{_NUM}(?:\s+{_NUM})?(?:\s+{_WORD}){{1,4}}(?:\s+\d{{1,5}}[A-Za-z]?)?")
 _TAIL = re.compile(rf"(?:{_UNIT}|{_TAIL_PART}){{0,8}}")
 _CORNER = re.compile(
-    r"\bcorner\s+of\s+(?P<street>[^\n,]{3,40}?\s+and\s+[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,2})",
+    r"\bcorner\s+of\s+(?P<street>[^\n,]{3,40}?\s+and\s+"
+    r"[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,2})",
     re.IGNORECASE,
 )
 _POSTCODE_END = re.compile(r"\d{4,6}(?:[- ]\d{2,4})?$")
 _CALENDAR = frozenset(
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
-    "saturday sunday".split()
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
 )
 _STOP_WORDS = frozenset(
-    "for and or but please when if because so then this that is was it to with my your his her "
-    "their our the a an call me you i we they he she".split()
+    [
+        "for",
+        "and",
+        "or",
+        "but",
+        "please",
+        "when",
+        "if",
+        "because",
+        "so",
+        "then",
+        "this",
+        "that",
+        "is",
+        "was",
+        "it",
+        "to",
+        "with",
+        "my",
+        "your",
+        "his",
+        "her",
+        "their",
+        "our",
+        "the",
+        "a",
+        "an",
+        "call",
+        "me",
+        "you",
+        "i",
+        "we",
+        "they",
+        "he",
+        "she",
+    ]
 )
 
 

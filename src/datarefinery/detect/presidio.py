@@ -65,8 +65,51 @@ _NAME_CONTINUATION = re.compile(
     r"(?:[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'’-]+|[A-Z]\.?(?=[ \t]+[A-ZÀ-ÖØ-Þ])))+"
 )
 _NOT_NAMES = frozenset(
-    "The A An And Or But If In On At To For Of From By With Is Was Are I We You He She They It "
-    "This That Street St Road Ave Avenue Please Thanks Thank Dear Hi Hello Mr Mrs Ms Dr".split()
+    [
+        "The",
+        "A",
+        "An",
+        "And",
+        "Or",
+        "But",
+        "If",
+        "In",
+        "On",
+        "At",
+        "To",
+        "For",
+        "Of",
+        "From",
+        "By",
+        "With",
+        "Is",
+        "Was",
+        "Are",
+        "I",
+        "We",
+        "You",
+        "He",
+        "She",
+        "They",
+        "It",
+        "This",
+        "That",
+        "Street",
+        "St",
+        "Road",
+        "Ave",
+        "Avenue",
+        "Please",
+        "Thanks",
+        "Thank",
+        "Dear",
+        "Hi",
+        "Hello",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+    ]
 )
 
 
@@ -86,8 +129,14 @@ def extend_names(text: str, spans: list[Span]) -> list[Span]:
                 if keep:
                     end = span.end + len(match.group(0)) - len(match.group(0).lstrip())
                     end = text.index(words[keep - 1], end) + len(words[keep - 1])
-                    span = Span(span.entity_type, span.start, end, text[span.start : end],
-                                span.score, span.detector)
+                    span = Span(
+                        span.entity_type,
+                        span.start,
+                        end,
+                        text[span.start : end],
+                        span.score,
+                        span.detector,
+                    )
         grown.append(span)
     return grown
 
@@ -123,8 +172,11 @@ def cue_names(text: str, spans: list[Span]) -> list[Span]:
         if span.entity_type != "PERSON" or " " in span.value:
             continue
         for sibling in _siblings(text, span):
-            found.append(Span("PERSON", sibling[0], sibling[1], text[sibling[0]:sibling[1]],
-                              0.6, "presidio"))
+            found.append(
+                Span(
+                    "PERSON", sibling[0], sibling[1], text[sibling[0] : sibling[1]], 0.6, "presidio"
+                )
+            )
     return found
 
 
@@ -151,10 +203,77 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
 
 
 _LOWER_STOP = frozenset(
-    "the a an and or but if in on at to for of from by with is was are be as i we you he she "
-    "they it this that my your his her our their me him them from will can please so not no "
-    "yes here there everyone speak yet concert before when where what who how why next week "
-    "today tomorrow about again soon later now".split()
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "if",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "of",
+        "from",
+        "by",
+        "with",
+        "is",
+        "was",
+        "are",
+        "be",
+        "as",
+        "i",
+        "we",
+        "you",
+        "he",
+        "she",
+        "they",
+        "it",
+        "this",
+        "that",
+        "my",
+        "your",
+        "his",
+        "her",
+        "our",
+        "their",
+        "me",
+        "him",
+        "them",
+        "from",
+        "will",
+        "can",
+        "please",
+        "so",
+        "not",
+        "no",
+        "yes",
+        "here",
+        "there",
+        "everyone",
+        "speak",
+        "yet",
+        "concert",
+        "before",
+        "when",
+        "where",
+        "what",
+        "who",
+        "how",
+        "why",
+        "next",
+        "week",
+        "today",
+        "tomorrow",
+        "about",
+        "again",
+        "soon",
+        "later",
+        "now",
+    ]
 )
 
 

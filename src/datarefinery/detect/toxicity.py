@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -45,7 +45,7 @@ class ProfanityScorer:
             return [float(p) for p in predict_prob(list(texts))]
 
 
-class ToxicityLevel(str, Enum):
+class ToxicityLevel(StrEnum):
     none = "none"
     mild = "mild"
     severe = "severe"

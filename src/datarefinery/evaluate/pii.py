@@ -34,8 +34,31 @@ from datarefinery.steps.refine.common import contains_value
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _BOILERPLATE = frozenset(
-    "apt apartment suite unit box psc apo fpo dpo street st road rd avenue ave the and corner of "
-    "nan usns usnv uss".split()
+    [
+        "apt",
+        "apartment",
+        "suite",
+        "unit",
+        "box",
+        "psc",
+        "apo",
+        "fpo",
+        "dpo",
+        "street",
+        "st",
+        "road",
+        "rd",
+        "avenue",
+        "ave",
+        "the",
+        "and",
+        "corner",
+        "of",
+        "nan",
+        "usns",
+        "usnv",
+        "uss",
+    ]
 )
 
 
@@ -70,7 +93,10 @@ def read_gold(path: str | Path) -> list[GoldRecord]:
                 )
             except (KeyError, TypeError, ValueError):
                 raise InputFileError(
-                    str(path), "needs entity_type, start, end, value", line=line, field=f"spans[{i}]"
+                    str(path),
+                    "needs entity_type, start, end, value",
+                    line=line,
+                    field=f"spans[{i}]",
                 ) from None
             if text[span.start : span.end] != span.value:
                 raise InputFileError(

@@ -106,8 +106,9 @@ def evaluate_pii(
         if detector:
             step = _with_options(step, {"detector": detector})
         sink = progress(method) if progress else None
-        result, outputs = run_method(step, input_path, work / method, llm=llm, seed=seed,
-                                     progress=sink)
+        result, outputs = run_method(
+            step, input_path, work / method, llm=llm, seed=seed, progress=sink
+        )
         figures = score_pii(gold, outputs) if result.status == "complete" else {}
         results[method] = {"method": method, **figures, **_timing(result, len(gold))}
         if result.status == "complete":
@@ -158,8 +159,9 @@ def evaluate_detox(
     if options:
         step = _with_options(step, options)
     sink = progress("detox_rewrite") if progress else None
-    result, outputs = run_method(step, input_path, work / "detox_rewrite", llm=llm, seed=seed,
-                                 progress=sink)
+    result, outputs = run_method(
+        step, input_path, work / "detox_rewrite", llm=llm, seed=seed, progress=sink
+    )
     texts = [t for _, t, _ in rows]
     rewritten = [outputs.get(i, t) for i, t, _ in rows]
     references = [refs[0] if refs else t for _, t, refs in rows]
@@ -170,8 +172,13 @@ def evaluate_detox(
         },
         "human_reference": score_detox(texts, references, [refs[1:] for _, _, refs in rows]),
     }
-    return {"pairs": str(pairs_path), "records": len(rows), "llm": llm,
-            "sample": {"limit": limit, "seed": seed} if limit else None, "methods": figures}
+    return {
+        "pairs": str(pairs_path),
+        "records": len(rows),
+        "llm": llm,
+        "sample": {"limit": limit, "seed": seed} if limit else None,
+        "methods": figures,
+    }
 
 
 def score_detox(

@@ -7,7 +7,7 @@ from pathlib import Path
 import datarefinery
 from datarefinery.io.read import read_records
 
-CODE = '''# Contact: ops@acme-corp.com
+CODE = """# Contact: ops@acme-corp.com
 import requests
 
 API_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -16,7 +16,7 @@ password = "hunter2secret"
 
 def fetch():
     return requests.get("http://10.0.0.12/api", auth=("admin", password))
-'''
+"""
 
 
 def test_secrets_and_pii_replaced_code_still_parses(tmp_path: Path) -> None:

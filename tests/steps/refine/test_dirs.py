@@ -10,8 +10,10 @@ from datarefinery.io.read import read_records
 def test_dirs_replaces_every_occurrence_and_keeps_the_rest(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(
-        json.dumps({"id": "a", "text": "Mail anna@example.com. Again: anna@example.com!"}) + "\n"
-        + json.dumps({"id": "b", "text": "nothing private here"}) + "\n"
+        json.dumps({"id": "a", "text": "Mail anna@example.com. Again: anna@example.com!"})
+        + "\n"
+        + json.dumps({"id": "b", "text": "nothing private here"})
+        + "\n"
     )
     spec = {
         "input": str(source),

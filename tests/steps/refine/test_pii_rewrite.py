@@ -17,7 +17,9 @@ ORIGINALS = ("Anna Kowalski", "anna.k@example.org", "555-123-4567")
 
 def _input(tmp_path: Path, *texts: str) -> Path:
     path = tmp_path / "in.jsonl"
-    path.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    path.write_text(
+        "".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    )
     return path
 
 
@@ -54,7 +56,7 @@ def test_a_leaking_rewrite_is_caught_reasked_and_fixed(tmp_path: Path) -> None:
             text = text.replace(original, fake)
         return json.dumps({"text": text})
 
-    result, (record,), backend = _run(tmp_path, reply, {"detector": {"kind": "both"}})
+    _result, (record,), backend = _run(tmp_path, reply, {"detector": {"kind": "both"}})
     assert len(backend.requests) == 2
     reask = backend.requests[1].messages[-1].content
     assert "anna.k@example.org" in reask and "still contains" in reask
@@ -67,7 +69,7 @@ def test_a_leaking_rewrite_is_caught_reasked_and_fixed(tmp_path: Path) -> None:
 
 
 def test_a_model_that_keeps_leaking_falls_back_and_never_emits_a_leak(tmp_path: Path) -> None:
-    result, (record,), backend = _run(tmp_path, lambda r: json.dumps({"text": TEXT}))
+    _result, (record,), backend = _run(tmp_path, lambda r: json.dumps({"text": TEXT}))
     assert len(backend.requests) == 2  # one re-ask, then the fallback
     text = record.fields["text"]
     for value in ("anna.k@example.org", "555-123-4567"):
@@ -76,7 +78,7 @@ def test_a_model_that_keeps_leaking_falls_back_and_never_emits_a_leak(tmp_path: 
 
 
 def test_a_rewrite_that_changes_too_much_is_replaced_by_surrogates(tmp_path: Path) -> None:
-    result, (record,), _ = _run(tmp_path, lambda r: json.dumps({"text": "Something else."}))
+    _result, (record,), _ = _run(tmp_path, lambda r: json.dumps({"text": "Something else."}))
     assert record.provenance.conditioning["fallback"] == "surrogate:changed_too_much"
     assert record.fields["text"].startswith("Hi, I am Anna Kowalski, write to ")  # regex: no names
     assert "anna.k@example.org" not in record.fields["text"]

@@ -6,8 +6,8 @@ secrets (cloud keys, tokens, private keys, passwords assigned to secret-looking 
 same-shaped fakes, and PII found by the detector (e-mails, IPs, phones, names in comments and
 strings) with surrogates. Python must still ``ast.parse`` afterwards, or the record is rejected
 (``unparsable_after``); input that does not parse is rejected up front (``unparsable``). No model
-is used: deterministic rewriting is what keeps code valid. ``provenance.conditioning.changed_lines`` lists the
-1-based line numbers that changed
+is used: deterministic rewriting is what keeps code valid.
+``provenance.conditioning.changed_lines`` lists the 1-based line numbers that changed
 (``scores.changed_lines`` their count).
 """
 
@@ -40,9 +40,7 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [
     ("JWT", re.compile(r"\b(eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})\b"), 1),
     (
         "PRIVATE_KEY",
-        re.compile(
-            r"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"
-        ),
+        re.compile(r"(-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)"),
         1,
     ),
     # password = "...", api_key: '...', "token": "..."  (the value, whatever its shape)
@@ -103,8 +101,17 @@ class CodeAnonymizeConfig(TextStepConfig):
     )
     detector: DetectorConfig = Field(
         default_factory=lambda: DetectorConfig(
-            entities=["PERSON", "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "URL",
-                      "CREDIT_CARD", "IBAN_CODE", "US_SSN", "STREET_ADDRESS"]
+            entities=[
+                "PERSON",
+                "EMAIL_ADDRESS",
+                "IP_ADDRESS",
+                "PHONE_NUMBER",
+                "URL",
+                "CREDIT_CARD",
+                "IBAN_CODE",
+                "US_SSN",
+                "STREET_ADDRESS",
+            ]
         )
     )
     secrets: bool = Field(default=True, description="replace keys, tokens and passwords")

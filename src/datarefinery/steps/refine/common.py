@@ -100,8 +100,10 @@ def contains_value(text: str, value: str) -> bool:
     if value_pattern(value).search(text):
         return True
     digits = _digits(value)
-    return len(digits) >= 7 and len(digits) >= 0.6 * len(value.replace(" ", "")) and (
-        digits in _digits(text)
+    return (
+        len(digits) >= 7
+        and len(digits) >= 0.6 * len(value.replace(" ", ""))
+        and (digits in _digits(text))
     )
 
 

@@ -115,9 +115,11 @@ class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
             if result.value is None:
                 failure = result.failure
                 reason = failure.reason if failure else "invalid_reply"
-                detail = f"{failure.message if failure else ''}; last reply {result.raw_text[:300]!r}"
+                detail = (
+                    f"{failure.message if failure else ''}; last reply {result.raw_text[:300]!r}"
+                )
                 return Rejected(record, self.ctx.name, reason, detail)
-            rewrite: str = result.value.text  # type: ignore[attr-defined]
+            rewrite = str(result.value.text)
             after = await self.toxicity(rewrite, (record.id, attempt))
             vectors = await asyncio.to_thread(self.embedder.encode, [text, rewrite])
             similarity = float(vectors[0] @ vectors[1])
@@ -126,10 +128,16 @@ class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
             ):
                 return self._emit(record, text, rewrite, before, after, similarity, attempt + 1)
             if after >= min(self.config.threshold, before):
-                problem = ("still_toxic", f"toxicity {after:.2f} (threshold {self.config.threshold})")
+                problem = (
+                    "still_toxic",
+                    f"toxicity {after:.2f} (threshold {self.config.threshold})",
+                )
                 ask = "Your rewrite is still rude or obscene. Remove every swear word and insult."
             else:
-                problem = ("meaning_lost", f"similarity {similarity:.2f} < {self.config.min_similarity}")
+                problem = (
+                    "meaning_lost",
+                    f"similarity {similarity:.2f} < {self.config.min_similarity}",
+                )
                 ask = "Your rewrite lost the meaning. Keep what the text says; only make it polite."
             messages = (
                 *call.request.messages,
@@ -148,7 +156,7 @@ class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
         similarity: float,
         attempts: int,
     ) -> Record:
-        from datarefinery.steps.refine.common import tokens, token_f1
+        from datarefinery.steps.refine.common import token_f1, tokens
 
         return with_text(
             record,

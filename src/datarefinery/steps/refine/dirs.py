@@ -15,9 +15,9 @@ from datarefinery.records import Record
 from datarefinery.steps.base import Output, RecordStep, StepContext
 from datarefinery.steps.refine.common import (
     TextStepConfig,
-    value_pattern,
     delta,
     text_or_rejection,
+    value_pattern,
     with_text,
 )
 from datarefinery.steps.refine.surrogates import (

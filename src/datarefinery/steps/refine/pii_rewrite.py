@@ -18,6 +18,8 @@ surrogates of what was replaced, never the original values.
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -82,6 +84,10 @@ def rewrite_reply_model(max_chars: int) -> type[BaseModel]:
 def reply_cap(text: str) -> int:
     # Room for longer surrogates and a little rephrasing; bucketed so few models are built.
     return ((int(len(text) * 1.5) + 200) // 250 + 1) * 250
+
+
+def _literal(value: str) -> Callable[[re.Match[str]], str]:
+    return lambda _match: value
 
 
 class PIIRewrite(LLMStep[PIIRewriteConfig]):
@@ -162,7 +168,7 @@ class PIIRewrite(LLMStep[PIIRewriteConfig]):
             if result.value is None:
                 reason = result.failure.reason if result.failure else "invalid_reply"
                 return self._fallback(record, text, plan, last_good, attempt + 1, reason, caught)
-            rewrite: str = result.value.text  # type: ignore[attr-defined]
+            rewrite = str(result.value.text)
             leaks = await asyncio.to_thread(self._leaks, text, plan, rewrite)
             plan = self._extend_plan(record.id, plan, leaks)
             kept = delta(text, rewrite, plan)["token_f1_outside_pii"]
@@ -282,7 +288,8 @@ class PIIRewrite(LLMStep[PIIRewriteConfig]):
                 return candidate, plan
             plan = self._extend_plan(record_id, plan, leaks)
             for item in leaks:
-                candidate = value_pattern(item.original).sub(lambda _m, r=item.replacement: r, candidate)
+                # A function, not a template string: a surrogate may hold a backslash.
+                candidate = value_pattern(item.original).sub(_literal(item.replacement), candidate)
         return None
 
     def _emit(

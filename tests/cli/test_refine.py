@@ -1,0 +1,98 @@
+"""The refine / eval commands, run as a user runs them (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.cli import refinery
+
+
+def _jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_refine_pii_dirs_writes_a_run_directory_and_rejects_bad_records(tmp_path: Path) -> None:
+    source = _jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "text": "Write to anna@example.com or 555-123-4567."},
+            {"id": "empty", "text": ""},
+            {"id": "huge", "text": "a" * 1_000_001},
+        ],
+    )
+    out = tmp_path / "out"
+    done = refinery(
+        "refine", "pii", source, "-o", out, "--method", "dirs", "--detector", "regex", "-q"
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a"]
+    assert "anna@example.com" not in rows[0]["fields"]["text"]
+    assert "555-123-4567" not in rows[0]["fields"]["text"]
+    rejected = {
+        json.loads(x)["record"]["id"]: json.loads(x)
+        for x in (out / "rejected.jsonl").read_text().splitlines()
+    }
+    assert rejected["empty"]["reason"] == "empty"
+    assert rejected["huge"]["reason"] == "too_long"
+    assert "1,000,001 characters" in rejected["huge"]["detail"]
+    assert (out / "manifest.json").exists()
+    again = refinery(
+        "refine", "pii", source, "-o", out, "--method", "dirs", "--detector", "regex", "-q"
+    )
+    assert again.returncode == 0  # resumes the same run
+
+
+def test_non_utf8_input_is_a_clear_usage_error(tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_bytes(b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "caf\xe9"}\n')
+    done = refinery("refine", "code", source, "-o", tmp_path / "out", "-q")
+    assert done.returncode == 2
+    assert "bad.jsonl, line 2: not UTF-8" in done.stderr
+
+
+def test_eval_pii_writes_figures_per_method(tmp_path: Path) -> None:
+    text = "Mail anna@example.com today."
+    gold = _jsonl(
+        tmp_path / "gold.jsonl",
+        [
+            {
+                "id": "g1",
+                "text": text,
+                "spans": [
+                    {
+                        "entity_type": "EMAIL_ADDRESS",
+                        "start": 5,
+                        "end": 21,
+                        "value": "anna@example.com",
+                    }
+                ],
+            }
+        ],
+    )
+    out = tmp_path / "result.json"
+    done = refinery(
+        "eval",
+        "pii",
+        "--gold",
+        gold,
+        "--out",
+        out,
+        "--method",
+        "dirs",
+        "--method",
+        "dirs_surrogate",
+        "--detector",
+        "regex",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    for method in ("dirs", "dirs_surrogate"):
+        figures = result["methods"][method]
+        assert figures["recall"] == 1.0 and figures["precision"] == 1.0
+        assert figures["f1"] == 1.0 and figures["leaks"] == 0
+    assert "recall" in done.stdout
+    unknown = refinery("eval", "pii", "--gold", gold, "--method", "magic")
+    assert unknown.returncode == 2 and "unknown method" in unknown.stderr
