@@ -3,6 +3,7 @@
 # Each eval is a set of resumable runs under runs/bench-refine/: rerun the same line after an
 # interruption and finished shards and answered model calls are reused.
 #   bash bench/refine_eval.sh pii        DIRS + GDR, embedded SmolLM2, full presidio_pii test split
+#   bash bench/refine_eval.sh pii-sample GDR, SmolLM2, seeded 30-record sample (finishes in a session)
 #   bash bench/refine_eval.sh pii-qwen   GDR with Qwen2.5-Coder-1.5B (seeded 200-record sample)
 #   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 ParaDetox rows
 #   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B, same 200 rows
@@ -19,6 +20,10 @@ case "${1:-pii}" in
     .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" \
       --method dirs --method dirs_surrogate --method pii_rewrite \
       --work "$W/pii-smollm2" --out "$R/eval_pii_test_smollm2.json" ;;
+  pii-sample)
+    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" --limit 30 --seed 0 \
+      --method dirs --method pii_rewrite \
+      --work "$W/pii-smollm2-30" --out "$R/eval_pii_test_smollm2_30.json" ;;
   pii-qwen)
     .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" --limit 200 --seed 0 \
       --method dirs --method pii_rewrite --model "$QWEN" \
