@@ -20,12 +20,12 @@ from pydantic import Field
 from datarefinery.detect.toxicity import LLMToxicityJudge, ProfanityScorer
 from datarefinery.embeddings import Embedder
 from datarefinery.errors import RequestRejectedError
-from datarefinery.llm.base import Message, Request
+from datarefinery.llm.base import Message
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import LLMCall, LLMStep, Output, StepContext
+from datarefinery.steps.base import LLMCall, Output, StepContext
 from datarefinery.steps.refine.common import TextStepConfig, text_or_rejection, with_text
-from datarefinery.steps.refine.pii_rewrite import reply_cap, rewrite_reply_model
+from datarefinery.steps.refine.rewrite import RewriteStep
 
 
 class DetoxRewriteConfig(TextStepConfig):
@@ -40,7 +40,7 @@ class DetoxRewriteConfig(TextStepConfig):
     temperature: float | None = Field(default=0.3, ge=0, le=2)
 
 
-class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
+class DetoxRewrite(RewriteStep[DetoxRewriteConfig]):
     name = "detox_rewrite"
     Config = DetoxRewriteConfig
 
@@ -60,21 +60,10 @@ class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
         text = str(record.fields[self.config.field])
         return self._call(record, self.template.render(text=text), text, 0)
 
-    def parse(self, reply: Any, record: Record, response: Any) -> list[Output]:
-        raise NotImplementedError("detox_rewrite verifies and re-asks in _process_one")
-
     def _call(
         self, record: Record, messages: tuple[Message, ...], text: str, attempt: int
     ) -> LLMCall[Any]:
-        cap = reply_cap(text)
-        model = rewrite_reply_model(cap)
-        request = Request(
-            messages=messages,
-            params=self.sampling(temperature=self.config.temperature, max_tokens=cap + 16),
-            json_schema=model.model_json_schema(),
-            seed=self.ctx.call_seed(record.id, attempt),
-        )
-        return LLMCall(request, model)
+        return self.rewrite_call(record, messages, text, attempt, self.config.temperature)
 
     async def toxicity(self, text: str, key: object) -> float:
         """The configured score of ``text``; an unanswered judge counts as toxic (1.0)."""
@@ -86,13 +75,7 @@ class DetoxRewrite(LLMStep[DetoxRewriteConfig]):
             scores.append(1.0 if judged is None else judged)
         return max(scores)
 
-    async def _process_one(self, record: Record) -> list[Output]:
-        output = await self._refine(record)
-        if self.ctx.on_record is not None:
-            self.ctx.on_record(int(isinstance(output, Record)), int(isinstance(output, Rejected)))
-        return [output]
-
-    async def _refine(self, record: Record) -> Output:
+    async def refine(self, record: Record) -> Output:
         text, rejected = text_or_rejection(record, self.config, self.ctx.name)
         if rejected is not None:
             return rejected

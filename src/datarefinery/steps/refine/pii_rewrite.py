@@ -20,18 +20,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import Field
 
 from datarefinery.detect.base import Span
 from datarefinery.detect.factory import DetectorConfig, make_detector
 from datarefinery.errors import RequestRejectedError
-from datarefinery.llm.base import Message, Request
+from datarefinery.llm.base import Message
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import LLMCall, LLMStep, Output, StepContext
+from datarefinery.steps.base import LLMCall, Output, StepContext
 from datarefinery.steps.refine.common import (
     TextStepConfig,
     contains_value,
@@ -42,6 +41,7 @@ from datarefinery.steps.refine.common import (
     with_text,
 )
 from datarefinery.steps.refine.dirs import with_repeats
+from datarefinery.steps.refine.rewrite import RewriteStep
 from datarefinery.steps.refine.surrogates import (
     Consistency,
     Replacement,
@@ -71,26 +71,11 @@ class PIIRewriteConfig(TextStepConfig):
     temperature: float | None = Field(default=0.2, ge=0, le=2)
 
 
-@lru_cache(maxsize=64)
-def rewrite_reply_model(max_chars: int) -> type[BaseModel]:
-    """``{"text": ...}`` with a length cap (the decoding grammar's maxLength)."""
-    model: type[BaseModel] = create_model(
-        "RewriteReply", text=(str, Field(..., min_length=1, max_length=max_chars))
-    )
-    model.model_config["extra"] = "forbid"
-    return model
-
-
-def reply_cap(text: str) -> int:
-    # Room for longer surrogates and a little rephrasing; bucketed so few models are built.
-    return ((int(len(text) * 1.5) + 200) // 250 + 1) * 250
-
-
 def _literal(value: str) -> Callable[[re.Match[str]], str]:
     return lambda _match: value
 
 
-class PIIRewrite(LLMStep[PIIRewriteConfig]):
+class PIIRewrite(RewriteStep[PIIRewriteConfig]):
     name = "pii_rewrite"
     Config = PIIRewriteConfig
 
@@ -108,9 +93,6 @@ class PIIRewrite(LLMStep[PIIRewriteConfig]):
         plan = self.planner.plan(record.id, self._spans(text))
         return self._call(record, text, plan, self._messages(text, plan), 0)
 
-    def parse(self, reply: Any, record: Record, response: Any) -> list[Output]:
-        raise NotImplementedError("pii_rewrite verifies and re-asks in _process_one")
-
     def _spans(self, text: str) -> list[Span]:
         return with_repeats(text, self.detector.detect(text))
 
@@ -126,23 +108,10 @@ class PIIRewrite(LLMStep[PIIRewriteConfig]):
         messages: tuple[Message, ...],
         attempt: int,
     ) -> LLMCall[Any]:
-        cap = reply_cap(apply_replacements(text, plan))
-        model = rewrite_reply_model(cap)
-        request = Request(
-            messages=messages,
-            params=self.sampling(temperature=self.config.temperature, max_tokens=cap + 16),
-            json_schema=model.model_json_schema(),
-            seed=self.ctx.call_seed(record.id, attempt),
-        )
-        return LLMCall(request, model)
+        expected = apply_replacements(text, plan)
+        return self.rewrite_call(record, messages, expected, attempt, self.config.temperature)
 
-    async def _process_one(self, record: Record) -> list[Output]:
-        output = await self._refine(record)
-        if self.ctx.on_record is not None:
-            self.ctx.on_record(int(isinstance(output, Record)), int(isinstance(output, Rejected)))
-        return [output]
-
-    async def _refine(self, record: Record) -> Output:
+    async def refine(self, record: Record) -> Output:
         text, rejected = text_or_rejection(record, self.config, self.ctx.name)
         if rejected is not None:
             return rejected

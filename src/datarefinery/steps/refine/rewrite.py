@@ -1,0 +1,66 @@
+"""The base of the verified rewrite steps (``pii_rewrite``, ``detox_rewrite``): a JSON reply
+``{"text": ...}`` under a length cap, and one output per record from ``refine``, which asks,
+checks and re-asks by itself (the engine's own re-ask only covers replies that are not JSON)."""
+
+from __future__ import annotations
+
+import abc
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from datarefinery.llm.base import Message, Request
+from datarefinery.records import Record, Rejected
+from datarefinery.steps.base import C, LLMCall, LLMStep, Output
+
+
+@lru_cache(maxsize=64)
+def rewrite_reply_model(max_chars: int) -> type[BaseModel]:
+    """``{"text": ...}`` with a length cap (the decoding grammar's maxLength)."""
+    model: type[BaseModel] = create_model(
+        "RewriteReply", text=(str, Field(..., min_length=1, max_length=max_chars))
+    )
+    model.model_config["extra"] = "forbid"
+    return model
+
+
+def reply_cap(text: str) -> int:
+    # Room for longer surrogates and a little rephrasing; bucketed so few models are built.
+    return ((int(len(text) * 1.5) + 200) // 250 + 1) * 250
+
+
+class RewriteStep(LLMStep[C]):
+    """An LLM step whose ``refine`` turns one record into one record or rejection."""
+
+    def rewrite_call(
+        self,
+        record: Record,
+        messages: tuple[Message, ...],
+        expected: str,
+        attempt: int,
+        temperature: float | None,
+    ) -> LLMCall[Any]:
+        """The request for one attempt; ``expected`` is about what the reply should hold."""
+        cap = reply_cap(expected)
+        model = rewrite_reply_model(cap)
+        request = Request(
+            messages=messages,
+            params=self.sampling(temperature=temperature, max_tokens=cap + 16),
+            json_schema=model.model_json_schema(),
+            seed=self.ctx.call_seed(record.id, attempt),
+        )
+        return LLMCall(request, model)
+
+    def parse(self, reply: Any, record: Record, response: Any) -> list[Output]:
+        raise NotImplementedError(f"{self.name} verifies and re-asks in refine()")
+
+    @abc.abstractmethod
+    async def refine(self, record: Record) -> Output:
+        """Rewrite, verify, re-ask; a record that passed, or a rejection with the reason."""
+
+    async def _process_one(self, record: Record) -> list[Output]:
+        output = await self.refine(record)
+        if self.ctx.on_record is not None:
+            self.ctx.on_record(int(isinstance(output, Record)), int(isinstance(output, Rejected)))
+        return [output]
