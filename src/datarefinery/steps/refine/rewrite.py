@@ -8,7 +8,7 @@ import abc
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.llm.base import Message, Request
 from datarefinery.records import Record, Rejected
@@ -18,10 +18,12 @@ from datarefinery.steps.base import C, LLMCall, LLMStep, Output
 @lru_cache(maxsize=64)
 def rewrite_reply_model(max_chars: int) -> type[BaseModel]:
     """``{"text": ...}`` with a length cap (the decoding grammar's maxLength)."""
+    # The config goes in at creation: setting model_config["extra"] afterwards has no effect.
     model: type[BaseModel] = create_model(
-        "RewriteReply", text=(str, Field(..., min_length=1, max_length=max_chars))
+        "RewriteReply",
+        __config__=ConfigDict(extra="forbid"),
+        text=(str, Field(..., min_length=1, max_length=max_chars)),
     )
-    model.model_config["extra"] = "forbid"
     return model
 
 
