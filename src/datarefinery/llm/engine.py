@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from datarefinery.errors import RetryableBackendError
 from datarefinery.llm.base import Backend, Message, Request, Response, Usage
 from datarefinery.llm.cache import ResponseCache, request_key
-from datarefinery.llm.limits import Budget, TokenBucket, estimate_prompt_tokens
+from datarefinery.llm.limits import Admission, Budget, Limits, estimate_prompt_tokens
 from datarefinery.llm.structured import ParseFailure, parse_reply, reask_message
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,11 @@ class Engine:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(concurrency)
-        self._rpm = TokenBucket(requests_per_minute) if requests_per_minute else None
-        self._tpm = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+        self.limits = Limits(
+            self.budget,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+        )
 
     @property
     def model_identity(self) -> str:
@@ -119,31 +122,46 @@ class Engine:
         """One call through cache, limits, retries and budget."""
         self.stats.requests += 1
         key = None
-        if self.cache is not None:
+        if self.caching:
             key = request_key(self.backend.kind, self.backend.identity, request)
-            hit = self.cache.get(key)
+            hit = await self._lookup(key)
             if hit is not None:
                 self.stats.cache_hits += 1
                 self.stats.cached_usage = self.stats.cached_usage + hit.usage
                 return hit
         async with self._slots:
             response = await self._call_with_retries(request)
-        if self.cache is not None and key is not None:
-            self.cache.put(key, response)
+        if key is not None:
+            await self._store(key, response)
         return response
+
+    # The four hooks below are where the cache, the budget and the rate limits live. The Ray
+    # executor's workers override them to ask one coordinator, so they hold for a whole cluster.
+
+    @property
+    def caching(self) -> bool:
+        return self.cache is not None
+
+    async def _lookup(self, key: str) -> Response | None:
+        return self.cache.get(key) if self.cache is not None else None
+
+    async def _store(self, key: str, response: Response) -> None:
+        if self.cache is not None:
+            self.cache.put(key, response)
+
+    async def _admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
+        return await self.limits.admit(prompt_tokens, max_new_tokens)
+
+    async def _release(self, admission: Admission, usage: Usage | None) -> None:
+        self.limits.release(admission, usage)
 
     async def _call_with_retries(self, request: Request) -> Response:
         prompt_estimate = estimate_prompt_tokens(request.prompt_chars())
-        worst_case = prompt_estimate + request.params.max_tokens
         attempt = 0
         while True:
-            reservation = self.budget.reserve(prompt_estimate, request.params.max_tokens)
+            admission = await self._admit(prompt_estimate, request.params.max_tokens)
             usage: Usage | None = None
             try:
-                if self._rpm is not None:
-                    await self._rpm.acquire(1)
-                if self._tpm is not None:
-                    await self._tpm.acquire(worst_case)
                 started = time.perf_counter()
                 self.stats.backend_calls += 1
                 try:
@@ -157,8 +175,6 @@ class Engine:
                 usage = response.usage
                 self.stats.usage = self.stats.usage + usage
                 self.stats.backend_latency_s += time.perf_counter() - started
-                if self._tpm is not None:
-                    self._tpm.give_back(worst_case - usage.total_tokens)
                 return response
             except RetryableBackendError as exc:
                 if attempt >= self.max_retries:
@@ -174,12 +190,13 @@ class Engine:
                     self.max_retries,
                     delay,
                 )
-                await self._sleep(delay)
             except BaseException:
                 self.stats.failures += 1
                 raise
             finally:
-                self.budget.settle(reservation, usage)
+                await self._release(admission, usage)
+            # The reservation is released while backing off, so waiting calls hold no budget.
+            await self._sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None and retry_after >= 0:

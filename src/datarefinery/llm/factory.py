@@ -35,9 +35,11 @@ def make_engine(
     backend: Backend | None = None,
     cache_path: Path | None = None,
     spent: Usage | None = None,
+    engine_class: type[Engine] = Engine,
 ) -> Engine:
     """An engine for ``config``; ``spent`` is what earlier sessions of the run already used, so the
-    budget holds across resumes."""
+    budget holds across resumes. ``engine_class`` lets an executor supply an engine whose cache and
+    limits live elsewhere (the Ray executor's workers)."""
     cache = None
     if config.cache:
         path = Path(config.cache_path) if config.cache_path else cache_path
@@ -49,7 +51,7 @@ def make_engine(
         pricing=Pricing(config.pricing.input_per_mtok, config.pricing.output_per_mtok),
         spent=spent,
     )
-    return Engine(
+    return engine_class(
         backend or make_backend(config),
         cache=cache,
         concurrency=config.concurrency,

@@ -126,3 +126,53 @@ class Budget:
         self._reserved_cost -= cost
         if usage is not None:
             self.spent = self.spent + usage
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A call let through by ``Limits.admit``: its budget reservation and its token-rate charge."""
+
+    tokens: int
+    cost: float
+    worst_case: int
+
+
+class Limits:
+    """The budget and the request / token rate limits as one gate in front of every model call.
+
+    The engine owns one; the Ray executor puts one in a coordinator actor that every worker asks,
+    so the limits hold for a whole cluster.
+    """
+
+    def __init__(
+        self,
+        budget: Budget,
+        *,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+    ) -> None:
+        self.budget = budget
+        self.rpm = TokenBucket(requests_per_minute) if requests_per_minute else None
+        self.tpm = TokenBucket(tokens_per_minute) if tokens_per_minute else None
+
+    async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
+        """Reserve the call's worst case, then wait for the rate limits (``BudgetExceededError``
+        when the budget cannot hold it)."""
+        tokens, cost = self.budget.reserve(prompt_tokens, max_new_tokens)
+        worst_case = prompt_tokens + max_new_tokens
+        try:
+            if self.rpm is not None:
+                await self.rpm.acquire(1)
+            if self.tpm is not None:
+                await self.tpm.acquire(worst_case)
+        except BaseException:
+            self.budget.settle((tokens, cost), None)
+            raise
+        return Admission(tokens, cost, worst_case)
+
+    def release(self, admission: Admission, usage: Usage | None) -> None:
+        """Settle a call: book its real usage (``None`` when it failed) and return the unused part
+        of its token-rate charge."""
+        if usage is not None and self.tpm is not None:
+            self.tpm.give_back(admission.worst_case - usage.total_tokens)
+        self.budget.settle((admission.tokens, admission.cost), usage)
