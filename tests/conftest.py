@@ -93,3 +93,15 @@ def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A local Ray cluster of 2 CPUs for the whole session; yields its address (for a second
+    driver, such as the ``refinery`` command, to join)."""
+    ray = pytest.importorskip("ray", reason="the Ray executor needs datarefinery[ray]")
+    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield str(context.address_info["address"])
+    finally:
+        ray.shutdown()

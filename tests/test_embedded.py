@@ -1,16 +1,13 @@
 """Runs on the real embedded model: resume after SIGKILL, cache on rerun, the hard budget."""
 
 import json
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 import datarefinery
-from tests.support.cli import REFINERY, refinery, write_spec
+from tests.support.cli import refinery, write_spec
+from tests.support.kill import kill_after_commits
 from tests.support.specs import sentiment_spec
 
 pytestmark = pytest.mark.slow
@@ -42,21 +39,9 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_dataset(tmp_path: Pa
     assert refinery("run", spec_path, "-o", reference, "-q").returncode == 0
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        [*REFINERY, "run", str(spec_path), "-o", str(killed), "-q"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
+    # After the first commit, and a moment more to get into the middle of the next shard.
+    assert kill_after_commits(spec_path, killed, "01-zero_shot", 1, 0.7)
     step_dir = killed / "steps" / "01-zero_shot"
-    deadline = time.monotonic() + 300
-    while not list(step_dir.glob("*.done")) if step_dir.exists() else True:
-        assert process.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.7)  # let it get into the middle of the next shard
-    process.send_signal(signal.SIGKILL)
-    process.wait()
     committed = len(list(step_dir.glob("*.done")))
     assert 1 <= committed < 6, "the kill should land mid-run"
     assert not (killed / "dataset.jsonl").exists()

@@ -1,4 +1,5 @@
 import asyncio
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from datarefinery.executors.local import LocalExecutor, NullProgress
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import StepDir
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from tests.support.cli import refinery, write_spec
+from tests.support.kill import kill_after_commits
 
 
 class Shuffled(Step[StepConfig]):
@@ -91,3 +94,59 @@ def test_rejections_count_as_accounted(tmp_path: Path) -> None:
         )
     )
     assert summary.records_out == 0 and summary.rejected == {"too_short": 5}
+
+
+def write_people(path: Path, n: int) -> Path:
+    """Records with e-mail addresses and phone numbers to mask; every 7th has a label outside
+    the task's labels and is rejected by ``validate``."""
+    with path.open("w") as handle:
+        for i in range(n):
+            label = "bogus" if i % 7 == 3 else ("pos", "neg")[i % 2]
+            text = f"Record {i}: write to user{i}@example.com or call +1 415 555 {i % 10000:04d}."
+            handle.write(json.dumps({"id": f"r{i:05d}", "text": text, "label": label}) + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_dataset(
+    tmp_path: Path,
+) -> None:
+    """A two-step CPU pipeline (validate, then mask PII) killed with SIGKILL four times at random
+    commit counts of either step, then run to the end: the same dataset and rejections as a run
+    that was never interrupted, every record exactly once."""
+    spec = {
+        "name": "kill-test",
+        "seed": 1,
+        "task": {
+            "description": "records with contact details",
+            "fields": {"text": {}, "label": {"type": "label"}},
+            "labels": ["pos", "neg"],
+        },
+        "input": str(write_people(tmp_path / "in.jsonl", 6000)),
+        "shard_size": 100,
+        "steps": [{"validate": {}}, {"dirs": {"detector": {"kind": "regex"}}}],
+    }
+    spec_path = write_spec(tmp_path / "spec.yaml", spec)
+    reference = refinery("run", spec_path, "-o", tmp_path / "reference", "-q")
+    assert reference.returncode == 0, reference.stdout + reference.stderr
+
+    rng = random.Random(20261121)
+    out = tmp_path / "killed"
+    points = [("01-validate", 0, rng.uniform(0.0, 0.3))] + [
+        (rng.choice(["01-validate", "02-dirs"]), rng.randrange(1, 50), rng.uniform(0, 0.05))
+        for _ in range(3)
+    ]
+    landed = [kill_after_commits(spec_path, out, *point) for point in points]
+    assert sum(landed) >= 3, f"too few kills hit a running process: {points} {landed}"
+    assert not (out / "dataset.jsonl").exists()
+
+    rerun = refinery("run", spec_path, "-o", out, "-q")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    for name in ("dataset.jsonl", "rejected.jsonl"):
+        assert (out / name).read_text() == (tmp_path / "reference" / name).read_text(), name
+    ids = [json.loads(line)["id"] for line in (out / "dataset.jsonl").read_text().splitlines()]
+    rejected = (out / "rejected.jsonl").read_text().splitlines()
+    assert len(ids) == len(set(ids)) and len(ids) + len(rejected) == 6000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert len(manifest["sessions"]) >= 2

@@ -22,6 +22,7 @@ spec's files must be reachable where the driver runs; workers receive records, n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -185,6 +186,10 @@ class ShardWorker:
             return ShardResult([], 0.0, self._take_stats(), (kind, str(exc), status))
         return ShardResult(outputs, time.perf_counter() - started, self._take_stats())
 
+    def take_stats(self) -> EngineStats | None:
+        """Counters not yet reported with a shard (those of shards stopped mid-way)."""
+        return self._take_stats()
+
 
 def _rebuild(kind: str, message: str, status: int | None) -> DatarefineryError:
     if kind == "budget":
@@ -232,6 +237,7 @@ class RayExecutor(LocalExecutor):
         self._coordinator_name: str | None = None
         self._pool: list[Any] = []
         self._busy: list[int] = []
+        self._running: set[Any] = set()
 
     async def open(self, loaded: LoadedSpec, engine: Engine | None) -> None:
         if not ray.is_initialized():
@@ -290,10 +296,13 @@ class RayExecutor(LocalExecutor):
         # The driver's context holds the driver's engine and progress callback; the worker
         # supplies its own engine and reports progress per shard.
         ctx = replace(step.ctx, engine=None, on_record=None)
+        ref = self._pool[index].process.remote(ctx, batch)
+        self._running.add(ref)
         try:
-            result: ShardResult = await self._pool[index].process.remote(ctx, batch)
+            result: ShardResult = await ref
         finally:
             self._busy[index] -= 1
+            self._running.discard(ref)
         if self._engine is not None:
             if result.stats is not None:
                 merge_stats(self._engine.stats, result.stats)
@@ -324,20 +333,32 @@ class RayExecutor(LocalExecutor):
         except BaseException:
             # Shards still running on workers would go on spending: stop them first, so the spent
             # total the manifest keeps (and a resumed run's budget starts from) is final.
-            self._stop_workers()
+            await self._stop_workers()
             if self._engine is not None and self._coordinator is not None:
                 self._engine.budget.spent = await self._coordinator.spent.remote()
             raise
 
-    def _stop_workers(self) -> None:
+    async def _stop_workers(self) -> None:
         # Killing is safe: every answered call is already in the cache, every finished shard is
-        # committed, and the next run recomputes the rest.
+        # committed, and the next run recomputes the rest. Shards still running are cancelled
+        # first (or Ray would retry them on a restarted worker) and their counters collected.
+        for ref in self._running:
+            ray.cancel(ref)
+        self._running.clear()
+        if self._engine is not None and self._pool:
+            pending = [worker.take_stats.remote() for worker in self._pool]
+            ready, _ = await asyncio.to_thread(
+                ray.wait, pending, num_returns=len(pending), timeout=10
+            )
+            for stats in ray.get(ready):
+                if stats is not None:
+                    merge_stats(self._engine.stats, stats)
         for actor in self._pool:
             ray.kill(actor)
         self._pool = []
 
     async def close(self) -> None:
-        self._stop_workers()
+        await self._stop_workers()
         if self._coordinator is not None:
             ray.kill(self._coordinator)
             self._coordinator = None
