@@ -156,3 +156,29 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_many_requests_in_flight_are_spread_over_small_clients() -> None:
+    """20 requests at once: no client carries more than 8, so httpcore's per-request scan of
+    its connections stays short; every answer still arrives."""
+    seen_in_flight: list[int] = []
+
+    async def go() -> list[str]:
+        release = asyncio.Event()
+
+        async def handler(req: httpx.Request) -> httpx.Response:
+            seen_in_flight.append(max(backend._in_flight))
+            if len(seen_in_flight) == 20:
+                release.set()
+            await release.wait()
+            return ok_reply(json.loads(req.content))
+
+        backend = backend_with(handler, dialect="none")
+        replies = await asyncio.gather(*(backend.complete(request()) for _ in range(20)))
+        assert len(backend._clients) == 3
+        await backend.aclose()
+        assert backend._clients == []
+        return [r.text for r in replies]
+
+    assert asyncio.run(go()) == ['{"a": "x"}'] * 20
+    assert max(seen_in_flight) <= 8

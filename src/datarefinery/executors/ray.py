@@ -342,9 +342,12 @@ class RayExecutor(LocalExecutor):
         # Killing is safe: every answered call is already in the cache, every finished shard is
         # committed, and the next run recomputes the rest. Shards still running are cancelled
         # first (or Ray would retry them on a restarted worker) and their counters collected.
-        for ref in self._running:
+        running, self._running = list(self._running), set()
+        for ref in running:
             ray.cancel(ref)
-        self._running.clear()
+        if running:
+            # Let the cancellations land before the kill, or Ray reports (and would retry) them.
+            await asyncio.to_thread(ray.wait, running, num_returns=len(running), timeout=10)
         if self._engine is not None and self._pool:
             pending = [worker.take_stats.remote() for worker in self._pool]
             ready, _ = await asyncio.to_thread(
