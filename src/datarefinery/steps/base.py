@@ -10,6 +10,8 @@ sharding, commits, resume and progress; a step only knows its own work. Three re
   model call (e.g. label × call number), so generation shards and resumes like any other step.
 - stateful steps see every committed output in order through ``restore`` (on resume) and
   ``postprocess`` (on commit), which is how exact-duplicate rejection works across shards.
+- whole-input steps (``needs_whole_input()``: diversity selection, cross-fitted classifiers) get
+  all their input as one shard.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class Step(abc.ABC, Generic[C]):
         if self._ctx is None:
             raise RuntimeError(f"step {self.name} used before setup()")
         return self._ctx
+
+    def needs_whole_input(self) -> bool:
+        """True for steps that must see every input record at once (selection, cross-fitted
+        classifiers, pairing): the executor then gives them a single shard."""
+        return False
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         """Fields this step needs on its input records (checked when the pipeline is built)."""

@@ -13,10 +13,16 @@ from datarefinery.errors import ConfigError
 from datarefinery.steps.base import Step
 
 STEPS: dict[str, str] = {
+    "adversarial": "datarefinery.steps.curate.adversarial:Adversarial",
     "code_anonymize": "datarefinery.steps.refine.code_anonymize:CodeAnonymize",
+    "consistency": "datarefinery.steps.curate.consistency:Consistency",
+    "dedup": "datarefinery.steps.curate.dedup:Dedup",
     "detox_rewrite": "datarefinery.steps.refine.detox_rewrite:DetoxRewrite",
     "dirs": "datarefinery.steps.refine.dirs:Dirs",
+    "filter": "datarefinery.steps.curate.filter:Filter",
+    "judge": "datarefinery.steps.curate.judge:Judge",
     "pii_rewrite": "datarefinery.steps.refine.pii_rewrite:PIIRewrite",
+    "select": "datarefinery.steps.curate.select:Select",
     "validate": "datarefinery.steps.curate.validate:Validate",
     "zero_shot": "datarefinery.steps.synthesize.zero_shot:ZeroShot",
 }
