@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 import datarefinery
+from datarefinery.cli.evaluate import evaluate_command
 from datarefinery.errors import DatarefineryError, UsageError
 
 app = typer.Typer(
@@ -95,6 +96,9 @@ def export_command(
     except DatarefineryError as exc:
         raise _fail(exc) from None
     console.print(f"wrote {count} records to {out}")
+
+
+app.command("evaluate")(evaluate_command)
 
 
 @app.command("version")
