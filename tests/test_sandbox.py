@@ -1,6 +1,7 @@
 """The sandbox refuses network and process creation and enforces its limits."""
 
 import asyncio
+import contextlib
 import socket
 import threading
 
@@ -30,10 +31,8 @@ def test_refuses_network_to_a_listening_loopback_server() -> None:
     connections: list[object] = []
 
     def accept() -> None:
-        try:
+        with contextlib.suppress(OSError):
             connections.append(server.accept())
-        except OSError:
-            pass
 
     code = (
         "import socket\n"
