@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 import datarefinery
-from datarefinery.cli.evaluate import evaluate_command
+from datarefinery.cli.evaluate import evaluate_command, write_run_report
 from datarefinery.errors import DatarefineryError, UsageError
 
 app = typer.Typer(
@@ -47,8 +47,12 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write OUT/report/ when complete.")
+    ] = True,
 ) -> None:
-    """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json.
+    """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json, and the
+    evaluation report in OUT/report/ (metrics.json, report.html, card.md).
 
     Running the same command again resumes: finished shards are skipped and answered model calls
     come from OUT/cache.sqlite.
@@ -73,6 +77,8 @@ def run_command(
     except DatarefineryError as exc:
         raise _fail(exc) from None
     print_summary(console, result)
+    if report and result.status == "complete":
+        write_run_report(out)
     if result.status != "complete":
         raise typer.Exit(EXIT_STOPPED)
 

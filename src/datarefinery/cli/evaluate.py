@@ -84,6 +84,20 @@ def evaluate_command(
         console.print(f"{name:8} {path}")
 
 
+def write_run_report(run_dir: Path) -> None:
+    """The report of a finished run into RUN/report; a failure is a warning, never a failed run
+    (the dataset is already written)."""
+    from datarefinery.evaluate import evaluate_dataset, write_report
+
+    try:
+        evaluation = evaluate_dataset(run_dir)
+        paths = write_report(evaluation, run_dir / "report")
+    except (DatarefineryError, ImportError) as exc:
+        err_console.print(f"[yellow]report skipped:[/] {exc}", highlight=False)
+        return
+    console.print(f"report   {paths['report']}  (metrics.json, card.md beside it)")
+
+
 def print_headline(metrics: dict[str, object]) -> None:
     """The few numbers worth seeing in a terminal."""
     from datarefinery.evaluate.report.html import lookup

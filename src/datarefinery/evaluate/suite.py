@@ -117,7 +117,7 @@ def _resolve_fields(
     elif task is not None:
         texts = [n for n, f in task.fields.items() if f.type == "text"]
     else:
-        texts = ["text"] if "text" in first else [k for k, v in first.items() if isinstance(v, str)]
+        texts = ["text"]
     missing = [f for f in texts if f not in first]
     if dataset.records and (not texts or missing):
         raise UsageError(
