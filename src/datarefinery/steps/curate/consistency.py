@@ -144,7 +144,8 @@ class Consistency(Step[ConsistencyConfig]):
         return self._classify(batch)
 
     def _done(self, output: Output) -> Output:
-        if self.ctx.on_record is not None:
+        # Per-record progress is for LLM steps; the executor counts the others per shard.
+        if self.uses_llm and self.ctx.on_record is not None:
             kept = isinstance(output, Record)
             self.ctx.on_record(int(kept), int(not kept))
         return output
