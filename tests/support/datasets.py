@@ -49,4 +49,14 @@ def labeled(tmp_path: Path) -> tuple[Path, Path]:
         {"id": f"s{i}", "text": t.replace("film", "movie"), "label": 0, "label_text": "negative"}
         for i, t in enumerate(NEGATIVE)
     ]
-    return write_jsonl(tmp_path / "data.jsonl", data), write_jsonl(tmp_path / "real.jsonl", real)
+    # the dataset in the record format, with judge scores and provenance as a run writes them
+    records = [
+        {
+            "id": row.pop("id"),
+            "fields": row,
+            "provenance": {"step": "zero_shot", "technique": "zero_shot", "source": "synthetic"},
+            "scores": {"judge": 1 + i % 5, "judge_reason": "fine"},
+        }
+        for i, row in enumerate(data)
+    ]
+    return write_jsonl(tmp_path / "data.jsonl", records), write_jsonl(tmp_path / "real.jsonl", real)

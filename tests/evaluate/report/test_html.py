@@ -41,7 +41,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, labeled: tuple[Path
     assert result.errors == []
     probe = json.loads(result.value)
     kinds = [c["kind"] for c in probe["charts"]]
-    assert kinds == ["scatter", "histogram", "bars"]
+    assert kinds == ["scatter", "histogram", "bars", "histogram"]  # the last: judge scores
     assert all(c["width"] > 100 and c["marks"] > 0 for c in probe["charts"])
     scatter = probe["charts"][0]
     assert scatter["points"] == 13 + 12  # every dataset and real record is a point
