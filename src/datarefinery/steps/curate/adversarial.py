@@ -16,6 +16,7 @@ from datarefinery.config import TaskSpec
 from datarefinery.loop.smallmodel import ModelKind
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.curate.common import chosen_fields, label_field_of
 from datarefinery.steps.curate.crossfit import out_of_fold_proba
 
 
@@ -38,12 +39,10 @@ class Adversarial(Step[AdversarialConfig]):
         return True
 
     def _fields(self, task: TaskSpec | None) -> list[str]:
-        if self.config.fields is not None:
-            return list(self.config.fields)
-        return task.content_fields if task else ["text"]
+        return chosen_fields(self.config.fields, task)
 
     def _label_field(self, task: TaskSpec | None) -> str:
-        return (task.label_field if task else None) or "label"
+        return label_field_of(task)
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         return {*self._fields(task), self._label_field(task)}

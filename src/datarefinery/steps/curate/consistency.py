@@ -33,6 +33,7 @@ from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import run_python, seccomp_program
 from datarefinery.steps.augment.labeling import vote
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.curate.common import chosen_fields, label_field_of
 from datarefinery.steps.curate.crossfit import out_of_fold_proba
 
 
@@ -102,12 +103,10 @@ class Consistency(Step[ConsistencyConfig]):
         return self.config.method == "classifier" and self.config.train is None
 
     def _inputs(self, task: TaskSpec | None) -> list[str]:
-        if self.config.fields is not None:
-            return list(self.config.fields)
-        return task.content_fields if task else ["text"]
+        return chosen_fields(self.config.fields, task)
 
     def _label_field(self, task: TaskSpec | None) -> str:
-        return (task.label_field if task else None) or "label"
+        return label_field_of(task)
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         cfg = self.config

@@ -24,6 +24,7 @@ from datarefinery.errors import MissingDependencyError
 from datarefinery.evaluate.diversity import tokenize
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.curate.common import chosen_fields
 from datarefinery.steps.synthesize.common import normalized_key
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ class Dedup(Step[DedupConfig]):
     stateful = True
 
     def _fields(self, task: TaskSpec | None) -> list[str]:
-        if self.config.fields is not None:
-            return list(self.config.fields)
-        return task.content_fields if task else ["text"]
+        return chosen_fields(self.config.fields, task)
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         return set(self._fields(task))

@@ -19,6 +19,7 @@ from pydantic import Field
 from datarefinery.config import TaskSpec
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.curate.common import chosen_fields, label_field_of
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -79,9 +80,7 @@ class Select(Step[SelectConfig]):
         return True
 
     def _fields(self, task: TaskSpec | None) -> list[str]:
-        if self.config.fields is not None:
-            return list(self.config.fields)
-        return task.content_fields if task else ["text"]
+        return chosen_fields(self.config.fields, task)
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         return set(self._fields(task))
@@ -89,7 +88,7 @@ class Select(Step[SelectConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         self.fields = self._fields(ctx.task)
-        self.label_field = (ctx.task.label_field if ctx.task else None) or "label"
+        self.label_field = label_field_of(ctx.task)
 
     async def process(self, batch: list[Record]) -> list[Output]:
         from datarefinery.embeddings import Embedder
