@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,10 +216,19 @@ def evaluate(
         real_vectors = memo.encode([_text(r, text_fields) for r in real_embedded])
         real_labels = [str(r.fields.get(label)) for r in real_records] if label else None
         metrics["real"] = {"path": str(real), "records": len(real_records)}
-        metrics["real_diversity"] = diversity_metrics(real_texts, real_vectors, real_labels, seed)
+        # Distinct-n and the Vendi score grow or shrink with the number of texts, so the real
+        # side of the comparison is a seeded sample of the dataset's size.
+        matched = _sample(real_embedded, min(len(records), len(real_embedded)), seed)
+        metrics["real_diversity"] = diversity_metrics(
+            [_text(r, text_fields) for r in matched],
+            memo.encode([_text(r, text_fields) for r in matched]),
+            [str(r.fields.get(label)) for r in matched] if label else None,
+            seed,
+        )
+        metrics["real_diversity"]["size_matched_sample_of"] = len(real_records)
         result.lengths["real"] = [len(t.split()) for t in real_texts]
         if real_labels is not None:
-            result.labels["real"] = metrics["real_diversity"]["label_balance"]["counts"]
+            result.labels["real"] = dict(sorted(Counter(real_labels).items()))
         metrics["fidelity"] = _fidelity(records, real_records, vectors, real_vectors, text_fields)
         if label is not None:
             train = None

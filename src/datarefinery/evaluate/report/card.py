@@ -83,7 +83,15 @@ def _how_made(manifest: dict[str, Any]) -> list[str]:
 def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     div = metrics.get("diversity", {})
     real = metrics.get("real_diversity", {})
-    lines = ["## Measurements", "", "| metric | dataset | real |", "|---|---:|---:|"]
+    lines = ["## Measurements", ""]
+    if real:
+        lines += [
+            f"The real column is a seeded sample of the real set of the dataset's size (from "
+            f"{real.get('size_matched_sample_of')} records), since distinct-n and the Vendi score "
+            "depend on the number of texts.",
+            "",
+        ]
+    lines += ["| metric | dataset | real |", "|---|---:|---:|"]
     for key, name in (
         ("records", "records"),
         ("distinct_1", "distinct-1"),

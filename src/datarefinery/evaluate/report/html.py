@@ -83,7 +83,8 @@ def _cards(metrics: dict[str, Any]) -> str:
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
     has_real = "real_diversity" in metrics
-    head = "<tr><th>metric</th><th>dataset</th>" + ("<th>real</th>" if has_real else "") + "</tr>"
+    real_head = "<th>real (sample of the dataset's size)</th>" if has_real else ""
+    head = f"<tr><th>metric</th><th>dataset</th>{real_head}</tr>"
     rows = []
     for section, key, meaning in _ROWS:
         value = lookup(metrics.get(section, {}), key)
