@@ -43,6 +43,10 @@ def evaluate_command(
         str | None,
         typer.Option("--real-label-field", help="The real sets' label column, if named otherwise."),
     ] = None,
+    pii_detector: Annotated[
+        str,
+        typer.Option("--pii-detector", help="regex (no model), presidio or both (refine extra)"),
+    ] = "both",
     max_embed: Annotated[
         int, typer.Option("--max-embed", help="Records per set for embedding metrics.")
     ] = 2000,
@@ -53,9 +57,14 @@ def evaluate_command(
     Writes OUT/metrics.json, OUT/report.html (open it in a browser; it works offline) and
     OUT/card.md (a dataset card; for a run directory it reads the run's manifest).
     """
+    from datarefinery.detect.factory import DetectorConfig, make_detector
     from datarefinery.evaluate import evaluate_dataset, write_report
 
     try:
+        try:
+            detector = make_detector(DetectorConfig.model_validate({"kind": pii_detector}))
+        except ValueError:
+            raise UsageError("--pii-detector: use regex, presidio or both") from None
         values: list[str] = []
         if known_values is not None:
             if not known_values.exists():
@@ -72,6 +81,7 @@ def evaluate_command(
                 text_field=text_field,
                 label_field=label_field,
                 real_label_field=real_label_field,
+                detector=detector,
                 max_embed=max_embed,
                 seed=seed,
             )
@@ -87,10 +97,12 @@ def evaluate_command(
 def write_run_report(run_dir: Path) -> None:
     """The report of a finished run into RUN/report; a failure is a warning, never a failed run
     (the dataset is already written)."""
+    from datarefinery.detect.factory import make_detector
     from datarefinery.evaluate import evaluate_dataset, write_report
 
     try:
-        evaluation = evaluate_dataset(run_dir)
+        # Pattern detectors only: loading spaCy for every run would cost more than the run.
+        evaluation = evaluate_dataset(run_dir, detector=make_detector("regex"))
         paths = write_report(evaluation, run_dir / "report")
     except (DatarefineryError, ImportError) as exc:
         err_console.print(f"[yellow]report skipped:[/] {exc}", highlight=False)

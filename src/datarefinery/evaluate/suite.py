@@ -20,6 +20,7 @@ import numpy as np
 
 from datarefinery.config import TaskSpec
 from datarefinery.detect.base import PIIDetector
+from datarefinery.detect.factory import make_detector
 from datarefinery.embeddings import Embedder
 from datarefinery.errors import UsageError
 from datarefinery.evaluate import diversity as div
@@ -171,16 +172,15 @@ def evaluate(
     """Compute every metric the inputs allow. ``real`` is a labeled real set (fidelity, and
     utility's test set); ``real_train`` a real training split (utility's reference); ``source``
     the records the dataset was made from (privacy overlap). ``real_label_field`` names the real
-    sets' label column when it differs (e.g. ``label_text`` in the IMDb files)."""
+    sets' label column when it differs (e.g. ``label_text`` in the IMDb files). ``detector``
+    defaults to ``make_detector("both")`` (Presidio + patterns + addresses; the refine extra)."""
     started = time.perf_counter()
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if not data.records:
         raise UsageError(f"{data.path}: the dataset has no records to evaluate")
     text_fields, label = _resolve_fields(data, text_field, label_field)
     if detector is None:
-        from datarefinery.detect.regex import RegexPIIDetector
-
-        detector = RegexPIIDetector()
+        detector = make_detector("both")
     memo = embedder if isinstance(embedder, MemoEmbedder) else MemoEmbedder()
     records = data.records
     texts = [_text(r, text_fields) for r in records]
