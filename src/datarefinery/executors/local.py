@@ -123,6 +123,8 @@ class LocalExecutor:
         batches: dict[int, list[Record]] = {}
         next_commit = 0
         limit = self.shards_in_flight if step.uses_llm else 1
+        if step.whole_input:
+            shard_size = 2**62  # one shard: the step decides over all of its input at once
 
         def commit_ready() -> None:
             nonlocal next_commit
