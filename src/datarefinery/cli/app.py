@@ -46,6 +46,13 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
+    diversity: Annotated[
+        bool,
+        typer.Option(
+            "--diversity/--no-diversity",
+            help="Summarize the dataset's diversity (distinct-n, embedding dispersion).",
+        ),
+    ] = True,
 ) -> None:
     """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json.
 
@@ -60,10 +67,12 @@ def run_command(
     )
     try:
         if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh)
+            result = datarefinery.run(spec, out, fresh=fresh, diversity=diversity)
         else:
             with RichProgress(console) as progress:
-                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
+                result = datarefinery.run(
+                    spec, out, fresh=fresh, progress=progress, diversity=diversity
+                )
     except KeyboardInterrupt:
         err_console.print(
             "[yellow]interrupted[/]: finished shards are kept; run the same command to resume"

@@ -3,9 +3,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import datarefinery
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from tests.support.examples import run_example
 from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
@@ -68,3 +71,16 @@ def test_low_agreement_is_rejected_with_the_votes(tmp_path: Path) -> None:
     reasons = {r["record"]["id"]: r for r in read_jsonl(result.rejected_path)}
     assert reasons["b"]["reason"] == "low_agreement" and "votes" in reasons["b"]["detail"]
     assert reasons["b"]["record"]["scores"]["label_agreement"] < 0.9
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("label", tmp_path, {"k": 3}, limit=2)
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    for record in kept:
+        assert record["fields"]["label"] in {"positive", "negative"}
+        votes = record["provenance"]["conditioning"]["label_votes"]
+        assert sum(votes.values()) <= 3
+        assert record["scores"]["label_agreement"] == max(votes.values()) / sum(votes.values())

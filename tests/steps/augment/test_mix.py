@@ -9,6 +9,7 @@ import pytest
 import datarefinery
 from datarefinery.errors import InputFileError
 from datarefinery.steps.augment.mix import mix_counts
+from tests.support.examples import run_example
 from tests.support.fake import read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
@@ -86,3 +87,15 @@ def test_the_other_file_is_checked_with_its_line(tmp_path: Path) -> None:
     bad = [*rows("r", 1, 0), {"id": "x", "text": "t", "label": "neutral"}]
     with pytest.raises(InputFileError, match=r"real.jsonl, line 2, field 'label'"):
         datarefinery.run(spec(tmp_path, {"ratio": 0.5}, bad), tmp_path / "out")
+
+
+def test_the_example_runs(tmp_path: Path) -> None:
+    result = run_example("mix", tmp_path)
+    kept = read_jsonl(result.dataset_path)
+    counts = Counter((r["fields"]["label"], r["provenance"]["source"]) for r in kept)
+    assert counts == {
+        ("positive", "synthetic"): 3,
+        ("positive", "real"): 3,
+        ("negative", "synthetic"): 3,
+        ("negative", "real"): 3,
+    }

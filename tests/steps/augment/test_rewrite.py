@@ -11,6 +11,7 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.steps.augment.rewrite import word_similarity
+from tests.support.examples import run_example
 from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
@@ -146,3 +147,20 @@ def test_word_similarity() -> None:
     assert word_similarity("a b c d", "a b c d") == 1.0
     assert word_similarity("I loved it", "I hated it") == pytest.approx(2 / 3)
     assert word_similarity("x y", "p q") == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["paraphrase", "style", "counterfactual"])
+def test_examples_on_the_embedded_model(tmp_path: Path, example: str) -> None:
+    result = run_example(example, tmp_path, limit=2, max_chars={"text": 160})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    originals = [r for r in kept if r["provenance"]["step"] == "input"]
+    rewrites = [r for r in kept if r["provenance"]["step"] == example]
+    assert len(originals) == 2  # keep_original
+    assert len(rewrites) + len(rejected) == 2  # one rewrite each (one target label each)
+    labels = {r["id"]: r["fields"]["label"] for r in originals}
+    for record in rewrites:
+        (parent,) = record["provenance"]["parent_ids"]
+        flipped = labels[parent] != record["fields"]["label"]
+        assert flipped == (example == "counterfactual")

@@ -12,6 +12,7 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.attributes import Attributes, AttributesConfig
+from tests.support.examples import example_spec, run_example
 from tests.support.fake import prompt_of, read_jsonl, schema_reply
 from tests.support.specs import SENTIMENT_TASK
 
@@ -86,3 +87,16 @@ def test_attribute_values_are_validated() -> None:
         TaskSpec.model_validate(SENTIMENT_TASK | {"attributes": {"tone": ["a", "a"]}})
     with pytest.raises(ValueError, match="has no values"):
         TaskSpec.model_validate(SENTIMENT_TASK | {"attributes": {"tone": []}})
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("attributes", tmp_path, {"count_per_label": 1}, max_chars={"text": 160})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    genres = set(example_spec("attributes")["task"]["attributes"]["genre"])
+    for record in kept:
+        drawn = record["provenance"]["conditioning"]["attributes"]
+        assert drawn["genre"] in genres and set(drawn) == {"genre", "length", "viewer"}
+        assert record["provenance"]["model"].startswith("llamacpp:SmolLM2")

@@ -8,7 +8,10 @@ import datarefinery
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from tests.support.examples import EXAMPLES, run_example
 from tests.support.fake import prompt_of, read_jsonl, schema_reply
+
+PREMISES = EXAMPLES / "data" / "premises.jsonl"
 
 NLI_TASK = {
     "description": "Textual entailment.",
@@ -66,7 +69,8 @@ def test_nli_copies_premises_and_pairs_them_across_labels(tmp_path: Path) -> Non
     assert sorted(by_label["entailment"]) == ["p0", "p1", "p2"]
     assert by_label["entailment"] == by_label["not_entailment"]
     prompt = prompt_of(backend.requests[0])
-    assert "premise: Premise number" in prompt and "- hypothesis" in prompt
+    assert "premise: Premise number" in prompt and "Write the hypothesis for this premise" in prompt
+    assert 'The label must be "entailment": follows' in prompt
     assert "premise" not in (backend.requests[0].json_schema or {})["properties"]
 
 
@@ -126,3 +130,53 @@ def test_bad_pools_and_options_are_usage_errors(tmp_path: Path) -> None:
             tmp_path / "4",
             backend=ScriptedBackend([]),
         )
+
+
+def test_copies_of_the_context_and_of_the_instructions_are_rejected(tmp_path: Path) -> None:
+    pool = write(tmp_path / "pool.jsonl", [{"id": "p", "premise": "The cat sat on the mat."}])
+    task = {**NLI_TASK, "fields": {**NLI_TASK["fields"]}}
+    task["fields"]["hypothesis"] = {"description": "one short sentence", "max_chars": 100}
+    answers = iter(["The cat sat on the mat", "One short sentence.", "not_entailment", "A cat."])
+
+    result = datarefinery.run(
+        spec(task, {"pool": str(pool), "given": ["premise"], "count_per_label": 2}),
+        tmp_path / "out",
+        backend=ScriptedBackend(lambda request: json.dumps({"hypothesis": next(answers)})),
+    )
+    reasons = [(r["reason"], r["detail"]) for r in read_jsonl(result.rejected_path)]
+    assert reasons == [
+        ("copies_context", "hypothesis is ROUGE-L 1.00 with the premise"),
+        ("copies_instructions", "hypothesis repeats its description 'one short sentence'"),
+        ("copies_instructions", "hypothesis is only the word 'not_entailment'"),
+    ]
+    assert [r["fields"]["hypothesis"] for r in read_jsonl(result.dataset_path)] == ["A cat."]
+
+
+@pytest.mark.slow
+def test_nli_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("conditioned_nli", tmp_path, {"count_per_label": 1})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    premises = {r["id"]: r["premise"] for r in map(json.loads, PREMISES.read_text().splitlines())}
+    for record in kept + [r["record"] for r in rejected if r["record"]["fields"]]:
+        context_id = record["provenance"]["conditioning"]["context_id"]
+        assert record["fields"]["premise"] == premises[context_id]
+
+
+@pytest.mark.slow
+def test_qa_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("conditioned_qa", tmp_path, {"count_per_label": 2})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    for record in kept:  # whatever the model wrote, what is kept answers from the context
+        assert record["fields"]["answer"].lower() in record["fields"]["context"].lower()
+    assert {r["reason"] for r in rejected} <= {
+        "not_in_context",
+        "copies_context",
+        "copies_instructions",
+        "schema",
+        "invalid_json",
+        "duplicate",
+    }

@@ -13,6 +13,7 @@ from datarefinery.steps.synthesize.evol_instruct import (
     copies_prompt,
     no_new_information,
 )
+from tests.support.examples import run_example
 from tests.support.fake import prompt_of, read_jsonl
 
 TASK = {
@@ -152,3 +153,24 @@ def test_operations_are_drawn_from_the_configured_list(
     )
     drawn = {r["provenance"]["conditioning"]["operation"] for r in read_jsonl(result.dataset_path)}
     assert drawn <= set(operations) and drawn
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example(
+        "evol_instruct", tmp_path, {"rounds": 1}, max_chars={"instruction": 150, "output": 150}
+    )
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2  # two seeds, one round each
+    for record in kept:
+        assert record["provenance"]["parent_ids"][0] in {"seed-0", "seed-1"}
+        assert record["provenance"]["conditioning"]["operation"] in OPERATIONS
+    assert {r["reason"] for r in rejected} <= {
+        "copies_prompt",
+        "no_new_information",
+        "cannot_answer",
+        "duplicate",
+        "schema",
+        "invalid_json",
+    }

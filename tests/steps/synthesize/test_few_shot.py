@@ -1,4 +1,5 @@
 import copy
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,11 @@ import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from tests.support.examples import EXAMPLES, run_example
 from tests.support.fake import prompt_of, read_jsonl, schema_reply
 from tests.support.specs import SENTIMENT_TASK
+
+SEED_FILE = EXAMPLES / "data" / "reviews.jsonl"
 
 SEEDS = [
     {"text": f"A {label} review number {i}, with details.", "label": label}
@@ -100,3 +104,18 @@ def test_seeds_from_a_file_and_missing_seeds(tmp_path: Path) -> None:
     del no_seeds["task"]["seeds"]
     with pytest.raises(ConfigError, match="needs seed examples"):
         datarefinery.run(no_seeds, tmp_path / "out3", backend=ScriptedBackend(schema_reply()))
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("few_shot", tmp_path, {"count_per_label": 1}, max_chars={"text": 160})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    assert {r["reason"] for r in rejected} <= {"copies_seed", "duplicate", "schema", "invalid_json"}
+    seeds = {r["id"]: r["label"] for r in map(json.loads, SEED_FILE.read_text().splitlines())}
+    for record in kept:
+        conditioning = record["provenance"]["conditioning"]
+        assert len(conditioning["seed_ids"]) == 2
+        assert {seeds[i] for i in conditioning["seed_ids"]} == {record["fields"]["label"]}
+        assert 40 <= len(record["fields"]["text"]) <= 160

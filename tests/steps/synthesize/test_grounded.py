@@ -9,7 +9,10 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.steps.synthesize.grounded import support_share
+from tests.support.examples import EXAMPLES, run_example
 from tests.support.fake import prompt_of, read_jsonl, schema_reply
+
+FACTS = EXAMPLES / "data" / "facts.jsonl"
 
 QA_TASK = {
     "description": "General knowledge QA.",
@@ -111,3 +114,15 @@ def test_labels_and_missing_answer_fields_are_refused(tmp_path: Path) -> None:
             tmp_path / "2",
             backend=ScriptedBackend([]),
         )
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example("grounded", tmp_path, {"limit": 2})
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    facts = {r["id"]: r["fact"] for r in map(json.loads, FACTS.read_text().splitlines())}
+    for record in kept:
+        fact = facts[record["provenance"]["conditioning"]["fact_id"]]
+        assert support_share(record["fields"]["answer"], fact) >= 0.6

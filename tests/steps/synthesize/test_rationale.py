@@ -4,15 +4,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import datarefinery
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.steps.synthesize.rationale import dedup_reasons
+from tests.support.examples import run_example
 from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
 REASONS = {
-    "positive": ["great acting", "Great acting.", "a moving story", "the great acting", "fun"],
+    "positive": ["great acting", "Great acting.", "a moving story", "the great acting", "so fun"],
     "negative": ["a boring plot", "bad sound", "the plot is boring", "poor jokes", "slow pace"],
 }
 
@@ -21,7 +24,10 @@ def test_dedup_drops_exact_and_near_repeats_in_order() -> None:
     assert dedup_reasons(
         ["Great acting.", "great  ACTING", "the acting is great", "the great acting", "", "fun"],
         0.7,
-    ) == ["Great acting", "the acting is great", "fun"]
+    ) == ["Great acting", "the acting is great"]
+    assert dedup_reasons(["Positive", "a positive ending", "fun"], 0.7, ["positive"]) == [
+        "a positive ending"
+    ]
 
 
 def spec(options: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def test_reasons_are_asked_once_per_label_deduplicated_and_rotated(tmp_path: Pat
         used[conditioning["label"]][conditioning["rationale"]] += 1
     # "Great acting." repeats "great acting" exactly, "the great acting" nearly (ROUGE-L 0.8);
     # "the plot is boring" shares one word in order with "a boring plot" (0.29) and stays.
-    assert set(used["positive"]) == {"great acting", "a moving story", "fun"}
+    assert set(used["positive"]) == {"great acting", "a moving story", "so fun"}
     assert set(used["negative"]) == {
         "a boring plot",
         "bad sound",
@@ -100,3 +106,17 @@ def test_resume_reuses_the_same_reasons(tmp_path: Path) -> None:
     datarefinery.run(spec(options), tmp_path, backend=backend)
     assert backend.requests == []
     assert (tmp_path / "dataset.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example(
+        "rationale", tmp_path, {"count_per_label": 1, "rationales": 3}, max_chars={"text": 160}
+    )
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert len(kept) + len(rejected) == 2
+    for record in kept:
+        conditioning = record["provenance"]["conditioning"]
+        assert len(conditioning["rationale"].split()) >= 2  # a reason, deduplicated and non-empty
+        assert conditioning["label"] == record["fields"]["label"]

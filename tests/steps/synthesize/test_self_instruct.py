@@ -8,6 +8,8 @@ import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.steps.synthesize.similarity import SimilarityPool
+from tests.support.examples import example_spec, run_example
 from tests.support.fake import prompt_of, read_jsonl
 
 SEEDS = [
@@ -130,3 +132,29 @@ def test_the_task_must_match_the_fields(tmp_path: Path) -> None:
     }
     result = datarefinery.run(no_input, tmp_path / "2", backend=ScriptedBackend(script))
     assert set(read_jsonl(result.dataset_path)[0]["fields"]) == {"instruction", "output"}
+
+
+@pytest.mark.slow
+def test_example_on_the_embedded_model(tmp_path: Path) -> None:
+    result = run_example(
+        "self_instruct",
+        tmp_path,
+        {"rounds": 2, "instructions_per_round": 2, "per_call": 2},
+        max_chars={"instruction": 100, "input": 80, "output": 120},
+    )
+    assert result.status == "complete"
+    kept, rejected = read_jsonl(result.dataset_path), read_jsonl(result.rejected_path)
+    assert kept or rejected
+    seeds = [s["instruction"] for s in example_spec("self_instruct")["task"]["seeds"]]
+    pool = SimilarityPool(seeds)
+    for record in kept:  # the filter held: no kept instruction is close to the pool before it
+        assert pool.closest(record["fields"]["instruction"])[0] <= 0.7
+        pool.add(record["fields"]["instruction"])
+    assert {r["reason"] for r in rejected} <= {
+        "too_similar",
+        "too_short",
+        "duplicate",
+        "empty",
+        "schema",
+        "invalid_json",
+    }

@@ -4,8 +4,10 @@ a pool file.
 NLI: ``given: [premise]`` with the RTE premises as the pool; every call writes a hypothesis with
 the target label. QA: ``given: [context]`` and ``must_occur_in: {answer: context}``; every call
 writes a question and its answer, and a record whose answer is not a span of the context is
-rejected (``not_in_context``). The pool is shuffled once (seeded) and calls take contexts in that
-order, the same order for every label, so an NLI premise gets a hypothesis of each label.
+rejected (``not_in_context``). A written field that copies a given one is rejected
+(``copies_context``: an NLI "hypothesis" that is the premise says nothing). The pool is shuffled
+once (seeded) and calls take contexts in that order, the same order for every label, so an NLI
+premise gets a hypothesis of each label.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.common import normalize
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
 from datarefinery.steps.synthesize.pool import PoolFormat, load_pool
+from datarefinery.steps.synthesize.similarity import rouge_l
 
 
 class ConditionedConfig(LabelledConfig):
@@ -30,6 +33,12 @@ class ConditionedConfig(LabelledConfig):
     must_occur_in: dict[str, str] = Field(
         default_factory=dict,
         description="generated field -> given field that must contain it word for word",
+    )
+    max_context_similarity: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="reject a written field this close (ROUGE-L) to a given one (a copy)",
     )
 
 
@@ -88,4 +97,11 @@ class Conditioned(PlannedGeneration[ConditionedConfig]):
             value = str(record.fields[written])
             if normalize(value) not in normalize(str(record.fields[context])):
                 return "not_in_context", f"{written} {value!r} does not occur in the {context}"
+        for written in self.generated_fields():
+            if written in self.config.must_occur_in:
+                continue
+            for given in self.config.given:
+                score = rouge_l(str(record.fields[written]), str(record.fields[given]))
+                if score > self.config.max_context_similarity:
+                    return "copies_context", f"{written} is ROUGE-L {score:.2f} with the {given}"
         return None

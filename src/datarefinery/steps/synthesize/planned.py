@@ -24,8 +24,10 @@ from datarefinery.steps.synthesize.common import (
     GenerationStep,
     batch_model,
     item_model,
+    normalize,
     text_budget,
 )
+from datarefinery.steps.synthesize.similarity import rouge_l
 
 DEFAULT_COUNT = 10
 
@@ -103,7 +105,9 @@ class PlannedGeneration(GenerationStep[S], LLMStep[S]):
     def check(self, record: Record, job: Record) -> tuple[str, str] | None:
         """(reason, detail) when a parsed record must be rejected."""
         empty = self.empty_fields({f: record.fields.get(f) for f in self.generated_fields()})
-        return ("empty", f"empty fields {empty}") if empty else None
+        if empty:
+            return "empty", f"empty fields {empty}"
+        return copies_instructions(self.ctx.require_task(), record, self.generated_fields())
 
     def template_hash(self, job: Record) -> str:
         return self.template.hash
@@ -200,3 +204,21 @@ class PlannedGeneration(GenerationStep[S], LLMStep[S]):
             else:
                 outputs.append(generated)
         return outputs
+
+
+def copies_instructions(
+    task: TaskSpec, record: Record, fields: list[str]
+) -> tuple[str, str] | None:
+    """Small models answer with the prompt's own words: a field's description ("one short
+    sentence"), its name or a label name instead of content."""
+    names = {normalize(label) for label in task.labels}
+    for name in fields:
+        value = record.fields.get(name)
+        if not isinstance(value, str):
+            continue
+        if normalize(value) in names | {normalize(name)}:
+            return "copies_instructions", f"{name} is only the word {value!r}"
+        description = task.fields[name].description
+        if description and rouge_l(value, description) >= 0.8:
+            return "copies_instructions", f"{name} repeats its description {description!r}"
+    return None

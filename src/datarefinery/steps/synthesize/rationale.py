@@ -13,6 +13,7 @@ the response cache, so they are the same lists.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field
@@ -23,7 +24,7 @@ from datarefinery.records import Record
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
 from datarefinery.steps.synthesize.common import combined_hash, normalize, strings_model
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
-from datarefinery.steps.synthesize.similarity import SimilarityPool
+from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
 
 
 class RationaleConfig(LabelledConfig):
@@ -91,7 +92,7 @@ class Rationale(PlannedGeneration[RationaleConfig]):
                 failures.append(answer)
             else:
                 candidates.extend(answer.value.reasons)
-        kept = dedup_reasons(candidates, self.config.max_similarity)
+        kept = dedup_reasons(candidates, self.config.max_similarity, task.labels)
         if not kept:
             detail = failures[0].detail if failures else "every reason was empty"
             return Failure("rationale_failed", f"no reasons for label {label!r}: {detail}")
@@ -134,16 +135,19 @@ class Rationale(PlannedGeneration[RationaleConfig]):
         return combined_hash(self.list_template, self.template)
 
 
-def dedup_reasons(candidates: list[str], max_similarity: float) -> list[str]:
-    """Reasons in order, without empty ones, exact repeats (ignoring case, spacing and a trailing
-    full stop) or near repeats (ROUGE-L above ``max_similarity`` with a kept one)."""
+def dedup_reasons(
+    candidates: list[str], max_similarity: float, labels: Iterable[str] = ()
+) -> list[str]:
+    """Reasons in order, without exact repeats (ignoring case, spacing and a trailing full stop),
+    near repeats (ROUGE-L above ``max_similarity`` with a kept one), and non-reasons: fewer than
+    two words, or a bare label name (small models answer "Positive")."""
     kept: list[str] = []
-    seen: set[str] = set()
+    seen = {normalize(label) for label in labels}
     pool = SimilarityPool()
     for candidate in candidates:
         text = candidate.strip().rstrip(".").strip()
         key = normalize(text)
-        if not key or key in seen:
+        if len(rouge_tokens(text)) < 2 or key in seen:
             continue
         if pool.closest(text)[0] > max_similarity:
             continue
