@@ -67,7 +67,7 @@ def test_unchanged_and_duplicate_rewrites_are_rejected(tmp_path: Path) -> None:
     def reply(request: Request) -> str:
         original = original_of(request)
         if original.startswith("I loved"):
-            return json.dumps({"text": original.upper()})  # the same text, shouted
+            return json.dumps({"text": original.upper().rstrip(".")})  # the same words, shouted
         return json.dumps({"text": "I loved the film and the music was great."})
 
     result = datarefinery.run(

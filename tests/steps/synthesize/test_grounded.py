@@ -36,7 +36,7 @@ def test_support_share() -> None:
 def answer_from_prompt(name: str, request: Request, index: int) -> str:
     fact = prompt_of(request).split("Fact: ")[1].split("\n")[0]
     if name == "question":
-        return f"Question {index} about {fact[:20]}?"
+        return f"Question {index} on fact {len(fact)}?"
     # Answer from the fact, except for the fact about the ocean, where the model makes things up.
     return "a huge lake" if "ocean" in fact else fact.split()[-2]
 
@@ -126,3 +126,17 @@ def test_example_on_the_embedded_model(tmp_path: Path) -> None:
     for record in kept:
         fact = facts[record["provenance"]["conditioning"]["fact_id"]]
         assert support_share(record["fields"]["answer"], fact) >= 0.6
+
+
+def test_a_question_that_gives_its_answer_away_is_rejected(tmp_path: Path) -> None:
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text('{"id": "f1", "fact": "The Pacific is the largest ocean."}\n')
+    result = datarefinery.run(
+        spec({"facts": str(facts), "fact_field": "fact"}),
+        tmp_path / "out",
+        backend=ScriptedBackend(
+            schema_reply(lambda name, request, i: "The Pacific is the largest ocean.")
+        ),
+    )
+    (rejected,) = read_jsonl(result.rejected_path)
+    assert rejected["reason"] == "answer_in_question"

@@ -3,9 +3,10 @@ the smallest edit that flips it to a target label.
 
 Each input record yields its rewrites as new records (``parent_ids`` = the original, provenance
 ``source: augmented``) and, with ``keep_original`` (the default), the original itself. A rewrite
-that changes nothing is rejected (``unchanged``); a counterfactual that rewrites too much to be a
-minimal edit is rejected (``not_minimal``: word-level similarity to the original below
-``min_similarity``). Exact duplicates of earlier outputs are rejected like in generation.
+that keeps every word in order (case and punctuation aside) is rejected (``unchanged``); a
+counterfactual that rewrites too much to be a minimal edit is rejected (``not_minimal``: word-level
+similarity to the original below ``min_similarity``). Exact duplicates of earlier outputs are
+rejected like in generation.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepCo
 from datarefinery.steps.synthesize.common import (
     DeduplicatingStep,
     item_model,
-    normalize,
     text_budget,
 )
 from datarefinery.steps.synthesize.similarity import rouge_tokens
@@ -104,10 +104,10 @@ class RewriteStep(DeduplicatingStep[Any]):
         return record.provenance.step == self.ctx.name
 
     def check(self, original: Record, derived: Record) -> tuple[str, str] | None:
-        before = [normalize(str(original.fields[n])) for n in self.names]
-        after = [normalize(str(derived.fields[n])) for n in self.names]
+        before = [rouge_tokens(str(original.fields[n])) for n in self.names]
+        after = [rouge_tokens(str(derived.fields[n])) for n in self.names]
         if before == after:
-            return "unchanged", "the rewrite is the original text"
+            return "unchanged", "the rewrite has the original's words in the original's order"
         empty = self.empty_fields({n: derived.fields[n] for n in self.names})
         return ("empty", f"empty fields {empty}") if empty else None
 

@@ -5,7 +5,8 @@ Every fact gets ``per_fact`` records. A fact is a column of the file (``fact_fie
 table, the whole row written as ``column: value; ...``. A record whose answer is not supported by
 its fact is rejected (``unsupported_answer``): with ``support: span`` the answer must occur in the
 fact word for word; with ``overlap`` (the default) at least ``min_overlap`` of the answer's content
-words must. The fact's id goes into provenance (``fact_id``).
+words must. A record whose question contains its answer is rejected (``answer_in_question``;
+small models repeat one in the other). The fact's id goes into provenance (``fact_id``).
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ class Grounded(PlannedGeneration[GroundedConfig]):
             return problem
         fact = self.facts[job.provenance.conditioning["fact_id"]]
         answer = str(record.fields[self.config.answer_field])
+        for name in self.generated_fields():
+            value = str(record.fields[name])
+            if name != self.config.answer_field and normalize(answer) in normalize(value):
+                return "answer_in_question", f"the answer {answer!r} is written in the {name}"
         if self.config.support == "span":
             if normalize(answer) not in normalize(fact):
                 return "unsupported_answer", f"the answer {answer!r} does not occur in the fact"
