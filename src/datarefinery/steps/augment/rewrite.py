@@ -61,7 +61,7 @@ class CounterfactualConfig(RewriteConfig):
     )
 
 
-class RewriteStep(DeduplicatingStep[Any]):
+class RewriteAugmentation(DeduplicatingStep[Any]):
     """Base of the rewriting steps: one call per (record, variant)."""
 
     technique: ClassVar[str]
@@ -174,7 +174,7 @@ class RewriteStep(DeduplicatingStep[Any]):
         return Rejected(derived, self.ctx.name, *problem) if problem else derived
 
 
-class Paraphrase(RewriteStep):
+class Paraphrase(RewriteAugmentation):
     name = "paraphrase"
     Config = ParaphraseConfig
     technique = "paraphrase"
@@ -184,7 +184,7 @@ class Paraphrase(RewriteStep):
         return [{"variant": i} for i in range(self.config.per_record)]
 
 
-class Style(RewriteStep):
+class Style(RewriteAugmentation):
     name = "style"
     Config = StyleConfig
     technique = "style"
@@ -203,7 +203,7 @@ class Style(RewriteStep):
         return [{"style": style} for style in drawn]
 
 
-class Counterfactual(RewriteStep):
+class Counterfactual(RewriteAugmentation):
     name = "counterfactual"
     Config = CounterfactualConfig
     technique = "counterfactual"

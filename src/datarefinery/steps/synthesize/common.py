@@ -63,7 +63,9 @@ def strings_model(key: str, n: int, *, min_chars: int = 3, max_chars: int = 200)
     """``{key: [n short strings]}``: lists of reasons, instructions and the like."""
     item = Annotated[str, Field(min_length=min_chars, max_length=max_chars)]
     definitions: dict[str, Any] = {key: (list[item], Field(..., min_length=n, max_length=n))}
-    model: type[BaseModel] = create_model(f"{key.title()}List", **definitions)
+    model: type[BaseModel] = create_model(
+        f"{key.title()}List", __config__=ConfigDict(extra="forbid"), **definitions
+    )
     return model
 
 

@@ -25,7 +25,7 @@ import asyncio
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.config import TaskSpec, load_seeds
 from datarefinery.errors import ConfigError
@@ -129,7 +129,9 @@ class EvolInstruct(GenerationStep[EvolInstructConfig]):
         self.equal_template = self.prompt("evol_equal", config.equal_template)
         self.instruction_model = item_model(task, [config.instruction_field])
         self.answer_model = item_model(task, [config.output_field])
-        self.equal_model: type[BaseModel] = create_model("SameReply", same=(Same, ...))
+        self.equal_model: type[BaseModel] = create_model(
+            "SameReply", __config__=ConfigDict(extra="forbid"), same=(Same, ...)
+        )
 
     def plan(self) -> list[Record]:
         jobs = []
