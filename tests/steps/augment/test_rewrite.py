@@ -164,3 +164,32 @@ def test_examples_on_the_embedded_model(tmp_path: Path, example: str) -> None:
         (parent,) = record["provenance"]["parent_ids"]
         flipped = labels[parent] != record["fields"]["label"]
         assert flipped == (example == "counterfactual")
+
+
+def test_verify_k_relabels_rewrites_and_rejects_those_that_did_not_flip(tmp_path: Path) -> None:
+    def reply(request: Request) -> str:
+        prompt = prompt_of(request)
+        if "Which label fits best?" in prompt:  # the verifying vote
+            negative = "hated" in prompt or "weak" in prompt
+            return json.dumps({"label": "negative" if negative else "positive"})
+        original = original_of(request)
+        return json.dumps({"text": original.replace("loved", "hated").replace("dull", "slow")})
+
+    rows = REVIEWS[:2]
+    backend = ScriptedBackend(reply)
+    result = datarefinery.run(
+        spec(tmp_path, {"counterfactual": {"keep_original": False, "verify_k": 3}}, rows),
+        tmp_path / "out",
+        backend=backend,
+    )
+    (kept,) = read_jsonl(result.dataset_path)
+    assert kept["fields"]["label"] == "negative" and kept["scores"]["label_agreement"] == 1.0
+    (rejected,) = read_jsonl(result.rejected_path)
+    # "dull" -> "slow" keeps a negative review negative: the vote says so
+    assert rejected["reason"] == "label_not_flipped"
+    assert (
+        "re-labeled 'negative'" in rejected["detail"]
+        and "expected 'positive'" in rejected["detail"]
+    )
+    votes = [r for r in backend.requests if "Which label fits best?" in prompt_of(r)]
+    assert len(votes) == 6 and all(r.params.max_tokens == 32 for r in votes)

@@ -6,7 +6,9 @@ Each input record yields its rewrites as new records (``parent_ids`` = the origi
 that keeps every word in order (case and punctuation aside) is rejected (``unchanged``); a
 counterfactual that rewrites too much to be a minimal edit is rejected (``not_minimal``: word-level
 similarity to the original below ``min_similarity``). Exact duplicates of earlier outputs are
-rejected like in generation.
+rejected like in generation. With ``verify_k``, each rewrite is re-labeled by a k-sample vote and
+rejected unless the majority is the label it should have (``label_not_kept`` /
+``label_not_flipped``); the share of votes for that label is kept as ``label_agreement``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.records import Record, Rejected, stable_id
-from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
+from datarefinery.steps.augment.labeling import vote
+from datarefinery.steps.base import (
+    Failure,
+    LLMCall,
+    ModelStep,
+    Output,
+    StepConfig,
+    StepContext,
+)
 from datarefinery.steps.synthesize.common import (
     DeduplicatingStep,
     item_model,
@@ -38,6 +48,13 @@ class RewriteConfig(StepConfig):
         default=None, description="the fields to rewrite; default: the task's text fields"
     )
     keep_original: bool = Field(default=True, description="also pass the original through")
+    verify_k: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description="re-label each rewrite with k samples and reject it unless the majority is "
+        "the label it should have (0: no check)",
+    )
     template: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
@@ -88,6 +105,7 @@ class RewriteAugmentation(DeduplicatingStep[Any]):
                 f"step {ctx.name} rewrites text fields of the task; {wrong or 'none'} are not"
             )
         self.template = self.prompt(self.template_name, self.config.template)
+        self.label_template = self.prompt("label")
         self.model = item_model(task, self.names)
 
     def variants(self, record: Record) -> list[dict[str, Any]] | Rejected:
@@ -171,7 +189,34 @@ class RewriteAugmentation(DeduplicatingStep[Any]):
             return answer.reject(derived, self.ctx.name)
         derived.fields.update({n: getattr(answer.value, n) for n in self.names})
         problem = self.check(record, derived)
+        if problem is None and self.config.verify_k and label_field is not None:
+            problem = await self._verify(derived, label_field)
         return Rejected(derived, self.ctx.name, *problem) if problem else derived
+
+    async def _verify(self, derived: Record, label_field: str) -> tuple[str, str] | None:
+        """Re-label the rewrite (self-consistency vote); its agreement becomes a score."""
+        task = self.ctx.require_task()
+        expected = str(derived.fields[label_field])
+        k = self.config.verify_k
+        result = await vote(
+            self.ctx.require_engine(),
+            self.label_template,
+            task,
+            derived,
+            input_fields=[n for n in task.content_fields if n in derived.fields],
+            k=k,
+            # the llm section's sampling, not the task's: this is labeling, not writing
+            params=ModelStep.sampling(self, max_tokens=32),
+            seeds=[self.ctx.call_seed("verify", derived.id, i) for i in range(k)],
+        )
+        derived.scores["label_agreement"] = round(result.votes.get(expected, 0) / k, 4)
+        if result.label == expected:
+            return None
+        flipped = "from_label" in derived.provenance.conditioning
+        return (
+            "label_not_flipped" if flipped else "label_not_kept",
+            f"re-labeled {result.label!r} (votes {result.votes}), expected {expected!r}",
+        )
 
 
 class Paraphrase(RewriteAugmentation):
