@@ -20,12 +20,25 @@ def example_spec(name: str) -> dict[str, Any]:
     return data
 
 
-def run_example(name: str, out: Path, step: dict[str, Any] | None = None, **llm: Any) -> RunResult:
-    """Run ``examples/NAME.yaml`` with the first step's options updated by ``step`` and the llm
-    section by ``llm``; relative paths still resolve against examples/."""
+def run_example(
+    name: str,
+    out: Path,
+    step: dict[str, Any] | None = None,
+    *,
+    max_chars: dict[str, int] | None = None,
+    limit: int | None = None,
+    **llm: Any,
+) -> RunResult:
+    """Run ``examples/NAME.yaml`` made smaller: the first step's options updated by ``step``,
+    text fields capped by ``max_chars``, the input cut to ``limit`` records, the llm section
+    updated by ``llm``. Relative paths still resolve against examples/."""
     data = copy.deepcopy(example_spec(name))
     ((step_name, options),) = data["steps"][0].items()
     data["steps"][0] = {step_name: {**(options or {}), **(step or {})}}
     data["llm"] = {**data.get("llm", {}), **llm}
+    for field, chars in (max_chars or {}).items():
+        data["task"]["fields"][field]["max_chars"] = chars
+    if limit is not None:
+        data["input"] = {"path": data["input"], "limit": limit}
     loaded = LoadedSpec(RunSpec.model_validate(data), str(EXAMPLES / f"{name}.yaml"), {})
     return datarefinery.run(loaded, out, diversity=False)

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from datarefinery.config import FieldSpec, TaskSpec
+from datarefinery.config import FieldSpec, TaskSpec, load_seeds
+from datarefinery.errors import ConfigError
 from datarefinery.llm.base import SamplingParams
 from datarefinery.prompts.render import PromptTemplate, resolve_template
 from datarefinery.records import Provenance, Record, Rejected
@@ -183,3 +184,21 @@ class GenerationStep(DeduplicatingStep[C]):
     """A deduplicating step that makes its own input: ``plan()`` lists one job per unit of work."""
 
     is_source = True
+
+    def writes(self, task: TaskSpec | None) -> set[str]:
+        return set(task.fields) if task else set()
+
+    def require_fields(self, fields: list[str], options: str) -> None:
+        """Instruction-style steps write exactly ``fields``: the task has those, and no label."""
+        task = self.ctx.require_task()
+        if task.label_field is not None or sorted(fields) != sorted(task.content_fields):
+            raise ConfigError(
+                f"step {self.ctx.name} writes the fields {fields}: the task's fields must be "
+                f"exactly those (it has {list(task.fields)}); set {options} to match"
+            )
+
+    def require_seeds(self, what: str) -> list[Record]:
+        seeds = load_seeds(self.ctx.require_task(), self.ctx.base_dir)
+        if not seeds:
+            raise ConfigError(f"step {self.ctx.name} needs {what}: add 'seeds:' to the task")
+        return seeds

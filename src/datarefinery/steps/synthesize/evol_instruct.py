@@ -27,8 +27,6 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from datarefinery.config import TaskSpec, load_seeds
-from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
@@ -108,22 +106,13 @@ class EvolInstruct(GenerationStep[EvolInstructConfig]):
     Config = EvolInstructConfig
     technique = "evol_instruct"
 
-    def writes(self, task: TaskSpec | None) -> set[str]:
-        return set(task.fields) if task else set()
-
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         task = ctx.require_task()
         config = self.config
         fields = [config.instruction_field, config.output_field]
-        if task.label_field is not None or sorted(fields) != sorted(task.content_fields):
-            raise ConfigError(
-                f"step {ctx.name} writes the fields {fields}: the task's fields must be exactly "
-                f"those (it has {list(task.fields)}); set instruction_field and output_field"
-            )
-        self.seeds = load_seeds(task, ctx.base_dir)
-        if not self.seeds:
-            raise ConfigError(f"step {ctx.name} needs seed instructions: add 'seeds:' to the task")
+        self.require_fields(fields, "instruction_field and output_field")
+        self.seeds = self.require_seeds("seed instructions")
         self.template = self.prompt("evol", config.template)
         self.answer_template = self.prompt("evol_answer", config.answer_template)
         self.equal_template = self.prompt("evol_equal", config.equal_template)

@@ -64,9 +64,6 @@ class PlannedGeneration(GenerationStep[S], LLMStep[S]):
     technique: ClassVar[str]
     template_name: ClassVar[str]
 
-    def writes(self, task: TaskSpec | None) -> set[str]:
-        return set(task.fields) if task else set()
-
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         task = ctx.require_task()

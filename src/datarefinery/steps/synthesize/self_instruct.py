@@ -19,8 +19,6 @@ from typing import Any
 
 from pydantic import Field
 
-from datarefinery.config import TaskSpec, load_seeds
-from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
@@ -58,9 +56,6 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
     Config = SelfInstructConfig
     technique = "self_instruct"
 
-    def writes(self, task: TaskSpec | None) -> set[str]:
-        return set(task.fields) if task else set()
-
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         task = ctx.require_task()
@@ -70,15 +65,8 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
             self.input_field = None
         wanted = [config.instruction_field, self.input_field, config.output_field]
         self.fields = [f for f in wanted if f is not None]
-        if task.label_field is not None or sorted(self.fields) != sorted(task.content_fields):
-            raise ConfigError(
-                f"step {ctx.name} writes the fields {self.fields}: the task's fields must be "
-                f"exactly those (it has {list(task.fields)}); set instruction_field, input_field "
-                "and output_field to match"
-            )
-        seeds = load_seeds(task, ctx.base_dir)
-        if not seeds:
-            raise ConfigError(f"step {ctx.name} needs seed tasks: add 'seeds:' to the task")
+        self.require_fields(self.fields, "instruction_field, input_field and output_field")
+        seeds = self.require_seeds("seed tasks")
         self.seeds = [(s.id, str(s.fields[config.instruction_field])) for s in seeds]
         self.template = self.prompt("self_instruct", config.template)
         self.instance_template = self.prompt("self_instruct_instance", config.instance_template)

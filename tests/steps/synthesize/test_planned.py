@@ -1,5 +1,5 @@
-"""The per-label planning base, through its plainest step (zero_shot); the end-to-end bookkeeping
-is in tests/test_runner.py."""
+"""The per-label planning base (planned.py), through its plainest step (zero_shot); the run
+bookkeeping is in tests/test_runner.py."""
 
 import copy
 from pathlib import Path
