@@ -86,12 +86,16 @@ METHODS: dict[str, dict[str, Any]] = {
 }
 
 
-def spec(method: str, model: str, planned: int, per_call: int, seed: int) -> dict[str, Any]:
+def spec(
+    method: str, model: str, planned: int, per_call: int, seed: int, threads: int | None = None
+) -> dict[str, Any]:
+    llm = {"model": model, "temperature": 0.9, "max_tokens": 256, "timeout_s": 1800}
     return {
         "name": f"diversity-{method}",
         "seed": seed,
         "task": TASK,
-        "llm": {"model": model, "temperature": 0.9, "max_tokens": 256, "timeout_s": 1800},
+        # n_threads is an execution setting: it changes the speed, not the records.
+        "llm": llm if threads is None else {**llm, "n_threads": threads},
         "shard_size": 8,
         "steps": [{method: {**METHODS[method], "count_per_label": planned, "per_call": per_call}}],
     }
@@ -117,6 +121,12 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.07, help="extra records planned")
     parser.add_argument("--per-call", type=int, default=5)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="llama.cpp threads; on a machine shared past its cores, 1 avoids spinning threads",
+    )
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--runs", type=Path, default=Path("runs/synthesis_diversity"))
     parser.add_argument(
@@ -132,7 +142,9 @@ def main() -> None:
         run_dir = args.runs / model_tag / method
         started = time.perf_counter()
         result = datarefinery.run(
-            spec(method, args.model, planned, args.per_call, args.seed), run_dir, diversity=False
+            spec(method, args.model, planned, args.per_call, args.seed, args.threads),
+            run_dir,
+            diversity=False,
         )
         if result.status != "complete":
             raise SystemExit(f"{method}: {result.status}: {result.message}")
