@@ -13,7 +13,7 @@ DATA=${DATA:-../shared/data}
 [ -d "$DATA" ] || DATA=/work/shared/data
 QWEN=${QWEN:-/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}
 R=bench/results
-W=runs/bench-refine
+W=runs/bench-refine/r2
 mkdir -p "$R" "$W"
 case "${1:-pii}" in
   pii)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -59,12 +59,19 @@ def run_command(
     Running the same command again resumes: finished shards are skipped and answered model calls
     come from OUT/cache.sqlite.
     """
-    from datarefinery.cli.progress import RichProgress, print_summary
-
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    run_and_report(spec, out, fresh=fresh, quiet=quiet)
+
+
+def run_and_report(spec: Path | dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
+    """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
+    command the way every run command does: 130 when interrupted, 3 when the run stopped early,
+    1 or 2 (usage) with the error on a failure."""
+    from datarefinery.cli.progress import RichProgress, print_summary
+
     try:
         if quiet:
             result = datarefinery.run(spec, out, fresh=fresh, diversity=diversity)

@@ -50,29 +50,15 @@ def _console() -> Any:
 
 
 def _llm(model: str, n_ctx: int = 4096) -> dict[str, Any]:
-    return {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 2}
+    # Twice as many requests in flight as the backend decodes together (llm.parallel, 4), so
+    # its slots stay busy while records wait on detection and checks.
+    return {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 8}
 
 
 def _run(spec: dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
-    import datarefinery
-    from datarefinery.cli.app import EXIT_INTERRUPTED, EXIT_STOPPED, err_console
-    from datarefinery.cli.progress import RichProgress, print_summary
+    from datarefinery.cli import app
 
-    console = _console()
-    try:
-        if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh)
-        else:
-            with RichProgress(console) as progress:
-                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: run the same command again to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except DatarefineryError as exc:
-        raise _fail(exc) from None
-    print_summary(console, result)
-    if result.status != "complete":
-        raise typer.Exit(EXIT_STOPPED)
+    app.run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
 def _spec(name: str, input: Path, step: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
