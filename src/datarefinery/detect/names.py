@@ -254,9 +254,9 @@ class NameRules:
                 continue
             if not (_capitalized(word) or lower_text):
                 continue
-            if self._first_name(low) and (
-                token.pos_ == "PROPN" or (lower_text and low not in self.words)
-            ):
+            # A first name that is no English word needs no tag: the small model often calls
+            # a name it does not know a noun or an adjective.
+            if self._first_name(low) and (token.pos_ == "PROPN" or low not in self.words):
                 spans.append(self._span(text, token.idx, token.idx + len(word)))
             elif (
                 i > 0
