@@ -196,12 +196,17 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
     items = re.split(r",\s*|:\s*|\s+and\s+", line)
     if len(items) < 3:
         return []
+    lower_line = line == line.lower()
     result = []
     position = 0
     for item in items:
         position = line.index(item, position)
         clean = item.strip(" .:;!?\"'")
-        if _LIST_ITEM.fullmatch(clean) and clean.lower() not in _LOWER_STOP:
+        if (
+            _LIST_ITEM.fullmatch(clean)
+            and clean.lower() not in _LOWER_STOP
+            and (clean[0].isupper() or lower_line)
+        ):
             start = line_start + position + item.index(clean)
             result.append((start, start + len(clean)))
         position += len(item)
