@@ -3,14 +3,16 @@ part-of-speech tags; and the common words it does tag as names, dropped.
 
 The gazetteer is the US Census Bureau's 1990 name lists (5,494 first names, 88,799 surnames with
 their frequency ranks; public domain) as shipped by the ``names`` package. A listed first name
-counts only where spaCy tags the word a proper noun (``PROPN``), so "Will you ..." or "Rose
-petals" stay; a listed surname only next to another capitalized proper noun ("Homero Portillo"),
-so "White" or "Young" alone stay. English words come from the WordNet index that ships with the
-spaCy model's lemmatizer; they tell a one-word "Salesperson" tagged PERSON from a name.
+that is also an English word counts only where spaCy tags it a proper noun (``PROPN``) and only if
+it is a common name, so "Will you ..." or "Rose petals" stay; a listed surname only next to a first
+name or another unknown proper noun ("Homero Portillo"), so "White" or "Young" alone stay. English
+words come from the WordNet index that ships with the spaCy model's lemmatizer; they also tell a
+one-word "Salesperson" tagged PERSON from a name. Nothing here comes from Faker's name lists.
 
 Rules, each general (no benchmark template in them):
-- a first name tagged ``PROPN`` (in an all-lower-case text also a first name that is no English
-  word), grown over the capitalized words that follow (``extend_names`` does that);
+- a listed first name (capitalized, or anywhere in an all-lower-case text) that is no English word,
+  or that spaCy tags ``PROPN`` and is common (census rank <= 300); grown over the capitalized words
+  that follow (``extend_names`` does that);
 - a first name, or a capitalized proper noun that is no English word, followed by a listed
   surname ("Calquín Cazares");
 - two or three capitalized proper nouns in a row, none an English word nor a place by spaCy's
