@@ -63,10 +63,12 @@ def run_command(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    run_and_report(spec, out, fresh=fresh, quiet=quiet)
+    run_and_report(spec, out, fresh=fresh, quiet=quiet, diversity=diversity)
 
 
-def run_and_report(spec: Path | dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
+def run_and_report(
+    spec: Path | dict[str, Any], out: Path, *, fresh: bool, quiet: bool, diversity: bool = True
+) -> None:
     """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
     command the way every run command does: 130 when interrupted, 3 when the run stopped early,
     1 or 2 (usage) with the error on a failure."""
