@@ -24,6 +24,7 @@ from datarefinery.llm.engine import Engine
 from datarefinery.llm.factory import make_engine
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
+from datarefinery.run_diversity import summarize as summarize_diversity
 from datarefinery.rundir import RunDir, ShardStats, StepDir
 from datarefinery.steps.base import StepContext
 
@@ -70,12 +71,15 @@ def run(
     fresh: bool = False,
     progress: ProgressSink | None = None,
     backend: Backend | None = None,
+    diversity: bool = True,
 ) -> RunResult:
     """Run ``spec`` (a YAML path, a mapping, or a loaded spec) into the run directory ``out``.
 
     Running again with the same spec and ``out`` resumes: committed shards are skipped and answered
     model calls come from the response cache. ``backend`` replaces the spec's backend (tests use a
-    ``ScriptedBackend``); its identity goes into the cache key like any other.
+    ``ScriptedBackend``); its identity goes into the cache key like any other. ``diversity`` adds
+    the quick diversity summary of the dataset to the manifest (a few seconds: it loads the
+    sentence-embedding model).
     """
     if isinstance(spec, LoadedSpec):
         loaded = spec
@@ -83,7 +87,9 @@ def run(
         loaded = spec_from_dict(spec)
     else:
         loaded = load_spec(spec)
-    return asyncio.run(_run(loaded, Path(out), fresh, progress or NullProgress(), backend))
+    return asyncio.run(
+        _run(loaded, Path(out), fresh, progress or NullProgress(), backend, diversity)
+    )
 
 
 async def _run(
@@ -92,6 +98,7 @@ async def _run(
     fresh: bool,
     progress: ProgressSink,
     backend: Backend | None,
+    diversity: bool,
 ) -> RunResult:
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
@@ -206,6 +213,8 @@ async def _run(
             run_dir.dataset_path, (r.to_json() for r in last.all_records())
         )
         rejected_size = write_jsonl_atomic(run_dir.rejected_path, _all_rejected(run_dir, pipeline))
+        if diversity:
+            manifest["diversity"] = summarize_diversity(run_dir.dataset_path, spec.task)
     manifest["counts"] = {
         "dataset": dataset_size,
         "rejected": rejected_size,

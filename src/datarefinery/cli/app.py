@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,13 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
+    diversity: Annotated[
+        bool,
+        typer.Option(
+            "--diversity/--no-diversity",
+            help="Summarize the dataset's diversity (distinct-n, embedding dispersion).",
+        ),
+    ] = True,
     report: Annotated[
         bool, typer.Option("--report/--no-report", help="Write OUT/report/ when complete.")
     ] = True,
@@ -57,18 +64,36 @@ def run_command(
     Running the same command again resumes: finished shards are skipped and answered model calls
     come from OUT/cache.sqlite.
     """
-    from datarefinery.cli.progress import RichProgress, print_summary
-
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    run_and_report(spec, out, fresh=fresh, quiet=quiet, diversity=diversity, report=report)
+
+
+def run_and_report(
+    spec: Path | dict[str, Any],
+    out: Path,
+    *,
+    fresh: bool,
+    quiet: bool,
+    diversity: bool = True,
+    report: bool = False,
+) -> None:
+    """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
+    command the way every run command does: 130 when interrupted, 3 when the run stopped early,
+    1 or 2 (usage) with the error on a failure. With ``report``, a complete run also gets
+    OUT/report/."""
+    from datarefinery.cli.progress import RichProgress, print_summary
+
     try:
         if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh)
+            result = datarefinery.run(spec, out, fresh=fresh, diversity=diversity)
         else:
             with RichProgress(console) as progress:
-                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
+                result = datarefinery.run(
+                    spec, out, fresh=fresh, progress=progress, diversity=diversity
+                )
     except KeyboardInterrupt:
         err_console.print(
             "[yellow]interrupted[/]: finished shards are kept; run the same command to resume"

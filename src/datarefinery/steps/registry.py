@@ -25,6 +25,18 @@ STEPS: dict[str, str] = {
     "select": "datarefinery.steps.curate.select:Select",
     "validate": "datarefinery.steps.curate.validate:Validate",
     "zero_shot": "datarefinery.steps.synthesize.zero_shot:ZeroShot",
+    "few_shot": "datarefinery.steps.synthesize.few_shot:FewShot",
+    "attributes": "datarefinery.steps.synthesize.attributes:Attributes",
+    "rationale": "datarefinery.steps.synthesize.rationale:Rationale",
+    "conditioned": "datarefinery.steps.synthesize.conditioned:Conditioned",
+    "self_instruct": "datarefinery.steps.synthesize.self_instruct:SelfInstruct",
+    "evol_instruct": "datarefinery.steps.synthesize.evol_instruct:EvolInstruct",
+    "grounded": "datarefinery.steps.synthesize.grounded:Grounded",
+    "paraphrase": "datarefinery.steps.augment.rewrite:Paraphrase",
+    "style": "datarefinery.steps.augment.rewrite:Style",
+    "counterfactual": "datarefinery.steps.augment.rewrite:Counterfactual",
+    "label": "datarefinery.steps.augment.label:Label",
+    "mix": "datarefinery.steps.augment.mix:Mix",
 }
 
 
