@@ -4,35 +4,40 @@
 # interruption and finished shards and answered model calls are reused.
 #   bash bench/refine_eval.sh pii        DIRS + GDR, embedded SmolLM2, full presidio_pii test split
 #   bash bench/refine_eval.sh pii-sample GDR, SmolLM2, seeded 30-record sample (finishes in a session)
-#   bash bench/refine_eval.sh pii-qwen   GDR with Qwen2.5-Coder-1.5B (seeded 200-record sample)
+#   bash bench/refine_eval.sh pii-qwen   DIRS + GDR with Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
 #   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 ParaDetox rows
-#   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B, same 200 rows
+#   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 [ -d "$DATA" ] || DATA=/work/shared/data
 QWEN=${QWEN:-/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}
+# One llama.cpp thread: on the shared 2-core machine two threads were >10x slower (they wait on
+# each other while other processes hold the cores). Execution-only: runs resume either way.
+THREADS=${THREADS:-1}
 R=bench/results
-W=runs/bench-refine
+W=runs/bench-refine/r2
 mkdir -p "$R" "$W"
 case "${1:-pii}" in
   pii)
-    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" \
+    .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" \
       --method dirs --method dirs_surrogate --method pii_rewrite \
       --work "$W/pii-smollm2" --out "$R/eval_pii_test_smollm2.json" ;;
   pii-sample)
-    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" --limit 30 --seed 0 \
+    .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" --limit 30 --seed 0 \
       --method dirs --method pii_rewrite \
       --work "$W/pii-smollm2-30" --out "$R/eval_pii_test_smollm2_30.json" ;;
   pii-qwen)
-    .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/test.jsonl" --limit 200 --seed 0 \
+    N=${LIMIT:-40}
+    .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" --limit "$N" --seed 0 \
       --method dirs --method pii_rewrite --model "$QWEN" \
-      --work "$W/pii-qwen" --out "$R/eval_pii_test_qwen_200.json" ;;
+      --work "$W/pii-qwen-$N" --out "$R/eval_pii_test_qwen_$N.json" ;;
   detox)
-    .venv/bin/refinery eval detox --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
+    .venv/bin/refinery eval detox --threads "$THREADS" --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
       --work "$W/detox-smollm2" --out "$R/eval_detox_smollm2_200.json" ;;
   detox-qwen)
-    .venv/bin/refinery eval detox --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
-      --model "$QWEN" --work "$W/detox-qwen" --out "$R/eval_detox_qwen_200.json" ;;
-  *) echo "usage: $0 pii|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
+    N=${LIMIT:-40}
+    .venv/bin/refinery eval detox --threads "$THREADS" --pairs "$DATA/paradetox/test.jsonl" --limit "$N" --seed 0 \
+      --model "$QWEN" --work "$W/detox-qwen-$N" --out "$R/eval_detox_qwen_$N.json" ;;
+  *) echo "usage: $0 pii|pii-sample|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
 esac

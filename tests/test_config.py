@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from datarefinery.config import load_spec, spec_from_dict
-from datarefinery.errors import ConfigError
+from datarefinery.errors import ConfigError, InputFileError
 from tests.support.specs import sentiment_spec
 
 
@@ -72,3 +72,75 @@ def test_label_field_needs_labels() -> None:
     spec["task"]["labels"] = {}
     with pytest.raises(ConfigError, match="list the labels"):
         spec_from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    "example", sorted(p.name for p in (Path(__file__).parent.parent / "examples").glob("*.yaml"))
+)
+def test_every_example_spec_builds_its_pipeline(example: str) -> None:
+    from datarefinery.pipeline import Pipeline
+    from datarefinery.steps.base import StepContext
+
+    loaded = load_spec(Path(__file__).parent.parent / "examples" / example)
+    pipeline = Pipeline.from_spec(loaded)
+    for index, step in enumerate(pipeline.steps):
+        # setup reads the seeds, pools and facts the spec names: they must exist and be valid
+        step.setup(
+            StepContext(
+                name=pipeline.names[index],
+                index=index,
+                seed=loaded.spec.seed,
+                task=loaded.spec.task,
+                llm=loaded.spec.llm,
+                base_dir=loaded.base_dir,
+            )
+        )
+
+
+SEED_SPEC = """\
+task:
+  description: d
+  fields:
+    text: {}
+    label: {type: label}
+  labels: [pos, neg]
+  seeds:
+    - {text: fine, label: pos}
+    - {text: bad, label: nope}
+steps:
+  - zero_shot: {}
+"""
+
+
+def test_a_bad_inline_seed_names_line_and_field(tmp_path: Path) -> None:
+    path = write(tmp_path, SEED_SPEC)
+    with pytest.raises(ConfigError) as caught:
+        load_spec(path)
+    assert str(caught.value) == (
+        f"{path}, line 9, field task.seeds[1].label: 'nope' is not one of the labels ['pos', 'neg']"
+    )
+    path = write(tmp_path, SEED_SPEC.replace("{text: fine, label: pos}", "{txt: x}"))
+    with pytest.raises(ConfigError, match=r"line 8, field task.seeds\[0\].text: missing"):
+        load_spec(path)
+    path = write(
+        tmp_path, SEED_SPEC.replace("{text: fine, label: pos}", "{text: a, label: pos, x: 1}")
+    )
+    with pytest.raises(ConfigError, match=r"line 8, field task.seeds\[0\].x: unknown field"):
+        load_spec(path)
+
+
+def test_a_bad_seed_file_names_its_own_line_and_field(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        '{"text": "ok", "label": "pos", "extra": "ignored"}\n\n{"text": 3, "label": "neg"}\n'
+    )
+    spec = SEED_SPEC.split("  seeds:")[0] + "  seeds: seeds.jsonl\nsteps:\n  - zero_shot: {}\n"
+    path = write(tmp_path, spec)
+    with pytest.raises(InputFileError) as caught:
+        load_spec(path)
+    assert str(caught.value) == f"{seeds}, line 3, field 'text': expected text, got int"
+    seeds.write_text('{"text": "ok", "label": "pos"}\n')
+    assert load_spec(path).spec.task is not None
+    seeds.unlink()
+    with pytest.raises(InputFileError, match="no such file"):
+        load_spec(path)

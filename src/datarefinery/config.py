@@ -11,7 +11,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from datarefinery.errors import ConfigError
+from datarefinery.errors import ConfigError, InputFileError
+from datarefinery.io.read import read_numbered
+from datarefinery.records import Provenance, Record
 
 
 class StrictModel(BaseModel):
@@ -32,23 +34,61 @@ class FieldSpec(StrictModel):
     max_chars: int = Field(default=600, ge=1, le=20_000)
 
 
+class SamplingSpec(StrictModel):
+    """Sampling for the generation steps of a task; each unset value falls back to ``llm:``.
+
+    Labeling and judging steps keep ``llm:``'s values, so a run can generate hot and label cold.
+    """
+
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+
+
 class TaskSpec(StrictModel):
     """What the data is for: description, record fields, labels (with what each means), optional
-    attributes to control, optional seed examples."""
+    attributes to control, optional seed examples, and defaults the generation steps share.
+
+    ``attributes`` maps a name to its values, either a list (drawn uniformly) or a mapping of
+    value to weight. ``seeds`` is a list of records or the path of a .jsonl / .csv / .parquet file
+    (relative to the spec); ``templates`` maps a prompt template's name to a .jinja file that
+    replaces it.
+    """
 
     description: str
     fields: dict[str, FieldSpec] = Field(
         default_factory=lambda: {"text": FieldSpec(), "label": FieldSpec(type="label")}
     )
     labels: dict[str, str] = Field(default_factory=dict)
-    attributes: dict[str, list[str]] = Field(default_factory=dict)
+    attributes: dict[str, list[str] | dict[str, float]] = Field(default_factory=dict)
     seeds: list[dict[str, Any]] | str | None = None
+    count_per_label: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="records per label (in all, without labels)"
+    )
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    templates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("labels", mode="before")
     @classmethod
     def _labels_from_list(cls, value: Any) -> Any:
         if isinstance(value, list):
             return {str(v): "" for v in value}
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _check_attributes(
+        cls, value: dict[str, list[str] | dict[str, float]]
+    ) -> dict[str, list[str] | dict[str, float]]:
+        for name, values in value.items():
+            if not values:
+                raise ValueError(f"attribute {name!r} has no values")
+            if isinstance(values, list) and len(set(values)) != len(values):
+                raise ValueError(f"attribute {name!r} lists a value twice")
+            if isinstance(values, dict) and any(w <= 0 for w in values.values()):
+                raise ValueError(f"attribute {name!r}: weights must be positive")
         return value
 
     @model_validator(mode="after")
@@ -73,6 +113,80 @@ class TaskSpec(StrictModel):
     def content_fields(self) -> list[str]:
         """The fields a generator writes (everything but the label)."""
         return [n for n, f in self.fields.items() if f.type != "label"]
+
+    def attribute_weights(self) -> dict[str, dict[str, float]]:
+        """Every attribute as value → weight (1.0 each for a plain list)."""
+        return {
+            name: dict(values) if isinstance(values, dict) else dict.fromkeys(values, 1.0)
+            for name, values in self.attributes.items()
+        }
+
+    def seed_problems(self, seed: dict[str, Any]) -> list[tuple[str | None, str]]:
+        """What is wrong with one seed example, as (field or None, message) pairs."""
+        problems: list[tuple[str | None, str]] = []
+        for name, spec in self.fields.items():
+            if name not in seed:
+                problems.append((name, "missing (every seed has the task's fields)"))
+                continue
+            value = seed[name]
+            if spec.type == "label" and str(value) not in self.labels:
+                problems.append((name, f"{value!r} is not one of the labels {list(self.labels)}"))
+            elif spec.type == "text" and not isinstance(value, str):
+                problems.append((name, f"expected text, got {type(value).__name__}"))
+        return problems
+
+
+def load_seeds(task: TaskSpec, base_dir: Path) -> list[Record]:
+    """The task's seed examples as records (ids ``seed-N`` for inline seeds; a file's ``id``
+    column or line-based ids). A bad seed in a file is an ``InputFileError`` naming its line."""
+    if task.seeds is None:
+        return []
+    if isinstance(task.seeds, list):
+        return [
+            Record(
+                id=f"seed-{index}",
+                fields=dict(seed),
+                provenance=Provenance(step="seeds", technique="seed", source="spec"),
+            )
+            for index, seed in enumerate(task.seeds)
+        ]
+    path = Path(task.seeds)
+    if not path.is_absolute():
+        path = base_dir / path
+    records = []
+    for line, record in read_numbered(path):
+        for field, message in task.seed_problems(record.fields):
+            raise InputFileError(str(path), message, line=line, field=field)
+        records.append(record)
+    if not records:
+        raise InputFileError(str(path), "holds no seed examples")
+    return records
+
+
+def check_seeds(spec: RunSpec, source: str, lines: dict[tuple[Any, ...], int], base: Path) -> None:
+    """Check the task's seeds when the spec is loaded, so a bad seed stops the run before any
+    work: inline seeds are named by the spec's line and field, a seed file by its own."""
+    task = spec.task
+    if task is None or task.seeds is None:
+        return
+    if isinstance(task.seeds, str):
+        load_seeds(task, base)
+        return
+    if not task.seeds:
+        raise ConfigError(f"{source}, field task.seeds: is empty (list seeds or leave it out)")
+    for index, seed in enumerate(task.seeds):
+        problems = task.seed_problems(seed)
+        problems += [
+            (name, f"unknown field (the task's fields are {', '.join(task.fields)})")
+            for name in seed
+            if name not in task.fields
+        ]
+        if problems:
+            name, message = problems[0]
+            loc = ("task", "seeds", index) + ((name,) if name else ())
+            line = line_of(lines, loc)
+            where = f"{source}, line {line}" if line else source
+            raise ConfigError(f"{where}, field task.seeds[{index}].{name}: {message}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,7 +413,9 @@ def load_spec(path: str | Path) -> LoadedSpec:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, str(path), lines) from None
-    return LoadedSpec(spec, str(path), lines)
+    loaded = LoadedSpec(spec, str(path), lines)
+    check_seeds(spec, str(path), lines, loaded.base_dir)
+    return loaded
 
 
 def spec_from_dict(data: dict[str, Any]) -> LoadedSpec:
@@ -308,4 +424,6 @@ def spec_from_dict(data: dict[str, Any]) -> LoadedSpec:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, "<spec>", {}) from None
-    return LoadedSpec(spec, "<spec>", {})
+    loaded = LoadedSpec(spec, "<spec>", {})
+    check_seeds(spec, "<spec>", {}, loaded.base_dir)
+    return loaded

@@ -24,6 +24,7 @@ from datarefinery.llm.engine import Engine
 from datarefinery.llm.factory import make_engine
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
+from datarefinery.run_diversity import summarize as summarize_diversity
 from datarefinery.rundir import RunDir, ShardStats, StepDir
 from datarefinery.steps.base import StepContext
 
@@ -72,12 +73,15 @@ def run(
     backend: Backend | None = None,
     executor: str | LocalExecutor = "local",
     address: str | None = None,
+    diversity: bool = True,
 ) -> RunResult:
     """Run ``spec`` (a YAML path, a mapping, or a loaded spec) into the run directory ``out``.
 
     Running again with the same spec and ``out`` resumes: committed shards are skipped and answered
     model calls come from the response cache. ``backend`` replaces the spec's backend (tests use a
-    ``ScriptedBackend``); its identity goes into the cache key like any other.
+    ``ScriptedBackend``); its identity goes into the cache key like any other. ``diversity`` adds
+    the quick diversity summary of the dataset to the manifest (a few seconds: it loads the
+    sentence-embedding model).
 
     ``executor`` is ``"local"`` (this machine), ``"ray"`` (a Ray cluster at ``address``; needs the
     ``ray`` extra) or an executor object (``RayExecutor(workers=4)``). Both give the same dataset
@@ -90,7 +94,9 @@ def run(
     else:
         loaded = load_spec(spec)
     chosen = make_executor(executor, address)
-    return asyncio.run(_run(loaded, Path(out), fresh, progress or NullProgress(), backend, chosen))
+    return asyncio.run(
+        _run(loaded, Path(out), fresh, progress or NullProgress(), backend, chosen, diversity)
+    )
 
 
 def make_executor(executor: str | LocalExecutor, address: str | None = None) -> LocalExecutor:
@@ -114,6 +120,7 @@ async def _run(
     progress: ProgressSink,
     backend: Backend | None,
     executor: LocalExecutor,
+    diversity: bool,
 ) -> RunResult:
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
@@ -230,6 +237,8 @@ async def _run(
             run_dir.dataset_path, (r.to_json() for r in last.all_records())
         )
         rejected_size = write_jsonl_atomic(run_dir.rejected_path, _all_rejected(run_dir, pipeline))
+        if diversity:
+            manifest["diversity"] = summarize_diversity(run_dir.dataset_path, spec.task)
     manifest["counts"] = {
         "dataset": dataset_size,
         "rejected": rejected_size,

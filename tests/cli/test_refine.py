@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import refinery
 
 
@@ -96,3 +98,38 @@ def test_eval_pii_writes_figures_per_method(tmp_path: Path) -> None:
     assert "recall" in done.stdout
     unknown = refinery("eval", "pii", "--gold", gold, "--method", "magic")
     assert unknown.returncode == 2 and "unknown method" in unknown.stderr
+
+
+def test_refine_and_run_share_the_exit_handling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``refine`` commands go through ``app.run_and_report`` like ``run``: interrupted is 130
+    with the resume hint, a run stopped early is 3."""
+    from typer.testing import CliRunner
+
+    import datarefinery
+    from datarefinery.cli.app import EXIT_INTERRUPTED, EXIT_STOPPED, app
+    from datarefinery.runner import RunResult
+
+    source = _jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "def f():\n    return 1\n"}])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: s\ninput: {source}\nsteps:\n  - code_anonymize: {{}}\n")
+
+    def interrupted(*args: object, **kwargs: object) -> RunResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datarefinery, "run", interrupted)
+    runner = CliRunner()
+    for args in (["run", str(spec)], ["refine", "code", str(source)]):
+        done = runner.invoke(app, [*args, "-o", str(tmp_path / "out"), "-q"])
+        assert done.exit_code == EXIT_INTERRUPTED, done.output
+        assert "run the same command to resume" in done.output
+
+    def stopped(*args: object, **kwargs: object) -> RunResult:
+        return RunResult(run_dir=tmp_path / "out", status="stopped", dataset_size=0)
+
+    monkeypatch.setattr(datarefinery, "run", stopped)
+    monkeypatch.setattr("datarefinery.cli.progress.print_summary", lambda console, result: None)
+    for args in (["run", str(spec)], ["refine", "code", str(source)]):
+        done = runner.invoke(app, [*args, "-o", str(tmp_path / "out"), "-q"])
+        assert done.exit_code == EXIT_STOPPED, done.output

@@ -56,3 +56,8 @@ def test_extend_names_grows_over_a_surname() -> None:
     text = "Written by Jane Doe <jane@x.org>"
     grown = extend_names(text, [Span("PERSON", 11, 15, "Jane")])
     assert grown[0].value == "Jane Doe"
+
+
+def test_list_siblings_of_a_name_are_capitalized_words(both: PIIDetector) -> None:
+    text = "Sigrun Eklund's last film is tragic, abnormal, profound and exciting."
+    assert [s.value for s in both.detect(text)] == ["Sigrun Eklund"]

@@ -45,3 +45,21 @@ def test_entity_filter() -> None:
     only_email = RegexPIIDetector({"EMAIL_ADDRESS"})
     spans = only_email.detect("jane@example.com 192.168.0.1")
     assert [s.entity_type for s in spans] == ["EMAIL_ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Nobody picks up at 45-12-88-03 today", "45-12-88-03"),
+        ("Ring me on +33 6 12 34 56 78 tonight", "+33 6 12 34 56 78"),
+        ("you can call me on 284 9917 after six", "284 9917"),
+        ("her mobile: 0176 2280 1931", "0176 2280 1931"),
+    ],
+)
+def test_phone_numbers_without_the_usual_shape(text: str, value: str) -> None:
+    assert ("PHONE_NUMBER", value) in found(text)
+
+
+def test_numbers_without_a_phone_cue_stay() -> None:
+    assert found("In 2019 we sold 4 500 000 units, order 88 1203 shipped") == []
+    assert found("Met on 12.05.2020 at 10") == []

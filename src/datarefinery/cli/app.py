@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 import datarefinery
+from datarefinery.cli.evaluate import evaluate_command, write_run_report
 from datarefinery.errors import DatarefineryError, UsageError
 
 app = typer.Typer(
@@ -46,6 +47,16 @@ def run_command(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
+    diversity: Annotated[
+        bool,
+        typer.Option(
+            "--diversity/--no-diversity",
+            help="Summarize the dataset's diversity (distinct-n, embedding dispersion).",
+        ),
+    ] = True,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write OUT/report/ when complete.")
+    ] = True,
     executor: Annotated[
         str,
         typer.Option(
@@ -61,25 +72,54 @@ def run_command(
         ),
     ] = None,
 ) -> None:
-    """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json.
+    """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json, and the
+    evaluation report in OUT/report/ (metrics.json, report.html, card.md).
 
     Running the same command again resumes: finished shards are skipped and answered model calls
     come from OUT/cache.sqlite.
     """
-    from datarefinery.cli.progress import RichProgress, print_summary
-
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    run_and_report(
+        spec,
+        out,
+        fresh=fresh,
+        quiet=quiet,
+        diversity=diversity,
+        report=report,
+        executor=executor,
+        address=address,
+    )
+
+
+def run_and_report(
+    spec: Path | dict[str, Any],
+    out: Path,
+    *,
+    fresh: bool,
+    quiet: bool,
+    diversity: bool = True,
+    report: bool = False,
+    executor: str = "local",
+    address: str | None = None,
+) -> None:
+    """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
+    command the way every run command does: 130 when interrupted, 3 when the run stopped early,
+    1 or 2 (usage) with the error on a failure. With ``report``, a complete run also gets
+    OUT/report/."""
+    from datarefinery.cli.progress import RichProgress, print_summary
+
+    options: dict[str, Any] = dict(
+        fresh=fresh, diversity=diversity, executor=executor, address=address
+    )
     try:
         if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh, executor=executor, address=address)
+            result = datarefinery.run(spec, out, **options)
         else:
             with RichProgress(console) as progress:
-                result = datarefinery.run(
-                    spec, out, fresh=fresh, progress=progress, executor=executor, address=address
-                )
+                result = datarefinery.run(spec, out, progress=progress, **options)
     except KeyboardInterrupt:
         err_console.print(
             "[yellow]interrupted[/]: finished shards are kept; run the same command to resume"
@@ -88,6 +128,8 @@ def run_command(
     except DatarefineryError as exc:
         raise _fail(exc) from None
     print_summary(console, result)
+    if report and result.status == "complete":
+        write_run_report(out)
     if result.status != "complete":
         raise typer.Exit(EXIT_STOPPED)
 
@@ -111,6 +153,9 @@ def export_command(
     except DatarefineryError as exc:
         raise _fail(exc) from None
     console.print(f"wrote {count} records to {out}")
+
+
+app.command("evaluate")(evaluate_command)
 
 
 @app.command("version")

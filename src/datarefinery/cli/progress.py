@@ -153,6 +153,7 @@ def print_summary(console: Console, result: RunResult, samples: int = 3) -> None
         console.print(
             f"{label_field}: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
+    _print_diversity(console, result.manifest.get("diversity"))
     for record in records[:samples]:
         fields = record["fields"]
         label = f"[bold]{escape(str(fields.get(label_field)))}[/] " if label_field else ""
@@ -160,6 +161,21 @@ def print_summary(console: Console, result: RunResult, samples: int = 3) -> None
             " | ".join(f"{k}: {str(v)[:140]}" for k, v in fields.items() if k != label_field)
         )
         console.print(f"  • {label}{body}", highlight=False, markup=True)
+
+
+def _print_diversity(console: Console, summary: dict[str, Any] | None) -> None:
+    if not summary or not summary.get("fields"):
+        return
+    embedding = summary.get("embedding", "")
+    for name, values in summary["fields"].items():
+        parts = [f"distinct-1 {values['distinct_1']:.3f}", f"distinct-2 {values['distinct_2']:.3f}"]
+        if "dispersion" in values:
+            parts.append(f"dispersion {values['dispersion']:.3f}")
+        console.print(f"diversity of {name}: " + " · ".join(parts), highlight=False)
+    if embedding.startswith("not computed"):
+        console.print(f"[yellow]embedding dispersion {escape(embedding)}[/]")
+    elif embedding:
+        console.print(f"  (dispersion: mean pairwise distance of {embedding} embeddings)")
 
 
 def _read_head(path: Any, limit: int) -> list[dict[str, Any]]:

@@ -33,6 +33,14 @@ Detector = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="llama.cpp threads (llm.n_threads; default: all cores). On a busy machine 1 can "
+        "be much faster.",
+    ),
+]
 
 
 # cli.app imports this module to register it, so its shared pieces are looked up at call time
@@ -49,30 +57,19 @@ def _console() -> Any:
     return app.console
 
 
-def _llm(model: str, n_ctx: int = 4096) -> dict[str, Any]:
-    return {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 2}
+def _llm(model: str, n_ctx: int = 4096, threads: int | None = None) -> dict[str, Any]:
+    # Twice as many requests in flight as the backend decodes together (llm.parallel, 4), so
+    # its slots stay busy while records wait on detection and checks.
+    llm: dict[str, Any] = {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 8}
+    if threads is not None:
+        llm["n_threads"] = threads
+    return llm
 
 
 def _run(spec: dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
-    import datarefinery
-    from datarefinery.cli.app import EXIT_INTERRUPTED, EXIT_STOPPED, err_console
-    from datarefinery.cli.progress import RichProgress, print_summary
+    from datarefinery.cli import app
 
-    console = _console()
-    try:
-        if quiet:
-            result = datarefinery.run(spec, out, fresh=fresh)
-        else:
-            with RichProgress(console) as progress:
-                result = datarefinery.run(spec, out, fresh=fresh, progress=progress)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: run the same command again to resume")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except DatarefineryError as exc:
-        raise _fail(exc) from None
-    print_summary(console, result)
-    if result.status != "complete":
-        raise typer.Exit(EXIT_STOPPED)
+    app.run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
 def _spec(name: str, input: Path, step: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
@@ -174,6 +171,7 @@ def eval_pii(
     detector: Detector = "both",
     model: Model = "default",
     n_ctx: Annotated[int, typer.Option("--n-ctx")] = 4096,
+    threads: Threads = None,
     seed: Seed = 0,
 ) -> None:
     """Score PII removal per method: recall, precision, F1, leaks, per entity type."""
@@ -188,7 +186,7 @@ def eval_pii(
             gold,
             _work(work, out, "pii"),
             methods=methods,
-            llm=_llm(model, n_ctx),
+            llm=_llm(model, n_ctx, threads),
             detector={"kind": detector},
             limit=limit,
             seed=seed,
@@ -232,6 +230,7 @@ def eval_detox(
     limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
     scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
     model: Model = "default",
+    threads: Threads = None,
     seed: Seed = 0,
 ) -> None:
     """Score detoxification: share non-toxic, similarity to references and to the input."""
@@ -241,7 +240,7 @@ def eval_detox(
         result = evaluate_detox(
             pairs,
             _work(work, out, "detox"),
-            llm=_llm(model),
+            llm=_llm(model, threads=threads),
             options={"scorer": scorer},
             limit=limit,
             seed=seed,

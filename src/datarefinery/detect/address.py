@@ -32,8 +32,9 @@ _EN_SUFFIXES = (
     "str|straße|strasse|útja|utca|gasse|weg|vej|gade|gata|katu|tie|laan|straat|allee"
 )
 # Street words of other languages, as suffixes of one word (Magasinsgatan, Mellemvej, Kiannonkatu).
+# At least three letters before the suffix: "During 1971" and "Spring 2020" are no streets.
 _COMPOUND = (
-    r"\w+(?:gatan|gata|gade|gaten|vej|vejen|veien|vegen|vænget|katu|kuja|tie|polku|raitti|"
+    r"\w{3,}(?:gatan|gata|gade|gaten|vej|vejen|veien|vegen|vænget|katu|kuja|tie|polku|raitti|"
     r"straße|strasse|str\.|weg|gasse|laan|straat|plein|gracht|hove|stræde|allé|vägen|väg|"
     r"braut|gata|utca|ulica|cesta|tänav|iela|gatve|platz|ring|torget|torv)"
 )
@@ -130,6 +131,30 @@ _CALENDAR = frozenset(
         "sunday",
     ]
 )
+_FUNCTION_WORDS = frozenset(
+    [
+        "in",
+        "its",
+        "at",
+        "on",
+        "of",
+        "to",
+        "for",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "is",
+        "was",
+        "are",
+        "with",
+        "from",
+        "by",
+        "times",
+        "years",
+    ]
+)
 _STOP_WORDS = frozenset(
     [
         "for",
@@ -183,7 +208,11 @@ class AddressDetector:
         all_lower = text == text.lower()
         for match in _ANCHORED.finditer(text):
             # "3 times at the park" has a street word but no name: a street has a capital
-            # somewhere, unless the whole text is in lower case.
+            # somewhere, unless the whole text is in lower case; "15000 in its mission" starts
+            # with a function word, which no street name does.
+            words = match.group(0).split()
+            if len(words) > 1 and words[1].lower() in _FUNCTION_WORDS:
+                continue
             if all_lower or any(c.isupper() for c in match.group(0)):
                 spans.append(self._extend(text, match.start(), match.end()))
         for match in _NUMBER_WORDS_NUMBER.finditer(text):

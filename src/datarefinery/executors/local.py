@@ -9,6 +9,7 @@ of committed shards is always a prefix, which is what a resumed run skips.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -151,6 +152,8 @@ class LocalExecutor:
         batches: dict[int, list[Record]] = {}
         next_commit = 0
         limit = self.shards_at_once(step)
+        if step.needs_whole_input():
+            shard_size = sys.maxsize  # one shard: the step decides over all records at once
 
         def commit_ready() -> None:
             nonlocal next_commit

@@ -55,6 +55,19 @@ def read_records(
     limit: int | None = None,
 ) -> Iterator[Record]:
     """Stream records from ``path``. ``required`` fields must be present and non-empty."""
+    for _, record in read_numbered(path, format=format, required=required, limit=limit):
+        yield record
+
+
+def read_numbered(
+    path: str | Path,
+    *,
+    format: Format = "auto",
+    required: list[str] | None = None,
+    limit: int | None = None,
+) -> Iterator[tuple[int, Record]]:
+    """``read_records`` with each record's line (row number for Parquet and HF datasets), for
+    checks made after reading that must still name where the bad record is."""
     path = Path(path)
     if not path.exists():
         raise InputFileError(str(path), "no such file")
@@ -63,7 +76,7 @@ def read_records(
     for count, (line, row) in enumerate(rows(path), start=1):
         record = _to_record(row, path, line)
         _check_required(record, required or [], path, line)
-        yield record
+        yield line, record
         if limit is not None and count >= limit:
             return
 

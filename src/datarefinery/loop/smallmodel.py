@@ -20,6 +20,8 @@ from datarefinery.records import Record
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from datarefinery.embeddings import Embedder
+
 ModelKind = Literal["tfidf-lr", "embedding-lr"]
 
 
@@ -120,12 +122,18 @@ class EmbeddingLR(_Base):
     """Sentence embeddings (all-MiniLM-L6-v2) + logistic regression."""
 
     def __init__(
-        self, text_fields: Sequence[str], label_field: str = "label", **kwargs: Any
+        self,
+        text_fields: Sequence[str],
+        label_field: str = "label",
+        *,
+        embedder: Embedder | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(text_fields, label_field, **kwargs)
         from datarefinery.embeddings import Embedder
 
-        self._embedder = Embedder()
+        # A caller that already embedded the texts (the evaluation report) passes a caching one.
+        self._embedder = embedder or Embedder()
 
     def _features(self, records: Sequence[Record], fit: bool) -> Any:
         first = self._embedder.encode([str(r.fields[self.text_fields[0]]) for r in records])
@@ -149,12 +157,17 @@ def _overlap_features(records: Sequence[Record], fields: Sequence[str]) -> NDArr
 
 
 def make_small_model(
-    kind: ModelKind, text_fields: Sequence[str], label_field: str = "label", *, seed: int = 0
+    kind: ModelKind,
+    text_fields: Sequence[str],
+    label_field: str = "label",
+    *,
+    seed: int = 0,
+    embedder: Embedder | None = None,
 ) -> SmallModel:
     if kind == "tfidf-lr":
         return TfidfLR(text_fields, label_field, seed=seed)
     if kind == "embedding-lr":
-        return EmbeddingLR(text_fields, label_field, seed=seed)
+        return EmbeddingLR(text_fields, label_field, seed=seed, embedder=embedder)
     raise UsageError(f"unknown small model {kind!r}: use tfidf-lr or embedding-lr")
 
 

@@ -83,3 +83,24 @@ def load_template(name_or_path: str) -> PromptTemplate:
         raise ConfigError(f"template {path}, line {exc.lineno}: {exc.message}") from None
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
     return PromptTemplate(name=str(name_or_path), source=source, hash=digest, template=template)
+
+
+def resolve_template(
+    name: str, override: str | None, overrides: dict[str, str], base_dir: Path
+) -> PromptTemplate:
+    """The template a step uses for its prompt ``name``.
+
+    In order: the step's own ``template:`` option (a shipped name, or a path), the task's
+    ``templates:`` entry for ``name`` (a path), the shipped template. Relative paths are relative
+    to the spec's folder, not to the working directory, so a spec runs the same from anywhere.
+    """
+    if override is not None:
+        is_path = override.endswith(".jinja") or "/" in override
+        chosen = override
+    elif name in overrides:
+        is_path, chosen = True, overrides[name]
+    else:
+        is_path, chosen = False, name
+    if is_path and not Path(chosen).is_absolute():
+        chosen = str(base_dir / chosen)
+    return load_template(chosen)

@@ -3,13 +3,16 @@
 A ``Step`` turns a batch of records into records and rejections (``process``). The executor does
 sharding, commits, resume and progress; a step only knows its own work. Three refinements:
 
-- ``LLMStep``: writes ``build_request`` (record → request + reply model) and ``parse`` (validated
+- ``LLMStep``: writes ``build_call`` (record → request + reply model) and ``parse`` (validated
   reply → records); the base class calls the engine, re-asks on invalid replies and turns every
-  failure into a ``Rejected`` with a reason.
+  failure into a ``Rejected`` with a reason. ``ModelStep`` is for steps that make several
+  dependent calls per record (chains, votes) in their own ``process``, with the same ``ask``.
 - source steps (``is_source = True``) make their own input with ``plan()``: one "job" record per
   model call (e.g. label × call number), so generation shards and resumes like any other step.
 - stateful steps see every committed output in order through ``restore`` (on resume) and
   ``postprocess`` (on commit), which is how exact-duplicate rejection works across shards.
+- whole-input steps (``needs_whole_input()``: diversity selection, cross-fitted classifiers,
+  stratified mixing) get all their input as one shard.
 """
 
 from __future__ import annotations
@@ -91,6 +94,11 @@ class Step(abc.ABC, Generic[C]):
             raise RuntimeError(f"step {self.name} used before setup()")
         return self._ctx
 
+    def needs_whole_input(self) -> bool:
+        """True for steps that must see every input record at once (selection, cross-fitted
+        classifiers, pairing): the executor then gives them a single shard."""
+        return False
+
     def reads(self, task: TaskSpec | None) -> set[str]:
         """Fields this step needs on its input records (checked when the pipeline is built)."""
         return set()
@@ -149,8 +157,9 @@ class LLMCall(Generic[M]):
     reply_model: type[M]
 
 
-class LLMStep(Step[C]):
-    """A step that asks the model once (plus one re-ask) per input record."""
+class ModelStep(Step[C]):
+    """A step that calls the model; it makes its calls in its own ``process`` (``ask`` makes one
+    structured call, ``report`` feeds the progress bar)."""
 
     uses_llm = True
 
@@ -167,6 +176,30 @@ class LLMStep(Step[C]):
         values.update({k: v for k, v in overrides.items() if v is not None})
         return SamplingParams(**values)
 
+    async def ask(self, call: LLMCall[Any]) -> Answer | Failure:
+        """One structured call (with the engine's re-ask): the validated reply, or why not."""
+        engine = self.ctx.require_engine()
+        try:
+            result = await engine.complete_structured(call.request, call.reply_model)
+        except RequestRejectedError as exc:
+            return Failure("backend_refused", str(exc))
+        if result.value is None:
+            failure = result.failure
+            assert failure is not None
+            detail = f"{failure.message}; last reply: {result.raw_text[:500]!r}"
+            return Failure(failure.reason, detail)
+        return Answer(result.value, result.responses[-1])
+
+    def report(self, outputs: Sequence[Output]) -> None:
+        """Tell the progress bar about one input's outputs."""
+        if self.ctx.on_record is not None:
+            kept = sum(1 for o in outputs if isinstance(o, Record))
+            self.ctx.on_record(kept, len(outputs) - kept)
+
+
+class LLMStep(ModelStep[C]):
+    """A step that asks the model once (plus one re-ask) per input record."""
+
     @abc.abstractmethod
     def build_call(self, record: Record) -> LLMCall[Any]:
         """The request for one input record."""
@@ -180,21 +213,29 @@ class LLMStep(Step[C]):
         return [output for outputs in results for output in outputs]
 
     async def _process_one(self, record: Record) -> list[Output]:
-        engine = self.ctx.require_engine()
-        call = self.build_call(record)
-        try:
-            result = await engine.complete_structured(call.request, call.reply_model)
-        except RequestRejectedError as exc:
-            outputs: list[Output] = [Rejected(record, self.ctx.name, "backend_refused", str(exc))]
+        answer = await self.ask(self.build_call(record))
+        if isinstance(answer, Failure):
+            outputs: list[Output] = [answer.reject(record, self.ctx.name)]
         else:
-            if result.value is None:
-                failure = result.failure
-                assert failure is not None
-                detail = f"{failure.message}; last reply: {result.raw_text[:500]!r}"
-                outputs = [Rejected(record, self.ctx.name, failure.reason, detail)]
-            else:
-                outputs = self.parse(result.value, record, result.responses[-1])
-        if self.ctx.on_record is not None:
-            kept = sum(1 for o in outputs if isinstance(o, Record))
-            self.ctx.on_record(kept, len(outputs) - kept)
+            outputs = self.parse(answer.value, record, answer.response)
+        self.report(outputs)
         return outputs
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply that validated against the call's reply model."""
+
+    value: Any
+    response: Response
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call produced no usable reply: a reason code for reports and the detail."""
+
+    reason: str
+    detail: str
+
+    def reject(self, record: Record, step: str) -> Rejected:
+        return Rejected(record, step, self.reason, self.detail)

@@ -13,12 +13,30 @@ from datarefinery.errors import ConfigError
 from datarefinery.steps.base import Step
 
 STEPS: dict[str, str] = {
+    "adversarial": "datarefinery.steps.curate.adversarial:Adversarial",
     "code_anonymize": "datarefinery.steps.refine.code_anonymize:CodeAnonymize",
+    "consistency": "datarefinery.steps.curate.consistency:Consistency",
+    "dedup": "datarefinery.steps.curate.dedup:Dedup",
     "detox_rewrite": "datarefinery.steps.refine.detox_rewrite:DetoxRewrite",
     "dirs": "datarefinery.steps.refine.dirs:Dirs",
+    "filter": "datarefinery.steps.curate.filter:Filter",
+    "judge": "datarefinery.steps.curate.judge:Judge",
     "pii_rewrite": "datarefinery.steps.refine.pii_rewrite:PIIRewrite",
+    "select": "datarefinery.steps.curate.select:Select",
     "validate": "datarefinery.steps.curate.validate:Validate",
     "zero_shot": "datarefinery.steps.synthesize.zero_shot:ZeroShot",
+    "few_shot": "datarefinery.steps.synthesize.few_shot:FewShot",
+    "attributes": "datarefinery.steps.synthesize.attributes:Attributes",
+    "rationale": "datarefinery.steps.synthesize.rationale:Rationale",
+    "conditioned": "datarefinery.steps.synthesize.conditioned:Conditioned",
+    "self_instruct": "datarefinery.steps.synthesize.self_instruct:SelfInstruct",
+    "evol_instruct": "datarefinery.steps.synthesize.evol_instruct:EvolInstruct",
+    "grounded": "datarefinery.steps.synthesize.grounded:Grounded",
+    "paraphrase": "datarefinery.steps.augment.rewrite:Paraphrase",
+    "style": "datarefinery.steps.augment.rewrite:Style",
+    "counterfactual": "datarefinery.steps.augment.rewrite:Counterfactual",
+    "label": "datarefinery.steps.augment.label:Label",
+    "mix": "datarefinery.steps.augment.mix:Mix",
 }
 
 

@@ -1,19 +1,28 @@
-"""What every generation step shares: reply models built from the task's fields, and the rejection
-of exact duplicates across the whole step (stateful across shards and resumes)."""
+"""What every generation step shares: reply models built from the task's fields, prompt templates
+resolved from the step's options and the task, provenance, and the rejection of exact duplicates
+across the whole step (stateful across shards and resumes).
+
+``DeduplicatingStep`` is the base of every step that writes new text (synthesis and the rewriting
+augmentations); ``GenerationStep`` is the one that makes its own input (a source step).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from datarefinery.config import FieldSpec, TaskSpec
-from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import C, LLMStep, Output, StepContext
+from datarefinery.config import FieldSpec, TaskSpec, load_seeds
+from datarefinery.errors import ConfigError
+from datarefinery.llm.base import SamplingParams
+from datarefinery.prompts.render import PromptTemplate, resolve_template
+from datarefinery.records import Provenance, Record, Rejected
+from datarefinery.steps.base import C, ModelStep, Output, StepContext
 
 _PY_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool}
 
@@ -51,22 +60,50 @@ def batch_model(item: type[BaseModel], n: int) -> type[BaseModel]:
     return model
 
 
+def strings_model(key: str, n: int, *, min_chars: int = 3, max_chars: int = 200) -> type[BaseModel]:
+    """``{key: [n short strings]}``: lists of reasons, instructions and the like."""
+    item = Annotated[str, Field(min_length=min_chars, max_length=max_chars)]
+    definitions: dict[str, Any] = {key: (list[item], Field(..., min_length=n, max_length=n))}
+    model: type[BaseModel] = create_model(
+        f"{key.title()}List", __config__=ConfigDict(extra="forbid"), **definitions
+    )
+    return model
+
+
+def text_budget(task: TaskSpec, fields: Iterable[str], n: int, floor: int) -> int:
+    """``max_tokens`` for ``n`` records of ``fields``: one token per character at every field's cap
+    plus JSON syntax, so the grammar's ``maxLength``, not ``max_tokens``, ends a field. (Only text
+    full of multi-token characters, such as emoji, can still hit it; the engine then re-asks.)"""
+    per_record = sum(task.fields[f].max_chars + len(f) + 8 for f in fields)
+    return max(floor, n * per_record + 16)
+
+
 _SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Case-, whitespace- and Unicode-normalized text, for equality and containment checks."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 def normalized_key(fields: dict[str, Any], names: Iterable[str]) -> str:
     """Case-, whitespace- and Unicode-normalized fingerprint of the given fields."""
-    parts = []
-    for name in names:
-        value = unicodedata.normalize("NFKC", str(fields.get(name, ""))).casefold()
-        parts.append(_SPACE.sub(" ", value).strip())
+    parts = [normalize(str(fields.get(name, ""))) for name in names]
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
-class GenerationStep(LLMStep[C]):
-    """An LLM step that creates new records; rejects exact duplicates of earlier outputs."""
+def combined_hash(*templates: PromptTemplate) -> str:
+    """One provenance hash for a record made with several prompts (e.g. rationale + generation)."""
+    if len(templates) == 1:
+        return templates[0].hash
+    return hashlib.sha256("+".join(t.hash for t in templates).encode()).hexdigest()[:12]
 
-    is_source = True
+
+class DeduplicatingStep(ModelStep[C]):
+    """An LLM step that writes new text: rejects exact duplicates of earlier outputs (in commit
+    order, so a resumed run rejects the same ones), and knows how to find its prompts and how to
+    stamp provenance."""
+
     stateful = True
 
     def dedup_fields(self) -> list[str]:
@@ -89,7 +126,7 @@ class GenerationStep(LLMStep[C]):
             if isinstance(output, Record):
                 key = normalized_key(output.fields, names)
                 original = self._first_with.setdefault(key, output.id)
-                if original != output.id:
+                if original != output.id and self.deduplicates(output):
                     output = Rejected(
                         output,
                         self.ctx.name,
@@ -98,3 +135,70 @@ class GenerationStep(LLMStep[C]):
                     )
             result.append(output)
         return result
+
+    def deduplicates(self, record: Record) -> bool:
+        """Whether ``record`` is checked (every record is remembered for later checks)."""
+        return True
+
+    def prompt(self, name: str, override: str | None = None) -> PromptTemplate:
+        """The template for prompt ``name`` (step option, then the task's ``templates:``)."""
+        task = self.ctx.require_task()
+        return resolve_template(name, override, task.templates, self.ctx.base_dir)
+
+    def sampling(self, **overrides: Any) -> SamplingParams:
+        """Sampling for generation: the step's options, then the task's ``sampling:``, then llm."""
+        task_values = self.ctx.require_task().sampling.model_dump()
+        merged = {k: v for k, v in task_values.items() if v is not None}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        return super().sampling(**merged)
+
+    def provenance(
+        self,
+        technique: str,
+        conditioning: dict[str, Any],
+        template_hash: str,
+        *,
+        parents: list[str] | None = None,
+        source: str = "synthetic",
+    ) -> Provenance:
+        return Provenance(
+            step=self.ctx.name,
+            technique=technique,
+            model=self.ctx.require_engine().model_identity,
+            template_hash=template_hash,
+            parent_ids=list(parents or []),
+            conditioning=conditioning,
+            source=source,
+        )
+
+    def rng(self, *parts: object) -> random.Random:
+        """A generator seeded from the run seed and ``parts``, for deterministic draws (which
+        demonstrations, attributes, contexts) that a resumed run repeats exactly."""
+        return random.Random(self.ctx.call_seed(*parts))
+
+    def empty_fields(self, fields: dict[str, Any]) -> list[str]:
+        return [n for n, v in fields.items() if isinstance(v, str) and not v.strip()]
+
+
+class GenerationStep(DeduplicatingStep[C]):
+    """A deduplicating step that makes its own input: ``plan()`` lists one job per unit of work."""
+
+    is_source = True
+
+    def writes(self, task: TaskSpec | None) -> set[str]:
+        return set(task.fields) if task else set()
+
+    def require_fields(self, fields: list[str], options: str) -> None:
+        """Instruction-style steps write exactly ``fields``: the task has those, and no label."""
+        task = self.ctx.require_task()
+        if task.label_field is not None or sorted(fields) != sorted(task.content_fields):
+            raise ConfigError(
+                f"step {self.ctx.name} writes the fields {fields}: the task's fields must be "
+                f"exactly those (it has {list(task.fields)}); set {options} to match"
+            )
+
+    def require_seeds(self, what: str) -> list[Record]:
+        seeds = load_seeds(self.ctx.require_task(), self.ctx.base_dir)
+        if not seeds:
+            raise ConfigError(f"step {self.ctx.name} needs {what}: add 'seeds:' to the task")
+        return seeds

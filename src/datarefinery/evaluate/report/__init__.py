@@ -1,0 +1,1 @@
+"""The evaluation report: an HTML page (inline SVG charts, nothing fetched) and a dataset card."""
