@@ -194,7 +194,9 @@ def evaluate(
     task = data.task
     if task is not None and task.attributes:
         metrics["diversity"]["attribute_coverage"] = div.attribute_coverage(
-            [r.provenance.conditioning for r in records], task.attributes
+            # Weighted attributes map value -> weight; coverage is over the values either way.
+            [r.provenance.conditioning for r in records],
+            {name: list(values) for name, values in task.attributes.items()},
         )
     result.lengths["dataset"] = [len(t.split()) for t in texts]
     if labels is not None:

@@ -63,6 +63,7 @@ def mix_counts(
 class Mix(Step[MixConfig]):
     name = "mix"
     Config = MixConfig
+
     def needs_whole_input(self) -> bool:
         return True  # stratifies by label over all of its input
 
