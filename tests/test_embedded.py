@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import datarefinery
-from tests.support.cli import refinery, write_spec
+from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.kill import kill_after_commits
 from tests.support.specs import sentiment_spec
 
@@ -36,7 +36,7 @@ def test_embedded_run_then_rerun_costs_nothing(tmp_path: Path) -> None:
 def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_dataset(tmp_path: Path) -> None:
     spec_path = write_spec(tmp_path / "spec.yaml", sentiment_spec(count=6, shard_size=2))
     reference = tmp_path / "reference"
-    assert refinery("run", spec_path, "-o", reference, "-q").returncode == 0
+    assert refinery("run", spec_path, "-o", reference, "-q", *LEAN).returncode == 0
 
     killed = tmp_path / "killed"
     # After the first commit, and a moment more to get into the middle of the next shard.
@@ -46,7 +46,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_dataset(tmp_path: Pa
     assert 1 <= committed < 6, "the kill should land mid-run"
     assert not (killed / "dataset.jsonl").exists()
 
-    rerun = refinery("run", spec_path, "-o", killed, "-q")
+    rerun = refinery("run", spec_path, "-o", killed, "-q", *LEAN)
     assert rerun.returncode == 0, rerun.stderr
     assert dataset_lines(killed) == dataset_lines(reference)
     ids = [json.loads(line)["id"] for line in dataset_lines(killed)]
@@ -59,7 +59,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_dataset(tmp_path: Pa
 def test_budget_stop_exit_code_and_resume(tmp_path: Path) -> None:
     spec = sentiment_spec(count=3, shard_size=1, budget={"max_tokens": 600}, concurrency=1)
     spec_path = write_spec(tmp_path / "spec.yaml", spec)
-    stopped = refinery("run", spec_path, "-o", tmp_path / "out", "-q")
+    stopped = refinery("run", spec_path, "-o", tmp_path / "out", "-q", *LEAN)
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert "token budget reached" in stopped.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -68,7 +68,7 @@ def test_budget_stop_exit_code_and_resume(tmp_path: Path) -> None:
 
     spec["llm"]["budget"]["max_tokens"] = 100_000
     write_spec(spec_path, spec)
-    resumed = refinery("run", spec_path, "-o", tmp_path / "out", "-q")
+    resumed = refinery("run", spec_path, "-o", tmp_path / "out", "-q", *LEAN)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] == "complete"

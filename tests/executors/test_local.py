@@ -11,7 +11,7 @@ from datarefinery.executors.local import LocalExecutor, NullProgress
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import StepDir
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from tests.support.cli import refinery, write_spec
+from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.kill import kill_after_commits
 
 
@@ -127,7 +127,7 @@ def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_dataset(
         "steps": [{"validate": {}}, {"dirs": {"detector": {"kind": "regex"}}}],
     }
     spec_path = write_spec(tmp_path / "spec.yaml", spec)
-    reference = refinery("run", spec_path, "-o", tmp_path / "reference", "-q")
+    reference = refinery("run", spec_path, "-o", tmp_path / "reference", "-q", *LEAN)
     assert reference.returncode == 0, reference.stdout + reference.stderr
 
     rng = random.Random(20261121)
@@ -140,7 +140,7 @@ def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_dataset(
     assert sum(landed) >= 3, f"too few kills hit a running process: {points} {landed}"
     assert not (out / "dataset.jsonl").exists()
 
-    rerun = refinery("run", spec_path, "-o", out, "-q")
+    rerun = refinery("run", spec_path, "-o", out, "-q", *LEAN)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     for name in ("dataset.jsonl", "rejected.jsonl"):
         assert (out / name).read_text() == (tmp_path / "reference" / name).read_text(), name

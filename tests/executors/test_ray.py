@@ -14,7 +14,7 @@ import datarefinery
 from datarefinery.llm.base import Request, Response, Usage
 from datarefinery.llm.limits import estimate_prompt_tokens
 from datarefinery.llm.scripted import ScriptedBackend
-from tests.support.cli import refinery, write_spec
+from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.specs import sentiment_spec
 
 pytestmark = pytest.mark.slow
@@ -162,10 +162,10 @@ def test_embedded_model_on_ray_through_the_cli_equals_the_local_run(
 ) -> None:
     """The real embedded model, hosted once per worker actor; the CLI joins the test's cluster."""
     spec_path = write_spec(tmp_path / "spec.yaml", sentiment_spec(count=2, shard_size=1))
-    local = refinery("run", spec_path, "-o", tmp_path / "local", "-q")
+    local = refinery("run", spec_path, "-o", tmp_path / "local", "-q", *LEAN)
     assert local.returncode == 0, local.stdout + local.stderr
     on_ray = refinery(
-        "run", spec_path, "-o", tmp_path / "ray", "-q", "--executor", "ray",
+        "run", spec_path, "-o", tmp_path / "ray", "-q", *LEAN, "--executor", "ray",
         "--address", ray_cluster,
     )  # fmt: skip
     assert on_ray.returncode == 0, on_ray.stdout + on_ray.stderr

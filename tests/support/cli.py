@@ -10,6 +10,9 @@ from pathlib import Path
 import yaml
 
 REFINERY = [sys.executable, "-m", "datarefinery.cli.app"]
+# For runs whose test is about the dataset (resume, faults, executors): the end-of-run diversity
+# summary and report load the embedding model, seconds per run that such tests do not look at.
+LEAN = ("--no-report", "--no-diversity")
 
 
 def write_spec(path: Path, spec: dict) -> Path:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.cli import REFINERY
+from tests.support.cli import LEAN, REFINERY
 
 
 def committed(step_dir: Path) -> int:
@@ -23,7 +23,7 @@ def kill_after_commits(
     committed shards (0: do not wait), sleep ``delay_s`` and SIGKILL it. Returns whether the kill
     hit a running process (False: the run had already ended)."""
     process = subprocess.Popen(
-        [*REFINERY, "run", str(spec), "-o", str(out), "-q"],
+        [*REFINERY, "run", str(spec), "-o", str(out), "-q", *LEAN],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ},
