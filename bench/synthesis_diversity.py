@@ -119,6 +119,14 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="'default' (SmolLM2) or a GGUF path")
     parser.add_argument("--per-label", type=int, default=150)
     parser.add_argument("--margin", type=float, default=0.07, help="extra records planned")
+    parser.add_argument(
+        "--measure-per-label",
+        type=int,
+        default=None,
+        help="measure the first N records per label (default --per-label); when a method kept "
+        "fewer than planned, the smallest count makes the methods comparable (distinct-n "
+        "depends on corpus size)",
+    )
     parser.add_argument("--per-call", type=int, default=5)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument(
@@ -148,7 +156,7 @@ def main() -> None:
         )
         if result.status != "complete":
             raise SystemExit(f"{method}: {result.status}: {result.message}")
-        records = first_per_label(result.dataset_path, args.per_label)
+        records = first_per_label(result.dataset_path, args.measure_per_label or args.per_label)
         texts = [r["fields"]["text"] for r in records]
         reasons = Counter(
             json.loads(line)["reason"] for line in result.rejected_path.read_text().splitlines()
@@ -175,7 +183,7 @@ def main() -> None:
     results_path = args.results
     previous = json.loads(results_path.read_text()) if results_path.exists() else {}
     for row in rows:
-        previous[f"{row['model']}/{row['method']}"] = {
+        previous[f"{row['model']}/{row['method']}/{row['measured']}"] = {
             **row,
             "date": datetime.now(UTC).date().isoformat(),
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
