@@ -41,6 +41,23 @@ def test_summary_of_each_text_field(tmp_path: Path) -> None:
     assert summary["fields"]["label"]["distinct_1"] == round(1 / 3, 4)
 
 
+def test_a_large_dataset_is_counted_on_a_seeded_sample(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"id": str(i), "fields": {"text": f"word{i}"}}) + "\n" for i in range(50)
+        )
+    )
+    summary = run_diversity.summarize(path, None, max_counted=10, max_embedded=4)
+    assert summary["records"] == 50 and summary["counted_sample"] == 10
+    # ten distinct one-word texts: distinct-1 of the sample is 1.0, and the same seed, same sample
+    assert summary["fields"]["text"]["distinct_1"] == 1.0
+    again = run_diversity.summarize(path, None, max_counted=10, max_embedded=4)
+    assert again == summary
+    whole = run_diversity.summarize(path, None, max_counted=50, max_embedded=4)
+    assert "counted_sample" not in whole and whole["records"] == 50
+
+
 def test_without_the_embed_extra_it_reports_distinct_n_and_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,9 +2,11 @@
 distinct-1/2 and embedding dispersion of each text field of the final dataset.
 
 The full evaluation report (fidelity, utility, privacy...) lives in ``datarefinery.evaluate``;
-this is only the glance a user gets for free. Distinct-n is computed on every record; embeddings
-on a seeded sample of at most ``max_embedded`` records, because encoding costs about 20 ms a text
-on two CPU cores. Without the ``embed`` extra the summary says so and reports distinct-n alone.
+this is only the glance a user gets for free. The dataset is read as a stream and a seeded
+reservoir of at most ``max_counted`` records is kept, so a million-record run does not hold its
+dataset in memory; distinct-n is computed on that sample (on every record of a smaller dataset),
+embeddings on at most ``max_embedded`` of it, because encoding costs about 20 ms a text on two CPU
+cores. Without the ``embed`` extra the summary says so and reports distinct-n alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datarefinery.errors import MissingDependencyError, ModelNotFoundError
 from datarefinery.evaluate.diversity import distinct_n, mean_pairwise_distance
 
 MAX_EMBEDDED = 2000
+MAX_COUNTED = 50_000
 
 
 def text_fields(task: TaskSpec | None, rows: list[dict[str, Any]]) -> list[str]:
@@ -33,12 +36,18 @@ def text_fields(task: TaskSpec | None, rows: list[dict[str, Any]]) -> list[str]:
 
 
 def summarize(
-    dataset: Path, task: TaskSpec | None, *, max_embedded: int = MAX_EMBEDDED, seed: int = 0
+    dataset: Path,
+    task: TaskSpec | None,
+    *,
+    max_embedded: int = MAX_EMBEDDED,
+    max_counted: int = MAX_COUNTED,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    with dataset.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+    total, rows = _reservoir(dataset, max_counted, random.Random(seed))
     fields = text_fields(task, rows)
-    summary: dict[str, Any] = {"records": len(rows), "fields": {}}
+    summary: dict[str, Any] = {"records": total, "fields": {}}
+    if total > len(rows):
+        summary["counted_sample"] = len(rows)
     texts = {
         name: [str(r["fields"][name]) for r in rows if isinstance(r["fields"].get(name), str)]
         for name in fields
@@ -64,6 +73,25 @@ def summarize(
         dispersion = mean_pairwise_distance(embedder.encode(sample))
         summary["fields"][name]["dispersion"] = round(dispersion, 4)
     return summary
+
+
+def _reservoir(dataset: Path, size: int, rng: random.Random) -> tuple[int, list[dict[str, Any]]]:
+    """The number of records in ``dataset`` and a uniform sample of at most ``size`` of them
+    (Algorithm R; in file order when the whole file fits)."""
+    sample: list[dict[str, Any]] = []
+    total = 0
+    with dataset.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            total += 1
+            if len(sample) < size:
+                sample.append(json.loads(line))
+            else:
+                slot = rng.randrange(total)
+                if slot < size:
+                    sample[slot] = json.loads(line)
+    return total, sample
 
 
 def _embedder() -> Any:
