@@ -2,8 +2,10 @@
 
 The input is generated (seeded): 1,000,000 short reviews, about 5 % failing the filter (too short,
 or a label outside the task's) and about 10 % exact duplicates up to case and spacing. The run is
-``refinery run`` in a child process; its peak resident set size comes from ``wait4`` (the kernel's
-high-water mark of that process), so nothing in the measuring process counts.
+``datarefinery.run`` in a child process; its peak resident set size comes from ``wait4`` (the
+kernel's high-water mark of that process), so nothing in the measuring process counts. Two runs:
+the pipeline alone (``diversity=False``) and with the end-of-run diversity summary a run adds by
+default (it loads torch and the sentence-embedding model, a fixed cost of several hundred MiB).
 
 Steps: ``filter`` + ``dedup`` (method ``exact``) when this tree has them (issue 5); otherwise
 ``validate`` (rejects bad labels and empty text) + an exact-duplicate step defined here on the
@@ -20,6 +22,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,7 +113,7 @@ def spec(input_path: Path, shard_size: int, curation: bool) -> dict[str, Any]:
     }
 
 
-def child(spec_path: Path, out: Path) -> None:
+def child(spec_path: Path, out: Path, diversity: str) -> None:
     """The measured process: registers the stand-in dedup step if needed, then runs the spec."""
     import datarefinery
     from datarefinery.steps import registry
@@ -118,7 +121,7 @@ def child(spec_path: Path, out: Path) -> None:
     if not has_curation_steps():
         registry.STEPS["bench_exact_dedup"] = "memory_1m:ExactDedup"
         sys.path.insert(0, str(HERE))
-    result = datarefinery.run(spec_path, out)
+    result = datarefinery.run(spec_path, out, diversity=diversity == "on")
     print(json.dumps({"status": result.status, "kept": result.dataset_size,
                       "rejected": result.rejected_size}))  # fmt: skip
 
@@ -171,10 +174,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--shard-size", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child(Path(args.child[0]), Path(args.child[1]), args.child[2])
         return
     curation = has_curation_steps()
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,32 +188,38 @@ def main() -> None:
         spec_path = work / "spec.yaml"
         spec_path.write_text(yaml.safe_dump(spec(work / "input.jsonl", args.shard_size, curation)))
         load_before = os.getloadavg()
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, __file__, "--child", str(spec_path), str(work / "run")],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        output = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        assert status == 0, output
-        measured = json.loads(output.strip().splitlines()[-1])
-        peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
-        dataset_mib = (work / "run" / "dataset.jsonl").stat().st_size / 2**20
+        sides = {}
+        for diversity in ("off", "on"):
+            run_dir = work / f"run-{diversity}"
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, __file__, "--child", str(spec_path), str(run_dir), diversity],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdout is not None
+            output = process.stdout.read()
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - started
+            assert status == 0, output
+            measured = json.loads(output.strip().splitlines()[-1])
+            sides["pipeline" if diversity == "off" else "with_diversity_summary"] = {
+                "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+                "seconds": round(seconds, 1),
+                "records_per_s": round(args.records / seconds),
+                "dataset_mib": round((run_dir / "dataset.jsonl").stat().st_size / 2**20, 1),
+                **measured,
+            }
+            print(diversity, json.dumps(sides), flush=True)
+            shutil.rmtree(run_dir)
     summary = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "records": args.records,
         "shard_size": args.shard_size,
         "steps": "filter + dedup(exact)" if curation else "validate + exact dedup (bench stand-in)",
-        "peak_rss_mib": round(peak_mib, 1),
-        "seconds": round(seconds, 1),
-        "records_per_s": round(args.records / seconds),
-        "dataset_mib": round(dataset_mib, 1),
         "load_before": [round(x, 2) for x in load_before],
-        **measured,
+        **sides,
     }
     print(json.dumps(summary, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)
