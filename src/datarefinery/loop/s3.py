@@ -270,6 +270,12 @@ class _Loop:
             return f"round {number} stopped: {generated.message}"
         new = _read(generated.dataset_path)
         merged, dropped = merge(train, new, self.spec.task.content_fields)
+        labels = sorted({str(r.fields[self.label_field]) for r in merged})
+        if len(labels) < 2:
+            return (
+                f"round {number}: the synthetic set has {len(merged)} records of labels {labels}; "
+                f"a classifier needs two (see why in {folder / 'run' / 'rejected.jsonl'})"
+            )
         model = make_small_model(
             self.spec.loop.small_model,
             self.spec.task.content_fields,
