@@ -3,10 +3,11 @@ wrong, with its gold label) yields ``k`` new records like it, with the same labe
 
 For multi-sentence tasks the ``given`` fields (an NLI premise, a QA context) are copied from the
 example and the model writes the rest for the same context and target label. The example is shown
-to the model (cut to ``example_chars``), so a reply can copy it: a written field whose ROUGE-L with
-the example's field is above ``max_similarity`` is rejected (``near_copy``), as is one that copies
-a given field (``copies_context``). The example itself is not passed on; the records it yields
-name it in ``parent_ids`` and in ``conditioning.example_id``.
+to the model (cut to ``example_chars``), so a reply can copy it: a written field more than
+``max_copied`` of whose words follow the shown example's in order is rejected (``near_copy``), as
+is one with ROUGE-L above ``max_context_similarity`` with a given field (``copies_context``).
+The example itself is not passed on; the records it yields name it in ``parent_ids`` and in
+``conditioning.example_id``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
 from datarefinery.steps.synthesize.planned import copies_instructions
-from datarefinery.steps.synthesize.similarity import rouge_l
+from datarefinery.steps.synthesize.similarity import lcs_length, rouge_l, rouge_tokens
 
 
 class ExtrapolateConfig(StepConfig):
@@ -33,11 +34,18 @@ class ExtrapolateConfig(StepConfig):
     example_chars: int = Field(
         default=600, ge=20, le=20_000, description="the example is cut to this many characters"
     )
-    max_similarity: float = Field(
+    max_copied: float = Field(
         default=0.7,
         ge=0,
         le=1,
-        description="reject a written field this close (ROUGE-L) to the example's (a near copy)",
+        description="reject a written field whose words follow the example's in order for more "
+        "than this share of its length (a near copy)",
+    )
+    max_context_similarity: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="reject a written field this close (ROUGE-L) to a given one (a copy)",
     )
     template: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -137,16 +145,26 @@ class Extrapolate(DeduplicatingStep[ExtrapolateConfig]):
         problem = copies_instructions(self.ctx.require_task(), record, self.written)
         if problem is not None:
             return problem
-        limit = self.config.max_similarity
         for name in self.written:
-            score = rouge_l(str(record.fields[name]), str(example.fields[name]))
-            if score > limit:
-                return "near_copy", f"{name} is ROUGE-L {score:.2f} with the example's"
+            shown = _cut(str(example.fields[name]), self.config.example_chars)
+            share = copied_share(str(record.fields[name]), shown)
+            if share > self.config.max_copied:
+                return "near_copy", f"{share:.0%} of the {name} follows the example's word order"
             for given in self.config.given:
                 score = rouge_l(str(record.fields[name]), str(example.fields[given]))
-                if score > limit:
+                if score > self.config.max_context_similarity:
                     return "copies_context", f"{name} is ROUGE-L {score:.2f} with the {given}"
         return None
+
+
+def copied_share(candidate: str, reference: str) -> float:
+    """The share of ``candidate``'s words that are a common subsequence with ``reference`` (the
+    LCS over the candidate's length). Unlike ROUGE-L F1 it does not fall when the reference is
+    long: a record that copies the first lines of a long review scores 1.0, not 0.2."""
+    tokens = rouge_tokens(candidate)
+    if not tokens:
+        return 0.0
+    return lcs_length(tokens, rouge_tokens(reference)) / len(tokens)
 
 
 def _cut(text: str, limit: int) -> str:
