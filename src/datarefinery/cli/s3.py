@@ -66,7 +66,8 @@ def experiment_s3_command(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (resumed).")],
     model: Annotated[str, typer.Option("--model", help="GGUF path, or 'default'.")] = "default",
     small_model: Annotated[
-        str, typer.Option("--small-model", help="tfidf-lr or embedding-lr.")
+        str,
+        typer.Option("--small-model", help="tfidf-lr, embedding-lr or transformer (fine-tune)."),
     ] = "tfidf-lr",
     rounds: Annotated[int, typer.Option("--rounds", help="Extrapolation rounds.")] = 2,
     k: Annotated[int, typer.Option("--k", help="Records extrapolated per example.")] = 2,
@@ -93,8 +94,10 @@ def experiment_s3_command(
     _quiet_logs()
     say = (lambda _: None) if quiet else (lambda line: app.console.print(line, highlight=False))
     try:
-        if small_model not in ("tfidf-lr", "embedding-lr"):
-            raise UsageError(f"--small-model {small_model!r}: use tfidf-lr or embedding-lr")
+        if small_model not in ("tfidf-lr", "embedding-lr", "transformer"):
+            raise UsageError(
+                f"--small-model {small_model!r}: use tfidf-lr, embedding-lr or transformer"
+            )
         if not 0 < seed_share < 1:
             raise UsageError("--seed-share is a share of the budget, between 0 and 1")
         config = ExperimentConfig(
