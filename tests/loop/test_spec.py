@@ -41,3 +41,19 @@ def test_a_task_without_labels_is_refused() -> None:
                 "data": {"validation": "v.jsonl"},
             }
         )
+
+
+def test_extrapolate_options_and_synthesis_steps_are_checked_at_load(tmp_path: Path) -> None:
+    text = (EXAMPLES / "s3_imdb.yaml").read_text()
+    path = tmp_path / "s3.yaml"
+    path.write_text(text.replace("    k: 2 ", "    kk: 2 "))
+    line = (
+        path.read_text()
+        .splitlines()
+        .index(next(x for x in path.read_text().splitlines() if x.startswith("    kk: 2")))
+    )
+    with pytest.raises(ConfigError, match=rf"line {line + 1}, field loop.extrapolate.kk"):
+        load_s3_spec(path)
+    path.write_text(text.replace("  - rationale:", "  - rationalle:"))
+    with pytest.raises(ConfigError, match="unknown step 'rationalle'"):
+        load_s3_spec(path)

@@ -229,17 +229,13 @@ class _Loop:
         )
         limit = loop.examples_per_round
         if loop.max_records is not None:
-            k = int(loop.extrapolate.get("k", 2))
-            room = max(0, (loop.max_records - records) // k)
+            room = max(0, (loop.max_records - records) // self.loaded.k)
             limit = room if limit is None else min(limit, room)
         return choose_examples(pool, limit, self.spec.seed * 1000 + number)
 
     def _stop_reason(self, records: int) -> str:
         loop = self.spec.loop
-        if (
-            loop.max_records is not None
-            and records + int(loop.extrapolate.get("k", 2)) > loop.max_records
-        ):
+        if loop.max_records is not None and records + self.loaded.k > loop.max_records:
             return f"record budget reached ({records} of {loop.max_records})"
         return "no validation errors left to extrapolate from"
 

@@ -17,6 +17,8 @@ from pydantic import Field, ValidationError
 
 from datarefinery.config import (
     LLMConfig,
+    LoadedSpec,
+    RunSpec,
     StrictModel,
     TaskSpec,
     _load_with_lines,
@@ -86,6 +88,21 @@ class LoadedS3Spec:
         self.source = source
         self.base_dir = Path(source).parent if source != "<spec>" else Path.cwd()
 
+    def seed_spec(self) -> LoadedSpec:
+        """The seed synthesis as a run spec (for checks; the loop adds its own llm settings)."""
+        spec = self.spec
+        run_spec = RunSpec(
+            name=spec.name, seed=spec.seed, task=spec.task, llm=spec.llm, steps=spec.synthesis
+        )
+        return LoadedSpec(run_spec, self.source, {})
+
+    @property
+    def k(self) -> int:
+        """Records extrapolated per example."""
+        from datarefinery.steps.synthesize.extrapolate import ExtrapolateConfig
+
+        return ExtrapolateConfig.model_validate(self.spec.loop.extrapolate).k
+
     def path(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else self.base_dir / path
@@ -114,7 +131,18 @@ def load_s3_spec(spec: str | Path | dict[str, Any]) -> LoadedS3Spec:
         raise format_validation_error(exc, source, lines) from None
     if validated.task.label_field is None:
         raise ConfigError(f"{source}, field task.fields: S3 trains a classifier; add a label field")
-    return LoadedS3Spec(validated, source)
+    loaded = LoadedS3Spec(validated, source)
+    # Checked now, not when round 1 starts after the seed synthesis: the extrapolate options and
+    # the synthesis steps (names, options, fields).
+    from datarefinery.pipeline import Pipeline
+    from datarefinery.steps.synthesize.extrapolate import ExtrapolateConfig
+
+    try:
+        ExtrapolateConfig.model_validate(validated.loop.extrapolate)
+    except ValidationError as exc:
+        raise format_validation_error(exc, source, lines, ("loop", "extrapolate")) from None
+    Pipeline.from_spec(loaded.seed_spec())
+    return loaded
 
 
 def load_real(
