@@ -4,7 +4,7 @@
 # Each line is resumable: rerun it after an interruption and finished rounds and answered model
 # calls are reused (runs/bench-s3/...).
 #   bash bench/s3_experiment.sh imdb   embedded SmolLM2-135M, 40 records per method (about 30 minutes on the shared 2-core box)
-#   bash bench/s3_experiment.sh rte    same on RTE (hypotheses for validation premises)
+#   BUDGET=32 bash bench/s3_experiment.sh rte   same on RTE (hypotheses for validation premises)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
