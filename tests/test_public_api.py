@@ -22,6 +22,7 @@ def test_public_api_is_pinned() -> None:
             "Response",
             "RunResult",
             "RunSpec",
+            "S3Result",
             "SamplingParams",
             "ScriptedBackend",
             "TaskSpec",
@@ -31,6 +32,7 @@ def test_public_api_is_pinned() -> None:
             "load_spec",
             "read_records",
             "run",
+            "run_s3",
             "write_records",
         ]
     )

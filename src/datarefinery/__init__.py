@@ -23,6 +23,7 @@ from datarefinery.llm import (
     ScriptedBackend,
     Usage,
 )
+from datarefinery.loop.s3 import S3Result, run_s3
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.runner import RunResult, run
@@ -47,6 +48,7 @@ __all__ = [
     "Response",
     "RunResult",
     "RunSpec",
+    "S3Result",
     "SamplingParams",
     "ScriptedBackend",
     "TaskSpec",
@@ -56,5 +58,6 @@ __all__ = [
     "load_spec",
     "read_records",
     "run",
+    "run_s3",
     "write_records",
 ]

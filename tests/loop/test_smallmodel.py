@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from datarefinery.errors import UsageError
@@ -55,3 +57,24 @@ def test_embedding_lr_generalizes_past_shared_words() -> None:
         ["dreadful and dull"], "neg"
     )
     assert accuracy(model, test) == 1.0
+
+
+@pytest.mark.slow
+def test_transformer_fine_tune_learns_a_separable_task() -> None:
+    from datarefinery.loop.finetune import TransformerClassifier
+
+    train = records(POSITIVE, "pos") + records(NEGATIVE, "neg")
+    model = TransformerClassifier(["text"], epochs=8, batch_size=10, learning_rate=1e-4).fit(train)
+    assert model.classes_ == ["neg", "pos"]
+    test = records(["great acting"], "pos") + records(["terrible story"], "neg")
+    assert accuracy(model, test) == 1.0
+    proba = model.predict_proba(test)
+    assert proba.shape == (2, 2) and abs(float(proba.sum()) - 2.0) < 1e-6
+
+
+def test_transformer_without_local_weights_says_so(tmp_path: Path) -> None:
+    from datarefinery.errors import ModelNotFoundError
+    from datarefinery.loop.finetune import TransformerClassifier
+
+    with pytest.raises(ModelNotFoundError, match="only loads local weights"):
+        TransformerClassifier(["text"], weights=str(tmp_path))

@@ -171,6 +171,10 @@ from datarefinery.cli.refine import eval_app, refine_app  # noqa: E402 - after a
 
 app.add_typer(refine_app, name="refine")
 app.add_typer(eval_app, name="eval")
+from datarefinery.cli.s3 import experiment_app, s3_command  # noqa: E402
+
+app.command("s3")(s3_command)
+app.add_typer(experiment_app, name="experiment")
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from datarefinery.embeddings import Embedder
 
-ModelKind = Literal["tfidf-lr", "embedding-lr"]
+ModelKind = Literal["tfidf-lr", "embedding-lr", "transformer"]
 
 
 class SmallModel(Protocol):
@@ -168,7 +168,11 @@ def make_small_model(
         return TfidfLR(text_fields, label_field, seed=seed)
     if kind == "embedding-lr":
         return EmbeddingLR(text_fields, label_field, seed=seed, embedder=embedder)
-    raise UsageError(f"unknown small model {kind!r}: use tfidf-lr or embedding-lr")
+    if kind == "transformer":
+        from datarefinery.loop.finetune import TransformerClassifier
+
+        return TransformerClassifier(text_fields, label_field, seed=seed)
+    raise UsageError(f"unknown small model {kind!r}: use tfidf-lr, embedding-lr or transformer")
 
 
 def accuracy(model: SmallModel, records: Sequence[Record], label_field: str = "label") -> float:

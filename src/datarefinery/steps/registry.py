@@ -37,6 +37,7 @@ STEPS: dict[str, str] = {
     "counterfactual": "datarefinery.steps.augment.rewrite:Counterfactual",
     "label": "datarefinery.steps.augment.label:Label",
     "mix": "datarefinery.steps.augment.mix:Mix",
+    "extrapolate": "datarefinery.steps.synthesize.extrapolate:Extrapolate",
 }
 
 

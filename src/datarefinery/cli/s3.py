@@ -1,0 +1,128 @@
+"""``refinery s3 SPEC -o OUT`` (the S3 loop) and ``refinery experiment s3`` (its Table 2)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from datarefinery.errors import DatarefineryError, UsageError
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-round lines.")]
+
+experiment_app = typer.Typer(help="Compare generation methods on real data.", no_args_is_help=True)
+
+
+# cli.app imports this module to register it, so its pieces are looked up at call time.
+def _app() -> Any:
+    from datarefinery.cli import app
+
+    return app
+
+
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
+def s3_command(
+    spec: Annotated[Path, typer.Argument(help="The S3 spec (YAML).", show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run the S3 loop: seed synthesis, then rounds of training a small model, collecting its
+    errors on the real validation set and extrapolating them.
+
+    Writes OUT/rounds/NN/ (each round's run, examples, training set, errors), OUT/dataset.jsonl
+    (the best round's set), OUT/summary.md and OUT/summary.json. Rerun to resume.
+    """
+    import datarefinery
+
+    app = _app()
+    _quiet_logs()
+    say = (lambda _: None) if quiet else (lambda line: app.console.print(line, highlight=False))
+    try:
+        result = datarefinery.run_s3(spec, out, fresh=fresh, log=say)
+    except KeyboardInterrupt:
+        app.err_console.print("[yellow]interrupted[/]: run the same command again to resume")
+        raise typer.Exit(app.EXIT_INTERRUPTED) from None
+    except DatarefineryError as exc:
+        raise app._fail(exc) from None
+    app.console.print((out / "summary.md").read_text(encoding="utf-8"), markup=False)
+    if result.status != "complete":
+        raise typer.Exit(app.EXIT_STOPPED)
+
+
+@experiment_app.command("s3")
+def experiment_s3_command(
+    data: Annotated[
+        Path, typer.Option("--data", help="Dataset folder: imdb, rte or qnli (validation/test).")
+    ],
+    budget: Annotated[int, typer.Option("--budget", help="Records each method may make.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (resumed).")],
+    model: Annotated[str, typer.Option("--model", help="GGUF path, or 'default'.")] = "default",
+    small_model: Annotated[
+        str,
+        typer.Option("--small-model", help="tfidf-lr, embedding-lr or transformer (fine-tune)."),
+    ] = "tfidf-lr",
+    rounds: Annotated[int, typer.Option("--rounds", help="Extrapolation rounds.")] = 2,
+    k: Annotated[int, typer.Option("--k", help="Records extrapolated per example.")] = 2,
+    seed_share: Annotated[
+        float, typer.Option("--seed-share", help="Share of the budget for the seed set.")
+    ] = 0.5,
+    parallel: Annotated[
+        int, typer.Option("--parallel", help="Sequences decoded together (llamacpp).")
+    ] = 4,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context per sequence.")] = 2048,
+    temperature: Annotated[float, typer.Option("--temperature")] = 0.9,
+    test_limit: Annotated[
+        int | None, typer.Option("--test-limit", help="Use the first N test records.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Run seed.")] = 0,
+    quiet: Quiet = False,
+) -> None:
+    """Gold, ZeroGen, GoldGen and S3 at the same record budget; writes OUT/table.md and
+    OUT/table.json (rows: method, records, accuracy on the real test split) and the extra-data
+    analysis. Rerun to resume."""
+    from datarefinery.loop.experiment import ExperimentConfig, run_experiment, table_markdown
+
+    app = _app()
+    _quiet_logs()
+    say = (lambda _: None) if quiet else (lambda line: app.console.print(line, highlight=False))
+    try:
+        if small_model not in ("tfidf-lr", "embedding-lr", "transformer"):
+            raise UsageError(
+                f"--small-model {small_model!r}: use tfidf-lr, embedding-lr or transformer"
+            )
+        if not 0 < seed_share < 1:
+            raise UsageError("--seed-share is a share of the budget, between 0 and 1")
+        config = ExperimentConfig(
+            data=data,
+            budget=budget,
+            out=out,
+            llm={
+                "model": model,
+                "parallel": parallel,
+                "concurrency": max(4, parallel),
+                "n_ctx": n_ctx,
+                "temperature": temperature,
+            },
+            small_model=small_model,  # type: ignore[arg-type]  # checked above
+            rounds=rounds,
+            k=k,
+            seed_share=seed_share,
+            seed=seed,
+            test_limit=test_limit,
+        )
+        table = run_experiment(config, log=say)
+    except KeyboardInterrupt:
+        app.err_console.print("[yellow]interrupted[/]: run the same command again to resume")
+        raise typer.Exit(app.EXIT_INTERRUPTED) from None
+    except DatarefineryError as exc:
+        raise app._fail(exc) from None
+    app.console.print(table_markdown(table), markup=False)
+    app.console.print(f"wrote {out / 'table.md'} and {out / 'table.json'}")

@@ -1,0 +1,178 @@
+"""The S3 spec: a task, a model, the seed synthesis steps, the small real data, and the loop.
+
+It is a run spec's sibling: ``task``, ``llm``, ``seed`` and ``shard_size`` mean the same, and
+``synthesis`` is a run spec's ``steps`` (the first one generates). ``data`` names the real
+validation file (errors are found there) and the real test file (only measured, never used to
+choose anything but the report). ``loop`` says how rounds are run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from datarefinery.config import (
+    LLMConfig,
+    LoadedSpec,
+    RunSpec,
+    StrictModel,
+    TaskSpec,
+    _load_with_lines,
+    format_validation_error,
+)
+from datarefinery.errors import ConfigError, InputFileError
+from datarefinery.io.read import read_numbered
+from datarefinery.loop.smallmodel import ModelKind
+from datarefinery.records import Provenance, Record
+
+
+class RealDataSpec(StrictModel):
+    """Real labelled files. ``label_field`` is the file's column holding the label, mapped to the
+    task's label names through ``label_map`` (values not in the map are used as they are);
+    ``columns`` maps a task field to a differently named column."""
+
+    validation: str
+    test: str | None = None
+    label_field: str = "label"
+    label_map: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(default_factory=dict)
+    validation_limit: int | None = Field(default=None, ge=2)
+    test_limit: int | None = Field(default=None, ge=1)
+
+
+class LoopSpec(StrictModel):
+    """How the loop runs: ``rounds`` extrapolation rounds after the seed round, stopping early
+    after ``patience`` rounds without a better validation accuracy, or when ``max_records`` is
+    reached. ``source: all`` extrapolates from the whole validation set instead of the errors
+    (the GoldGen baseline). ``examples_per_round`` caps the examples extrapolated per round (a
+    seeded sample); ``extrapolate`` holds the options of the ``extrapolate`` step."""
+
+    small_model: ModelKind = "tfidf-lr"
+    rounds: int = Field(default=2, ge=0, le=100)
+    patience: int = Field(default=1, ge=1, le=100)
+    source: Literal["errors", "all"] = "errors"
+    examples_per_round: int | None = Field(default=None, ge=1)
+    max_records: int | None = Field(default=None, ge=1)
+    extrapolate: dict[str, Any] = Field(default_factory=dict)
+
+
+class S3Spec(StrictModel):
+    name: str = "s3"
+    seed: int = 0
+    task: TaskSpec
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    synthesis: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
+    data: RealDataSpec
+    loop: LoopSpec = Field(default_factory=LoopSpec)
+    shard_size: int = Field(default=16, ge=1, le=1_000_000)
+
+    def spec_hash(self) -> str:
+        """Identity of what the loop produces (execution-only llm settings left out)."""
+        from datarefinery.config import EXECUTION_ONLY_LLM_KEYS
+
+        data = self.model_dump(mode="json")
+        data["llm"] = {k: v for k, v in data["llm"].items() if k not in EXECUTION_ONLY_LLM_KEYS}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class LoadedS3Spec:
+    """A validated S3 spec and where it came from (relative paths are relative to its folder)."""
+
+    def __init__(self, spec: S3Spec, source: str) -> None:
+        self.spec = spec
+        self.source = source
+        self.base_dir = Path(source).parent if source != "<spec>" else Path.cwd()
+
+    def seed_spec(self) -> LoadedSpec:
+        """The seed synthesis as a run spec (for checks; the loop adds its own llm settings)."""
+        spec = self.spec
+        run_spec = RunSpec(
+            name=spec.name, seed=spec.seed, task=spec.task, llm=spec.llm, steps=spec.synthesis
+        )
+        return LoadedSpec(run_spec, self.source, {})
+
+    @property
+    def k(self) -> int:
+        """Records extrapolated per example."""
+        from datarefinery.steps.synthesize.extrapolate import ExtrapolateConfig
+
+        return ExtrapolateConfig.model_validate(self.spec.loop.extrapolate).k
+
+    def path(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_s3_spec(spec: str | Path | dict[str, Any]) -> LoadedS3Spec:
+    """Validate an S3 spec given as a YAML path or a mapping; errors name file, line and field."""
+    lines: dict[tuple[Any, ...], int] = {}
+    if isinstance(spec, dict):
+        data, source = spec, "<spec>"
+    else:
+        path = Path(spec)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"spec file not found: {path}") from None
+        source = str(path)
+        data, lines = _load_with_lines(text, source)
+        if not isinstance(data, dict):
+            raise ConfigError(
+                "an S3 spec is a mapping (task:, synthesis:, data: ...)", where=source
+            )
+    try:
+        validated = S3Spec.model_validate(data)
+    except ValidationError as exc:
+        raise format_validation_error(exc, source, lines) from None
+    if validated.task.label_field is None:
+        raise ConfigError(f"{source}, field task.fields: S3 trains a classifier; add a label field")
+    loaded = LoadedS3Spec(validated, source)
+    # Checked now, not when round 1 starts after the seed synthesis: the extrapolate options and
+    # the synthesis steps (names, options, fields).
+    from datarefinery.pipeline import Pipeline
+    from datarefinery.steps.synthesize.extrapolate import ExtrapolateConfig
+
+    try:
+        ExtrapolateConfig.model_validate(validated.loop.extrapolate)
+    except ValidationError as exc:
+        raise format_validation_error(exc, source, lines, ("loop", "extrapolate")) from None
+    Pipeline.from_spec(loaded.seed_spec())
+    return loaded
+
+
+def load_real(
+    path: Path, task: TaskSpec, data: RealDataSpec, *, limit: int | None = None
+) -> list[Record]:
+    """A real labelled file as task records (label mapped to the task's label names)."""
+    label_field = task.label_field
+    assert label_field is not None
+    records = []
+    for line, row in read_numbered(path, limit=limit):
+        fields: dict[str, Any] = {}
+        for name in task.content_fields:
+            column = data.columns.get(name, name)
+            if column not in row.fields:
+                raise InputFileError(str(path), "missing", line=line, field=column)
+            fields[name] = row.fields[column]
+        if data.label_field not in row.fields:
+            raise InputFileError(str(path), "missing", line=line, field=data.label_field)
+        raw = str(row.fields[data.label_field])
+        label = data.label_map.get(raw, raw)
+        if label not in task.labels:
+            raise InputFileError(
+                str(path),
+                f"label {raw!r} is not one of the task's labels {list(task.labels)} "
+                "(map it with data.label_map)",
+                line=line,
+                field=data.label_field,
+            )
+        fields[label_field] = label
+        records.append(Record(id=row.id, fields=fields, provenance=Provenance(source=str(path))))
+    if not records:
+        raise InputFileError(str(path), "holds no records")
+    return records

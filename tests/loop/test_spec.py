@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datarefinery.config import LoadedSpec, RunSpec
+from datarefinery.errors import ConfigError
+from datarefinery.loop.spec import load_s3_spec
+from datarefinery.pipeline import Pipeline
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("s3_*.yaml")))
+def test_every_s3_example_validates(example: str) -> None:
+    loaded = load_s3_spec(EXAMPLES / example)
+    spec = loaded.spec
+    # the seed synthesis builds as a run spec's steps would
+    run_spec = RunSpec.model_validate(
+        {"task": spec.task.model_dump(), "llm": spec.llm.model_dump(), "steps": spec.synthesis}
+    )
+    Pipeline.from_spec(LoadedSpec(run_spec, loaded.source, {}))
+
+
+def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    text = (EXAMPLES / "s3_imdb.yaml").read_text().replace("rounds: 2", "rounds: two")
+    path = tmp_path / "s3.yaml"
+    path.write_text(text)
+    line = text.splitlines().index("  rounds: two") + 1
+    with pytest.raises(ConfigError, match=rf"s3.yaml, line {line}, field loop.rounds"):
+        load_s3_spec(path)
+
+
+def test_a_task_without_labels_is_refused() -> None:
+    with pytest.raises(ConfigError, match="label field"):
+        load_s3_spec(
+            {
+                "task": {"description": "d", "fields": {"text": {}}},
+                "synthesis": [{"zero_shot": None}],
+                "data": {"validation": "v.jsonl"},
+            }
+        )
+
+
+def test_extrapolate_options_and_synthesis_steps_are_checked_at_load(tmp_path: Path) -> None:
+    text = (EXAMPLES / "s3_imdb.yaml").read_text()
+    path = tmp_path / "s3.yaml"
+    path.write_text(text.replace("    k: 2 ", "    kk: 2 "))
+    line = (
+        path.read_text()
+        .splitlines()
+        .index(next(x for x in path.read_text().splitlines() if x.startswith("    kk: 2")))
+    )
+    with pytest.raises(ConfigError, match=rf"line {line + 1}, field loop.extrapolate.kk"):
+        load_s3_spec(path)
+    path.write_text(text.replace("  - rationale:", "  - rationalle:"))
+    with pytest.raises(ConfigError, match="unknown step 'rationalle'"):
+        load_s3_spec(path)
