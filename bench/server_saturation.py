@@ -155,7 +155,8 @@ def main() -> None:
                     tokens = asyncio.run(direct(base_url, model, requests_of(spec_dict), int(n)))
                 else:
                     with tempfile.TemporaryDirectory() as tmp:
-                        result = datarefinery.run(spec_dict, tmp)
+                        # No diversity summary: it embeds the dataset, no model call in it.
+                        result = datarefinery.run(spec_dict, tmp, diversity=False)
                         assert result.status == "complete", result.message
                         tokens = result.usage.completion_tokens
                 seconds = time.perf_counter() - started
