@@ -34,6 +34,9 @@ def test_checksums_reject_lookalikes() -> None:
     assert iban_ok("GB82 WEST 1234 5698 7654 32") and not iban_ok("GB82 WEST 1234 5698 7654 33")
     assert all(kind != "CREDIT_CARD" for kind, _ in found("order 4111 1111 1111 1112 shipped"))
     assert found("IP 999.1.1.1") == []
+    # four numbers inside a longer dotted run are no address; one ending a sentence is
+    assert found("see 4.25.2017.1.73.2.3 and 1.2.3.4.5") == []
+    assert found("It was at 10.0.0.7. Then") == [("IP_ADDRESS", "10.0.0.7")]
     assert all(kind != "US_SSN" for kind, _ in found("id 000-12-3456"))
 
 

@@ -116,7 +116,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None, float]
         1.0,
     ),
     ("US_SSN", re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"), ssn_ok, 0.85),
-    ("IP_ADDRESS", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), ip_ok, 0.95),
+    # Not four numbers out of a longer dotted run ("4.25.2017.1.73.2.3"): a version or a list.
+    ("IP_ADDRESS", re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)"), ip_ok, 0.95),
     ("IP_ADDRESS", re.compile(r"\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b"), ip_ok, 0.9),
     (
         "PHONE_NUMBER",
