@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from datarefinery.errors import MissingDependencyError
 from datarefinery.llm.base import Request, SamplingParams
 from datarefinery.llm.engine import Engine
+from datarefinery.llm.structured import schema_of
 from datarefinery.prompts.render import load_template
 
 
@@ -74,7 +75,7 @@ class LLMToxicityJudge:
         request = Request(
             messages=self.template.render(text=text),
             params=SamplingParams(temperature=0.0, max_tokens=24),
-            json_schema=ToxicityVerdict.model_json_schema(),
+            json_schema=schema_of(ToxicityVerdict),
             seed=seed,
         )
         result = await self.engine.complete_structured(request, ToxicityVerdict)

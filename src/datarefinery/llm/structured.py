@@ -8,6 +8,8 @@ and a message short enough to send back to the model in a re-ask.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -96,5 +98,12 @@ def reask_message(failure: ParseFailure) -> str:
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON schema sent to the backend for constrained decoding."""
+    """The JSON schema sent to the backend for constrained decoding (a fresh copy each call)."""
+    return copy.deepcopy(_schema(model))
+
+
+@functools.lru_cache(maxsize=256)
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    # Generating the schema took ~0.4 ms a call, a tenth of a record's cost against a fast server;
+    # reply models are built once per step, so one per class is enough.
     return model.model_json_schema()

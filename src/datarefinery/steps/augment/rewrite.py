@@ -22,6 +22,7 @@ from pydantic import Field
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.augment.labeling import vote
 from datarefinery.steps.base import (
@@ -165,7 +166,7 @@ class RewriteAugmentation(DeduplicatingStep[Any]):
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens or text_budget(task, self.names, 1, floor),
             ),
-            json_schema=self.model.model_json_schema(),
+            json_schema=schema_of(self.model),
             seed=self.ctx.call_seed(record.id, index),
         )
         fields = dict(record.fields)

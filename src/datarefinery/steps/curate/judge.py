@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, create_model, field_validator, model_vali
 from datarefinery.config import TaskSpec
 from datarefinery.errors import RequestRejectedError
 from datarefinery.llm.base import Request, Response
+from datarefinery.llm.structured import schema_of
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import LLMCall, LLMStep, Output, StepConfig, StepContext
@@ -128,7 +129,7 @@ class Judge(LLMStep[JudgeConfig]):
         return Request(
             messages=messages,
             params=self.sampling(temperature=self.config.temperature),
-            json_schema=self.reply_model.model_json_schema(),
+            json_schema=schema_of(self.reply_model),
             seed=self.ctx.call_seed(*seed_parts),
         )
 

@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.llm.base import Request
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
 from datarefinery.steps.synthesize.common import (
@@ -240,7 +241,7 @@ class EvolInstruct(GenerationStep[EvolInstructConfig]):
         request = Request(
             messages=messages,
             params=self.sampling(temperature=self.config.temperature, max_tokens=budget),
-            json_schema=model.model_json_schema(),
+            json_schema=schema_of(model),
             seed=self.ctx.call_seed(purpose, record_id),
         )
         return LLMCall(request, model)

@@ -19,6 +19,7 @@ from pydantic import Field
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
@@ -117,7 +118,7 @@ class Extrapolate(DeduplicatingStep[ExtrapolateConfig]):
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens or text_budget(task, self.written, 1, floor),
             ),
-            json_schema=self.model.model_json_schema(),
+            json_schema=schema_of(self.model),
             seed=self.ctx.call_seed(example.id, index),
         )
         fields = {n: example.fields[n] for n in task.fields if n in example.fields}

@@ -18,6 +18,7 @@ from pydantic import Field
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request, Response
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import LLMCall, LLMStep, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.common import (
@@ -171,7 +172,7 @@ class PlannedGeneration(GenerationStep[S], LLMStep[S]):
         request = Request(
             messages=messages,
             params=self.sampling(temperature=self.config.temperature, max_tokens=budget),
-            json_schema=model.model_json_schema(),
+            json_schema=schema_of(model),
             seed=self.ctx.call_seed(record.id),
         )
         return LLMCall(request, model)

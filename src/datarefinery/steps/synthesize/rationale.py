@@ -20,6 +20,7 @@ from pydantic import Field
 
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
 from datarefinery.steps.synthesize.common import combined_hash, normalize, strings_model
@@ -77,7 +78,7 @@ class Rationale(PlannedGeneration[RationaleConfig]):
                 Request(
                     messages=messages,
                     params=self.sampling(temperature=self.config.temperature, max_tokens=budget),
-                    json_schema=self.list_model.model_json_schema(),
+                    json_schema=schema_of(self.list_model),
                     seed=self.ctx.call_seed("rationales", label, index),
                 ),
                 self.list_model,

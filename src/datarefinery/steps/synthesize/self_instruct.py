@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from datarefinery.llm.base import Request
+from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
 from datarefinery.steps.synthesize.common import (
@@ -183,7 +184,7 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens or n * (chars + 8) + 32,
             ),
-            json_schema=model.model_json_schema(),
+            json_schema=schema_of(model),
             seed=self.ctx.call_seed(job.id, call),
         )
         return LLMCall(request, model), [demo_id for demo_id, _ in demos]
@@ -204,7 +205,7 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
                 temperature=self.config.temperature,
                 max_tokens=self.config.max_tokens or text_budget(task, written, 1, floor),
             ),
-            json_schema=self.instance_model.model_json_schema(),
+            json_schema=schema_of(self.instance_model),
             seed=self.ctx.call_seed("instance", candidate.id),
         )
         answer = await self.ask(LLMCall(request, self.instance_model))
