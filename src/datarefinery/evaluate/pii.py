@@ -30,7 +30,7 @@ from typing import Any
 from datarefinery.detect.factory import PII_ENTITIES
 from datarefinery.errors import InputFileError
 from datarefinery.io.read import read_records
-from datarefinery.steps.refine.common import contains_value
+from datarefinery.steps.refine.checks import contains_value
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _BOILERPLATE = frozenset(

@@ -24,8 +24,8 @@ from datarefinery.errors import MissingDependencyError
 from datarefinery.evaluate.diversity import tokenize
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.common import chosen_fields
-from datarefinery.steps.synthesize.common import normalized_key
+from datarefinery.steps.curate.fields import chosen_fields
+from datarefinery.steps.writing import normalized_key
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
