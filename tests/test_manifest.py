@@ -17,7 +17,10 @@ def manifest() -> Manifest:
         name="m",
         spec_hash="abc",
         spec_path="spec.yaml",
-        spec={"seed": 1, "task": {"description": "d", "fields": {"t": {"type": "label"}}}},
+        spec={
+            "seed": 1,
+            "task": {"description": "d", "fields": {"t": {"type": "label"}}, "labels": ["a", "b"]},
+        },
         versions={"python": "3"},
     )
     made.begin_session(None)
