@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from datarefinery.config import LlamaCppConfig
-from datarefinery.executors.local import LocalExecutor, NullProgress
+from datarefinery.executors.local import LocalExecutor
+from datarefinery.executors.progress import NullProgress
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import StepDir
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
