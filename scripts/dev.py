@@ -92,21 +92,29 @@ def setup(dev: bool) -> None:
     log(f"set-up done in {time.monotonic() - started:.0f} s")
 
 
-def ensure_chromium() -> None:
-    """The report test opens the HTML report in headless Chromium (Debian's package)."""
-    if shutil.which("chromium"):
+# Programs the test suite needs from Debian: the report test opens the HTML report in headless
+# Chromium; the sandbox that runs generated code is built with bubblewrap.
+TEST_PROGRAMS = {"chromium": "chromium", "bwrap": "bubblewrap"}
+
+
+def ensure_test_programs() -> None:
+    """Install the Debian packages of TEST_PROGRAMS that are missing, in one apt-get call."""
+    missing = [package for program, package in TEST_PROGRAMS.items() if not shutil.which(program)]
+    if not missing:
         return
+    names = " ".join(missing)
     if not shutil.which("apt-get") or os.geteuid() != 0:
         sys.exit(
-            "the test suite needs Chromium for the report test: install Debian's package as root "
-            "(apt-get install -y chromium) and run this again"
+            f"the test suite needs {names}: install Debian's packages as root "
+            f"(apt-get install -y {names}) and run this again"
         )
-    log("installing chromium (apt-get) for the report test")
+    log(f"installing {names} (apt-get) for the test suite")
     subprocess.run(["apt-get", "update", "-qq"], check=False)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    done = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env)
-    if done.returncode != 0 or not shutil.which("chromium"):
-        sys.exit("apt-get install chromium failed: the report test cannot run without it")
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env)
+    still = [program for program in TEST_PROGRAMS if not shutil.which(program)]
+    if done.returncode != 0 or still:
+        sys.exit(f"apt-get install {names} failed: the test suite cannot run without {names}")
 
 
 def main(argv: list[str]) -> int:
@@ -126,7 +134,7 @@ def main(argv: list[str]) -> int:
         return subprocess.run(job).returncode
     if command == "test":
         setup(dev=True)
-        ensure_chromium()
+        ensure_test_programs()
         return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest]).returncode
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2

@@ -102,6 +102,34 @@ def test_execute_without_an_answer_field_runs_the_code_s_own_asserts() -> None:
     assert "AssertionError" in rejected(outputs)[0].detail
 
 
+def test_execute_keeps_only_a_short_copy_of_what_the_code_returns() -> None:
+    huge = "9" * 3000 + "<script>"
+    batch = [
+        Record("long", {"code": f"answer = {huge!r}", "solution": "#### 51"}),
+        Record("printed", {"code": f"print({huge!r})", "solution": "#### 51"}),
+    ]
+    config = ConsistencyConfig(
+        method="execute", code_field="code", answer_field="solution", answer_pattern=r"####\s*(\S+)"
+    )
+    outputs = run_step(Consistency(config), batch, task=None)
+    assert {r.reason for r in rejected(outputs)} == {"answer_mismatch"}
+    for out in rejected(outputs):
+        computed = out.record.scores["consistency_computed"]
+        assert computed.startswith("999") and len(computed) <= 240 and "<script>" not in computed
+        assert len(out.detail) <= 400 and "<script>" not in out.detail
+
+
+def test_execute_refuses_at_set_up_without_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datarefinery.errors import UsageError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap
+    step = Consistency(ConsistencyConfig(method="execute", code_field="code"))
+    with pytest.raises(UsageError, match="apt-get install bubblewrap"):
+        run_step(step, [Record("r", {"code": "answer = 1"})], task=None)
+
+
 @pytest.mark.slow
 def test_llm_consistency_on_the_embedded_model(tmp_path: Path) -> None:
     rows = [

@@ -8,10 +8,12 @@
   ``train`` (labeled real data) when given, else cross-fitted on the step's input so no record is
   judged by a model that saw it. A disagreement counts when the classifier's confidence in its own
   label is at least ``min_confidence``.
-- ``method: execute`` runs the record's Python (``code_field``) in the sandbox (no network, CPU,
-  memory and time limits) and compares what it computes (variable ``answer`` or the last printed
-  line) with the stated answer (``answer_field``, optionally extracted by ``answer_pattern``);
-  without ``answer_field`` the code must simply run cleanly (e.g. code with its own asserts).
+- ``method: execute`` runs the record's Python (``code_field``) in the sandbox
+  (:mod:`datarefinery.sandbox`) and compares what it computes (variable ``answer`` or the last
+  printed line) with the stated answer (``answer_field``, optionally extracted by
+  ``answer_pattern``); without ``answer_field`` the code must simply run cleanly (e.g. code with
+  its own asserts). What the code computes is untrusted: ``scores`` and rejection details carry at
+  most ``SHOWN_CHARS`` of it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datarefinery.llm.base import SamplingParams
 from datarefinery.loop.smallmodel import ModelKind, make_small_model
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
-from datarefinery.sandbox import run_python, seccomp_program
+from datarefinery.sandbox import clip, ensure_sandbox, run_python
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
 from datarefinery.steps.curate.crossfit import out_of_fold_proba
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
@@ -76,6 +78,7 @@ class ConsistencyConfig(StepConfig):
         return self
 
 
+SHOWN_CHARS = 200
 _NUMBER_NOISE = re.compile(r"[,$€£%\s]")
 
 
@@ -129,7 +132,7 @@ class Consistency(Step[ConsistencyConfig]):
             self.classifier = make_small_model(cfg.model, self.inputs, self.label_field)
             self.classifier.fit(train)
         elif cfg.method == "execute":
-            seccomp_program()  # refuse at set-up on a platform without the sandbox
+            ensure_sandbox()  # refuse at set-up, before any record, where the sandbox cannot run
             self.pattern = re.compile(cfg.answer_pattern) if cfg.answer_pattern else None
             self.slots = asyncio.Semaphore(cfg.concurrency)
 
@@ -224,9 +227,10 @@ class Consistency(Step[ConsistencyConfig]):
                 result_var=cfg.result_var,
             )
         computed = result.output()
-        scored = self._scored(record, status=result.status, computed=computed)
+        shown = None if computed is None else clip(computed, SHOWN_CHARS)
+        scored = self._scored(record, status=result.status, computed=shown)
         if not result.ok:
-            detail = f"the code ended with {result.status}: {result.error[:300]}"
+            detail = f"the code ended with {result.status}: {clip(result.error, 300)}"
             return self._done(Rejected(scored, name, "execution_failed", detail))
         if cfg.answer_field is None:
             return self._done(scored)
@@ -238,7 +242,7 @@ class Consistency(Step[ConsistencyConfig]):
             detail = f"the code set no {cfg.result_var!r} and printed nothing"
             return self._done(Rejected(scored, name, "no_answer", detail))
         if not answers_match(stated, computed, cfg.tolerance):
-            detail = f"stated answer {stated!r}, the code computes {computed!r}"
+            detail = f"stated answer {clip(stated, SHOWN_CHARS)!r}, the code computes {shown!r}"
             return self._done(Rejected(scored, name, "answer_mismatch", detail))
         return self._done(scored)
 
