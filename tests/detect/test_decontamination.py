@@ -1,12 +1,15 @@
-"""No value or sentence of the presidio_pii TEST split in the package source (issue 11, section 6).
+"""No value or sentence of the presidio_pii TEST split in src/ or tests/ (issue 11, section 6).
 
 Detector rules are developed on the validation split and on general knowledge of the formats; the
-test split is measured once. A distinctive gold value of the test split found in ``src/`` means a
-rule, cue or example was taken from it. Distinctive: a run of the value's tokens that is at least
-6 characters long, does not occur in the validation split, and holds a rare token: a word that is
-no English word (WordNet lemmas of the spaCy model's lemmatizer, with its inflection rules) and no
-US Census first name (the ``names`` package), or a number of 3+ digits that is no year. Matching is
-on whole tokens, case-insensitive, so "Friday" or "White" in a comment are no evidence.
+test split is measured once. A distinctive gold value of the test split found in ``src/`` (or in
+a test's example under ``tests/``) means a rule, cue or example was taken from it. Distinctive: a
+run of the value's tokens that is at least 6 characters long, does not occur in the validation
+split, and holds a rare token: a word of 4+ letters that is no English word (WordNet lemmas of the
+spaCy model's lemmatizer, with its inflection rules, and spaCy's stop words), no US Census first
+name (the ``names`` package) and no street-type word of ``FORMAT_WORDS``, or a number of 3+ digits
+that is no year. Matching is on whole tokens, case-insensitive, so "Friday" or "White" in a
+comment are no evidence. A second check finds any 7-word run of a test sentence that no
+validation sentence has.
 
 The data are read from ``$DATAREFINERY_DATA/presidio_pii`` or ``../shared/data/presidio_pii``
 beside the repository; without them the tests skip and say so.
