@@ -3,6 +3,8 @@
 # Each eval is a set of resumable runs under runs/bench-refine/: rerun the same line after an
 # interruption and finished shards and answered model calls are reused.
 #   bash bench/refine_eval.sh pii        DIRS + GDR, embedded SmolLM2, full presidio_pii test split
+#   bash bench/refine_eval.sh pii-dirs   DIRS only (dirs, dirs_surrogate; no model), full test and
+#                                        validation splits (a few minutes each)
 #   bash bench/refine_eval.sh pii-sample GDR, SmolLM2, seeded 30-record sample (finishes in a session)
 #   bash bench/refine_eval.sh pii-qwen   DIRS + GDR with Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
 #   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 ParaDetox rows
@@ -23,6 +25,12 @@ case "${1:-pii}" in
     .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" \
       --method dirs --method dirs_surrogate --method pii_rewrite \
       --work "$W/pii-smollm2" --out "$R/eval_pii_test_smollm2.json" ;;
+  pii-dirs)
+    for split in test validation; do
+      .venv/bin/refinery eval pii --gold "$DATA/presidio_pii/$split.jsonl" \
+        --method dirs --method dirs_surrogate --detector both \
+        --work "$W/pii-dirs-$split" --out "$R/eval_pii_${split}_dirs.json"
+    done ;;
   pii-sample)
     .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" --limit 30 --seed 0 \
       --method dirs --method pii_rewrite \
@@ -39,5 +47,5 @@ case "${1:-pii}" in
     N=${LIMIT:-40}
     .venv/bin/refinery eval detox --threads "$THREADS" --pairs "$DATA/paradetox/test.jsonl" --limit "$N" --seed 0 \
       --model "$QWEN" --work "$W/detox-qwen-$N" --out "$R/eval_detox_qwen_$N.json" ;;
-  *) echo "usage: $0 pii|pii-sample|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
+  *) echo "usage: $0 pii|pii-dirs|pii-sample|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
 esac

@@ -59,5 +59,5 @@ def test_extend_names_grows_over_a_surname() -> None:
 
 
 def test_list_siblings_of_a_name_are_capitalized_words(both: PIIDetector) -> None:
-    text = "Sigrun Eklund's last film is tragic, abnormal, profound and exciting."
-    assert [s.value for s in both.detect(text)] == ["Sigrun Eklund"]
+    text = "Laura Carvalho's last film is tragic, abnormal, profound and exciting."
+    assert [s.value for s in both.detect(text)] == ["Laura Carvalho"]

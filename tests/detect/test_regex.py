@@ -55,7 +55,7 @@ def test_entity_filter() -> None:
     [
         ("Nobody picks up at 45-12-88-03 today", "45-12-88-03"),
         ("Ring me on +33 6 12 34 56 78 tonight", "+33 6 12 34 56 78"),
-        ("you can call me on 284 9917 after six", "284 9917"),
+        ("you can ring me on 284 9917 after six", "284 9917"),
         ("her mobile: 0176 2280 1931", "0176 2280 1931"),
     ],
 )

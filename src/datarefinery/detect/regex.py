@@ -138,11 +138,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None, float]
         0.6,
     ),
     # Any number of 6 to 15 digits shortly after a word that announces a phone number
-    # ("call me on 467 3395", "not answering at 0176 123"): the value is the group.
+    # ("ring me on 284 9917", "not answering at 0176 123"): the value is the group. The words are
+    # Presidio's PhoneRecognizer context (phone, number, telephone, cell, mobile, call), their
+    # abbreviation "tel", "answering" of the validation split, and verbs of messaging.
     (
         "PHONE_NUMBER",
         re.compile(
-            r"(?i:\b(?:call(?:ing)?|phone|tel|telephone|mobile|cell|fax|text|sms|whatsapp|dial|"
+            r"(?i:\b(?:call(?:ing)?|phone|tel|telephone|mobile|cell(?:phone)?|text|sms|whatsapp|dial|"
             r"answering|ring|reach\s+(?:me|us|him|her|them)|contact|number))"
             r"[^\n\d]{0,20}?(?<![\w.])(?P<value>\+?\(?\d(?:[ ().-]{0,2}\d){5,14})(?![\w-]|\.\d)"
         ),

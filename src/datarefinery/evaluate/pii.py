@@ -6,15 +6,18 @@ addresses, phones, e-mails, card / bank / ID numbers, IPs, domains). Quasi-ident
 (``QUASI_IDENTIFIERS``: DATE_TIME, TITLE, NRP, AGE, GPE, ORGANIZATION, ZIP_CODE, LOCATION) and any
 other labelled type are neither required nor held against a method: changing them is neutral.
 
-- recall: share of gold PII values that no longer occur in the output (``contains_value``: any
-  case, any spacing, long numbers by their digits; stricter than a plain substring test).
-  ``leaks`` = gold values still there, ``leaked_records`` = records with at least one.
-- token_recall: stricter; a value counts as removed only if none of its identifying tokens
-  (words of 3+ letters, numbers of 2+ digits, minus address boilerplate such as "Suite") remain.
+- token_recall (the headline): share of gold PII values of which no identifying token is left
+  in the output (words of 3+ letters, numbers of 2+ digits, minus boilerplate such as "Suite",
+  "FPO", "www" or "com"; each looked up with ``contains_value``: any case, any spacing, long
+  numbers by their digits). Keeping "Nowak" of "Anna Nowak", or the street of an address, is a leak.
+  ``leaks`` = gold values with an identifying token left, ``leaked_records`` = records with one.
+- lenient_recall: share of gold PII values whose full string no longer occurs in the output
+  (``lenient_leaks``, ``lenient_leaked_records``); a value cut in half counts as removed here.
 - precision: input tokens are aligned to output tokens (difflib); of the input tokens a method
   changed (replaced or deleted), the share inside a gold PII span. Tokens in quasi-identifier spans
   are left out of the count.
 - preservation: share of input tokens outside every gold span that survive unchanged.
+- f1: of precision and token recall; lenient_f1: of precision and lenient recall.
 A rejected (or missing) record counts as emitted unchanged: the worst case.
 """
 
@@ -33,6 +36,12 @@ from datarefinery.io.read import read_records
 from datarefinery.steps.refine.checks import contains_value
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+# Words of an address that identify nobody: unit designators and military forms of USPS
+# Publication 28 (appendix C2, section 225), common street types, the US ship-type prefixes
+# (USS, USNS, USNV, USCGC) and "nan", the benchmark generator's placeholder for a missing field;
+# and the parts every web or e-mail address has: the scheme, "www" and the generic top-level
+# domains (a surrogate "https://www.other.com" keeping "https", "www" and "com" leaks nothing).
+# Country-code domains have two letters and are no identifying token.
 _BOILERPLATE = frozenset(
     [
         "apt",
@@ -41,6 +50,7 @@ _BOILERPLATE = frozenset(
         "unit",
         "box",
         "psc",
+        "cmr",
         "apo",
         "fpo",
         "dpo",
@@ -58,6 +68,17 @@ _BOILERPLATE = frozenset(
         "usns",
         "usnv",
         "uss",
+        "uscgc",
+        "http",
+        "https",
+        "www",
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "info",
+        "biz",
     ]
 )
 
@@ -129,16 +150,25 @@ def _token_spans(text: str) -> list[tuple[str, int, int]]:
 @dataclass
 class _Tally:
     gold: int = 0
-    removed: int = 0
     token_removed: int = 0
+    lenient_removed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "gold": self.gold,
-            "removed": self.removed,
-            "recall": round(self.removed / self.gold, 4) if self.gold else None,
-            "token_recall": round(self.token_removed / self.gold, 4) if self.gold else None,
+            "token_removed": self.token_removed,
+            "token_recall": _share(self.token_removed, self.gold),
+            "lenient_removed": self.lenient_removed,
+            "lenient_recall": _share(self.lenient_removed, self.gold),
         }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _f1(precision: float, recall: float) -> float:
+    return round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
 
 
 def score_pii(
@@ -151,14 +181,14 @@ def score_pii(
     per_type: dict[str, _Tally] = {}
     total = _Tally()
     changed_pii = changed_other = kept_outside = outside = 0
-    leaked_records = missing = 0
-    leaked_examples: list[dict[str, str]] = []
+    leaked_records = lenient_leaked_records = missing = 0
+    leaked_examples: list[dict[str, Any]] = []
     for record in gold:
         output = outputs.get(record.id)
         if output is None:
             missing += 1
             output = record.text
-        record_leaked = False
+        record_leaked = record_lenient_leaked = False
         for span in record.spans:
             if span.entity_type not in pii_types:
                 continue
@@ -169,31 +199,42 @@ def score_pii(
             )
             for t in (tally, total):
                 t.gold += 1
-                t.removed += removed
+                t.lenient_removed += removed
                 t.token_removed += token_removed
-            if not removed:
+            record_lenient_leaked |= not removed
+            if not token_removed:
                 record_leaked = True
                 if len(leaked_examples) < 50:
-                    leaked_examples.append({"id": record.id, "entity_type": span.entity_type})
+                    leaked_examples.append(
+                        {
+                            "id": record.id,
+                            "entity_type": span.entity_type,
+                            "whole_value": not removed,
+                        }
+                    )
         leaked_records += record_leaked
+        lenient_leaked_records += record_lenient_leaked
         a, b, c, d = _changes(record, output, pii_types)
         changed_pii += a
         changed_other += b
         kept_outside += c
         outside += d
     precision = changed_pii / (changed_pii + changed_other) if changed_pii + changed_other else 1.0
-    recall = total.removed / total.gold if total.gold else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    token_recall = total.token_removed / total.gold if total.gold else 1.0
+    lenient_recall = total.lenient_removed / total.gold if total.gold else 1.0
     return {
         "records": len(gold),
         "not_emitted": missing,
         "gold_pii": total.gold,
-        "recall": round(recall, 4),
+        "token_recall": round(token_recall, 4),
+        "lenient_recall": round(lenient_recall, 4),
         "precision": round(precision, 4),
-        "f1": round(f1, 4),
-        "leaks": total.gold - total.removed,
+        "f1": _f1(precision, token_recall),
+        "lenient_f1": _f1(precision, lenient_recall),
+        "leaks": total.gold - total.token_removed,
+        "lenient_leaks": total.gold - total.lenient_removed,
         "leaked_records": leaked_records,
-        "token_recall": round(total.token_removed / total.gold, 4) if total.gold else 1.0,
+        "lenient_leaked_records": lenient_leaked_records,
         "preservation": round(kept_outside / outside, 4) if outside else 1.0,
         "per_type": {k: v.to_dict() for k, v in sorted(per_type.items())},
         "leaked_examples": leaked_examples,
