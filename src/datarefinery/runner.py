@@ -24,6 +24,7 @@ from datarefinery.llm.engine import Engine
 from datarefinery.llm.factory import make_engine
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
+from datarefinery.redact import public_spec
 from datarefinery.run_diversity import summarize as summarize_diversity
 from datarefinery.rundir import RunDir, ShardStats, StepDir
 from datarefinery.steps.base import StepContext
@@ -142,7 +143,7 @@ async def _run(
         "status": "running",
         "spec_hash": spec.spec_hash(),
         "spec_path": loaded.source,
-        "spec": spec.model_dump(mode="json"),
+        "spec": public_spec(spec.model_dump(mode="json")),
         "versions": versions(),
         "executor": executor.name,
         "model": _model_info(engine),

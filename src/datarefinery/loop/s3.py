@@ -38,6 +38,7 @@ from datarefinery.llm.base import Backend
 from datarefinery.loop.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
 from datarefinery.records import Record
+from datarefinery.redact import public_spec
 from datarefinery.rundir import RunDir, _write_json_atomic
 from datarefinery.runner import run, versions
 from datarefinery.steps.synthesize.common import normalized_key
@@ -168,7 +169,7 @@ class _Loop:
             "status": "running",
             "spec_hash": spec.spec_hash(),
             "spec_path": self.loaded.source,
-            "spec": spec.model_dump(mode="json"),
+            "spec": public_spec(spec.model_dump(mode="json")),
             "versions": versions(),
             "sessions": [
                 *previous.get("sessions", []),
