@@ -28,6 +28,7 @@ from datarefinery.redact import public_spec
 from datarefinery.run_diversity import summarize as summarize_diversity
 from datarefinery.rundir import RunDir, ShardStats, StepDir
 from datarefinery.steps.base import StepContext
+from datarefinery.surrogate_key import open_surrogate_key
 
 _VERSIONED = ("datarefinery", "llama-cpp-python", "pydantic", "httpx", "pyarrow", "jinja2")
 
@@ -126,6 +127,11 @@ async def _run(
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
+    surrogate_key = (
+        open_surrogate_key(spec.surrogate_key, base_dir=loaded.base_dir, run_dir=run_dir.path)
+        if pipeline.uses_surrogate_key
+        else None
+    )
     previous = run_dir.read_manifest() or {}
     spent_before = Usage(*previous.get("usage_spent", [0, 0]))
     started = time.perf_counter()
@@ -186,6 +192,7 @@ async def _run(
                 engine=engine,
                 base_dir=loaded.base_dir,
                 on_record=lambda kept, rejected: progress.advance(1, kept, rejected),
+                surrogate_key=surrogate_key,
             )
             step.setup(ctx)
             step_dir = run_dir.step_dir(index, name)

@@ -77,6 +77,7 @@ def _literal(value: str) -> Callable[[re.Match[str]], str]:
 
 class PIIRewrite(RewriteStep[PIIRewriteConfig]):
     name = "pii_rewrite"
+    uses_surrogate_key = True
     Config = PIIRewriteConfig
 
     def writes(self, task: object) -> set[str]:
@@ -85,7 +86,9 @@ class PIIRewrite(RewriteStep[PIIRewriteConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         self.detector = make_detector(self.config.detector)
-        self.planner = SurrogatePlanner("surrogate", self.config.consistency, ctx.seed)
+        self.planner = SurrogatePlanner(
+            "surrogate", self.config.consistency, ctx.read_surrogate_key()
+        )
         self.template = load_template(self.config.template)
 
     def build_call(self, record: Record) -> LLMCall[Any]:
