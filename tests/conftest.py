@@ -40,6 +40,8 @@ class Server:
 
 
 SERVER_API_KEY = "sk-test-0f3c9a7e5d1b4c2a"
+# The variable specs name in llm.api_key_env for the server's key.
+SERVER_KEY_ENV = "DATAREFINERY_TEST_KEY"
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +102,17 @@ def ray_cluster() -> Iterator[str]:
     """A local Ray cluster of 2 CPUs for the whole session; yields its address (for a second
     driver, such as the ``refinery`` command, to join)."""
     ray = pytest.importorskip("ray", reason="the Ray executor needs datarefinery[ray]")
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    # Workers read the server's key from their node's environment, as on a real cluster: the
+    # node (started here) inherits it; nothing passes it to the workers.
+    before = os.environ.get(SERVER_KEY_ENV)
+    os.environ[SERVER_KEY_ENV] = SERVER_API_KEY
+    try:
+        context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    finally:
+        if before is None:
+            del os.environ[SERVER_KEY_ENV]
+        else:
+            os.environ[SERVER_KEY_ENV] = before
     try:
         yield str(context.address_info["address"])
     finally:

@@ -9,14 +9,13 @@ import pytest
 
 import datarefinery
 from datarefinery.executors.local import LocalExecutor
+from tests.conftest import SERVER_KEY_ENV as KEY_ENV
 from tests.conftest import Server
 from tests.support.cli import refinery, write_spec
 from tests.support.faultproxy import FaultProxy
 from tests.support.specs import sentiment_spec
 
 pytestmark = pytest.mark.slow
-
-KEY_ENV = "DATAREFINERY_TEST_KEY"
 
 
 def server_spec(base_url: str, server: Server, **llm: object) -> dict:  # type: ignore[type-arg]

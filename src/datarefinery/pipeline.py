@@ -29,6 +29,10 @@ class Pipeline:
         return any(step.uses_llm for step in self.steps)
 
     @property
+    def uses_surrogate_key(self) -> bool:
+        return any(step.uses_surrogate_key for step in self.steps)
+
+    @property
     def has_source(self) -> bool:
         return bool(self.steps) and self.steps[0].is_source
 

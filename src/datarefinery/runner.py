@@ -28,8 +28,10 @@ from datarefinery.manifest import (
     StepSummary,
 )
 from datarefinery.pipeline import Pipeline
+from datarefinery.redact import public_spec
 from datarefinery.run_diversity import DatasetSample, summarize_sample
 from datarefinery.rundir import RunDir, StepDir
+from datarefinery.surrogate_key import open_surrogate_key
 
 _VERSIONED = ("datarefinery", "llama-cpp-python", "pydantic", "httpx", "pyarrow", "jinja2")
 
@@ -126,17 +128,28 @@ async def _run(
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
+    surrogate_key = (
+        open_surrogate_key(spec.surrogate_key, base_dir=loaded.base_dir, run_dir=run_dir.path)
+        if pipeline.uses_surrogate_key
+        else None
+    )
     started = time.perf_counter()
     manifest = Manifest(
         name=spec.name,
         spec_hash=spec.spec_hash(),
         spec_path=loaded.source,
-        spec=spec.model_dump(mode="json"),
+        spec=public_spec(spec.model_dump(mode="json")),
         versions=versions(),
     )
     manifest.begin_session(run_dir.previous)
     outcome = await executor.run(
-        loaded, pipeline, run_dir, manifest, backend=backend, progress=progress
+        loaded,
+        pipeline,
+        run_dir,
+        manifest,
+        backend=backend,
+        progress=progress,
+        surrogate_key=surrogate_key,
     )
     dataset_size = rejected_size = 0
     if outcome.status == "complete":

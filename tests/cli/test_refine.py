@@ -47,6 +47,24 @@ def test_refine_pii_dirs_writes_a_run_directory_and_rejects_bad_records(tmp_path
     assert again.returncode == 0  # resumes the same run
 
 
+def test_refine_pii_with_a_key_file_gives_separate_runs_the_same_fakes(tmp_path: Path) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "Write to anna@example.com."}])
+    key = tmp_path / "pii.key"
+    key.write_text("5e" * 32 + "\n")
+    base = ("refine", "pii", source, "--method", "dirs", "--detector", "regex", "-q")
+    exposed = refinery(*base, "-o", tmp_path / "exposed", "--key-file", key)
+    assert exposed.returncode == 2 and "chmod 600" in exposed.stderr
+    key.chmod(0o600)
+    for name in ("train", "test"):
+        done = refinery(*base, "-o", tmp_path / name, "--key-file", key)
+        assert done.returncode == 0, done.stderr
+    train, test = (tmp_path / name / "dataset.jsonl" for name in ("train", "test"))
+    assert "anna@example.com" not in train.read_text()
+    assert train.read_text() == test.read_text()
+    manifest = (tmp_path / "train" / "manifest.json").read_text()
+    assert str(key) in manifest and "5e" * 32 not in manifest
+
+
 def test_non_utf8_input_is_a_clear_usage_error(tmp_path: Path) -> None:
     source = tmp_path / "bad.jsonl"
     source.write_bytes(b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "caf\xe9"}\n')

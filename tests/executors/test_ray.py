@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import datarefinery
+from datarefinery.config import LlamaCppConfig, SurrogateKeyConfig
 from datarefinery.errors import (
     BackendError,
     BudgetExceededError,
@@ -24,6 +25,8 @@ from datarefinery.errors import (
 from datarefinery.llm.base import Request, Response, Usage
 from datarefinery.llm.limits import estimate_prompt_tokens
 from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.steps.base import StepContext
+from datarefinery.surrogate_key import open_surrogate_key
 from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.specs import sentiment_spec
 
@@ -208,3 +211,43 @@ def test_a_worker_error_reaches_the_driver_as_its_family_and_kind(error: Excepti
     assert str(rebuilt) == str(error)
     assert getattr(rebuilt, "status", None) == getattr(error, "status", None)
     assert getattr(rebuilt, "retry_after", None) == getattr(error, "retry_after", None)
+
+
+def test_surrogates_on_ray_read_the_key_file_and_never_carry_the_key(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """Workers read the run's surrogate key from OUT/secrets/ themselves: the fakes equal a local
+    run's, and the key reaches neither Ray's session directory nor the context a shard is sent
+    with (which carries where the key is, not the key)."""
+    source = tmp_path / "in.jsonl"
+    emails = [f"person{n}@example.org" for n in range(4)]
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"r{n}", "text": f"Write to {emails[n % 4]} today."}) + "\n"
+            for n in range(12)
+        )
+    )
+    options = {"mode": "surrogate", "consistency": "dataset", "detector": {"kind": "regex"}}
+    spec = {"input": str(source), "shard_size": 3, "steps": [{"dirs": options}]}
+    on_ray = datarefinery.run(spec, tmp_path / "run", executor=RayExecutor(workers=2))
+    assert on_ray.status == "complete"
+    key = (tmp_path / "run" / "secrets" / "surrogate.key").read_bytes().strip()
+    first = read(tmp_path / "run" / "dataset.jsonl")
+    assert not any(email in first for email in emails)
+    # The driver, alone, recomputes every shard with the same key file: the same fakes.
+    for marker in [*(tmp_path / "run" / "steps").rglob("*.done")]:
+        marker.unlink()
+    for marker in [*(tmp_path / "run" / "steps").rglob("_COMPLETE")]:
+        marker.unlink()
+    again = datarefinery.run(spec, tmp_path / "run")
+    assert again.status == "complete" and read(tmp_path / "run" / "dataset.jsonl") == first
+    context = ray.get_runtime_context()
+    session = Path(context.get_temp_dir()) / context.get_session_name()
+    for path in session.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert key not in path.read_bytes(), f"surrogate key in {path}"
+    handle = open_surrogate_key(SurrogateKeyConfig(), base_dir=tmp_path, run_dir=tmp_path / "run")
+    ctx = StepContext(
+        name="dirs", index=0, seed=0, task=None, llm=LlamaCppConfig(), surrogate_key=handle
+    )
+    assert key not in ray.cloudpickle.dumps(ctx) and handle.read() == key

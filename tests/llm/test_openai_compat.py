@@ -3,11 +3,15 @@ server tests are in test_server.py."""
 
 import asyncio
 import json
+import logging
+import pickle
 from typing import Any
 
 import httpx
 import pytest
+from ray import cloudpickle
 
+from datarefinery.config import LlamaCppConfig
 from datarefinery.errors import (
     FatalBackendError,
     RequestRejectedError,
@@ -149,6 +153,98 @@ def test_missing_key_variable_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("NOT_SET_KEY", raising=False)
     with pytest.raises(UsageError, match="NOT_SET_KEY"):
         OpenAICompatBackend(base_url="http://x/v1", model="m", api_key_env="NOT_SET_KEY")
+
+
+SECRET = "sk-XYZ4b1d0c7e9a2f6358"
+
+
+def answer_ok(http_request: httpx.Request) -> httpx.Response:
+    return ok_reply(json.loads(http_request.content))
+
+
+SECRET_URL = f"http://user:{SECRET}@server:8000/v1?key={SECRET}"
+
+
+def test_a_pickled_backend_carries_the_variable_name_never_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the Ray executor sends to its workers: the backend (and the spec) as actor creation
+    arguments, pickled; and the same once the backend has sent a request (its clients hold the
+    key in their headers)."""
+    monkeypatch.setenv("TEST_API_KEY", SECRET)
+    backend = backend_with(answer_ok, api_key_env="TEST_API_KEY")
+    for sent_before in (False, True):
+        if sent_before:
+            asyncio.run(backend.complete(request()))
+        for blob in (pickle.dumps(backend), cloudpickle.dumps((backend, LlamaCppConfig()))):
+            assert SECRET.encode() not in blob
+            assert b"TEST_API_KEY" in blob
+    # The copy reads the key where it runs (a worker), from that process's environment.
+    copy = pickle.loads(pickle.dumps(backend))
+    seen: list[str] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        seen.append(http_request.headers["authorization"])
+        return ok_reply(json.loads(http_request.content))
+
+    copy._transport = httpx.MockTransport(handler)
+    asyncio.run(copy.complete(request()))
+    assert seen == [f"Bearer {SECRET}"]
+    monkeypatch.delenv("TEST_API_KEY")
+    with pytest.raises(UsageError, match="every node"):
+        asyncio.run(pickle.loads(pickle.dumps(backend)).complete(request()))
+
+
+def test_url_credentials_reach_the_request_and_nothing_else(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("TEST_API_KEY", "sk-env-key-7a1b2c3d4e5f")
+    sent: list[httpx.Request] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        sent.append(http_request)
+        if len(sent) == 1:
+            return httpx.Response(500, text=f"bad query key {SECRET} in {http_request.url}")
+        return ok_reply(json.loads(http_request.content))
+
+    backend = OpenAICompatBackend(
+        base_url=SECRET_URL,
+        model="m",
+        dialect="openai",
+        api_key_env="TEST_API_KEY",
+        transport=httpx.MockTransport(handler),
+    )
+    with pytest.raises(RetryableBackendError) as info:
+        asyncio.run(backend.complete(request()))
+    asyncio.run(backend.complete(request()))
+    # The request keeps what it needs: the path, the query and the key (as a bearer token; the
+    # URL's user and password would be basic auth, which the key replaces).
+    assert str(sent[1].url) == f"http://server:8000/v1/chat/completions?key={SECRET}"
+    assert sent[1].headers["authorization"] == "Bearer sk-env-key-7a1b2c3d4e5f"
+    # Every stored or printed copy does not.
+    assert backend.identity == "http://server:8000/v1|m"
+    for shown in (repr(backend), str(info.value), caplog.text):
+        assert SECRET not in shown and "sk-env-key-7a1b2c3d4e5f" not in shown
+    assert "HTTP Request: POST http://server:8000/v1/chat/completions?***" in caplog.text
+
+
+def test_url_user_and_password_are_basic_auth_without_an_api_key() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        sent.append(http_request)
+        return ok_reply(json.loads(http_request.content))
+
+    backend = OpenAICompatBackend(
+        base_url="http://ann:p%40ss@server/v1",
+        model="m",
+        dialect="none",
+        transport=httpx.MockTransport(handler),
+    )
+    asyncio.run(backend.complete(request()))
+    assert sent[0].headers["authorization"] == httpx.BasicAuth("ann", "p@ss")._auth_header
+    assert str(sent[0].url) == "http://server/v1/chat/completions"
 
 
 def test_retry_after_forms() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -153,7 +154,14 @@ def kept_files(out: Path) -> Iterator[Path]:
             yield path.relative_to(out)
 
 
+# Not a secret: the golden refine specs read their surrogate key from this variable so that their
+# fakes are the same on every run (a real run keys them with a random per-run secret).
+GOLDEN_KEY_ENV = "DATAREFINERY_GOLDEN_SURROGATE_KEY"
+GOLDEN_KEY = "golden-surrogate-key-0123456789abcdef0123456789abcdef"
+
+
 def run_golden(name: str, out: Path) -> datarefinery.RunResult:
+    os.environ[GOLDEN_KEY_ENV] = GOLDEN_KEY
     backend = ScriptedBackend(golden_reply, name="golden")
     return datarefinery.run(
         _load(name, golden_specs()[name]), out, backend=backend, diversity=False

@@ -30,7 +30,19 @@ Model = Annotated[
     str, typer.Option("--model", help="'default' (embedded SmolLM2) or a GGUF file path.")
 ]
 Field_ = Annotated[str, typer.Option("--field", help="The text field to refine.")]
-Seed = Annotated[int, typer.Option("--seed", help="Run seed (surrogates and model calls).")]
+Seed = Annotated[int, typer.Option("--seed", help="Run seed (model calls and sampling).")]
+KeyFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Surrogate key file (mode 600, >= 32 random bytes): separate runs then pick the same "
+        "fake for the same value. Default: a random key kept in OUT/secrets/.",
+    ),
+]
+KeyEnv = Annotated[
+    str | None,
+    typer.Option("--key-env", help="Environment variable holding the surrogate key instead."),
+]
 Detector = Annotated[
     str, typer.Option("--detector", help="regex | presidio | both (PII detector).")
 ]
@@ -55,8 +67,20 @@ def _llm(model: str, n_ctx: int = 4096, threads: int | None = None) -> dict[str,
     return llm
 
 
-def _spec(name: str, input: Path, step: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
-    return {"name": name, "seed": seed, "llm": _llm(model), "input": str(input), "steps": [step]}
+def _spec(
+    name: str,
+    input: Path,
+    step: dict[str, Any],
+    model: str,
+    seed: int,
+    key_file: Path | None = None,
+    key_env: str | None = None,
+) -> dict[str, Any]:
+    spec = {"name": name, "seed": seed, "llm": _llm(model), "input": str(input), "steps": [step]}
+    if key_file is not None or key_env is not None:
+        file = str(key_file.resolve()) if key_file is not None else None
+        spec["surrogate_key"] = {"file": file, "env": key_env}
+    return spec
 
 
 @refine_app.command("pii")
@@ -76,6 +100,8 @@ def refine_pii(
     field: Field_ = "text",
     model: Model = "default",
     seed: Seed = 0,
+    key_file: KeyFile = None,
+    key_env: KeyEnv = None,
     fresh: Fresh = False,
     quiet: Quiet = False,
 ) -> None:
@@ -91,7 +117,8 @@ def refine_pii(
         step = {"pii_rewrite": options}
     else:
         raise fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
-    run_and_report(_spec("refine-pii", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+    spec = _spec("refine-pii", input, step, model, seed, key_file, key_env)
+    run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
 @refine_app.command("detox")
@@ -118,14 +145,15 @@ def refine_code(
     language: Annotated[str, typer.Option(help="python | other")] = "python",
     field: Field_ = "text",
     seed: Seed = 0,
+    key_file: KeyFile = None,
+    key_env: KeyEnv = None,
     fresh: Fresh = False,
     quiet: Quiet = False,
 ) -> None:
     """Replace secrets and PII in the comments and strings of INPUT's code into OUT."""
     step = {"code_anonymize": {"field": field, "language": language}}
-    run_and_report(
-        _spec("refine-code", input, step, "default", seed), out, fresh=fresh, quiet=quiet
-    )
+    spec = _spec("refine-code", input, step, "default", seed, key_file, key_env)
+    run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
 def _work(work: Path | None, out: Path | None, kind: str) -> Path:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from datarefinery.config.llm import LlamaCppConfig, LLMConfig, OpenAIConfig, llm_identity
 from datarefinery.config.loading import Lines, StrictModel, read_spec_file, validate_spec
@@ -20,6 +21,33 @@ class InputSpec(StrictModel):
     path: str
     format: Format = "auto"
     limit: int | None = Field(default=None, ge=1)
+
+
+class SurrogateKeyConfig(StrictModel):
+    """Where the secret that keys the choice of surrogate values comes from.
+
+    By default each run makes a random key, kept only in ``OUT/secrets/surrogate.key`` (readable by
+    its owner alone), so a resumed run picks the same fakes and nobody without the file can map a
+    fake back to its original. ``file`` (a path, relative to the spec) or ``env`` (a variable name)
+    supply a key of your own, so that separate runs map the same value to the same fake. The key
+    is at least 32 characters (``openssl rand -hex 32``) and is never copied into the run.
+    """
+
+    file: str | None = None
+    env: str | None = None
+
+    @field_validator("env")
+    @classmethod
+    def _check_env(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SurrogateKeyConfig:
+        if self.file and self.env:
+            raise ValueError("give the surrogate key as file or env, not both")
+        return self
 
 
 class RunSpec(StrictModel):
@@ -36,6 +64,7 @@ class RunSpec(StrictModel):
     input: InputSpec | None = None
     steps: list[dict[str, dict[str, Any] | None]]
     shard_size: int = Field(default=32, ge=1, le=1_000_000)
+    surrogate_key: SurrogateKeyConfig = Field(default_factory=SurrogateKeyConfig)
 
     @field_validator("input", mode="before")
     @classmethod
@@ -102,5 +131,7 @@ def spec_hash(spec: SpecWithLLM) -> str:
     left out. A run directory only resumes the same hash."""
     data = spec.model_dump(mode="json")
     data["llm"] = llm_identity(spec.llm)
+    # Where the surrogate key is read from may move; the key itself is checked when a run resumes.
+    data.pop("surrogate_key", None)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

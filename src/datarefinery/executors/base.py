@@ -38,6 +38,7 @@ from datarefinery.manifest import EngineCounts, Manifest, ModelInfo, ShardStats,
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import RunDir, StepDir
 from datarefinery.steps.base import Output, Step, StepContext
+from datarefinery.surrogate_key import SurrogateKey
 
 if TYPE_CHECKING:
     from datarefinery.config import LoadedSpec
@@ -130,9 +131,11 @@ class Executor(abc.ABC):
         *,
         backend: Backend | None = None,
         progress: ProgressSink | None = None,
+        surrogate_key: SurrogateKey | None = None,
     ) -> RunOutcome:
         """Run every step of ``pipeline`` into ``run_dir``, keeping ``manifest`` current (written
-        after every commit). ``backend`` replaces the spec's. Budget and backend failures end
+        after every commit). ``backend`` replaces the spec's; ``surrogate_key`` says where steps
+        read the run's surrogate key (a handle, never the key). Budget and backend failures end
         the run as ``stopped``; anything else is recorded as an interruption and re-raised."""
         spec = loaded.spec
         progress = progress or NullProgress()
@@ -154,7 +157,7 @@ class Executor(abc.ABC):
                 books.admission = parts.admission
                 books.engine = make_engine(spec.llm, parts.backend, parts.cache, parts.admission)
             progress.bind_engine(books.engine.stats if books.engine else None)
-            await self._steps(loaded, pipeline, run_dir, books, progress)
+            await self._steps(loaded, pipeline, run_dir, books, progress, surrogate_key)
         except BudgetExceededError as exc:
             status, message = "stopped", str(exc)
         except BackendError as exc:
@@ -180,6 +183,7 @@ class Executor(abc.ABC):
         run_dir: RunDir,
         books: _Books,
         progress: ProgressSink,
+        surrogate_key: SurrogateKey | None,
     ) -> None:
         """Each step in turn, over what the step before it committed."""
         spec = loaded.spec
@@ -200,6 +204,7 @@ class Executor(abc.ABC):
                         if self.progress_per_record
                         else None
                     ),
+                    surrogate_key=surrogate_key,
                 )
             )
             step_dir = run_dir.step_dir(index, name)

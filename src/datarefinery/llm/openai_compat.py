@@ -12,8 +12,14 @@ The wire format of structured output differs between servers (the *dialect*), wh
 - ``auto``: asks ``GET /models`` once and picks from ``owned_by`` (``llamacpp``/``me`` → llamacpp,
   ``vllm`` → vllm), else ``openai``.
 
-The API key is read from an environment variable named in the config; it is sent as a bearer token
-and kept out of ``repr``, errors and the cache key.
+Credentials never leave the process that sends the requests:
+
+- The API key is read from the environment variable named in the config, in the process that
+  sends the requests (each Ray worker reads its own node's environment). The backend keeps only the
+  variable's name, so pickling it (to a Ray worker) carries no key.
+- ``base_url`` may carry a user and password (sent as HTTP basic auth when there is no API key)
+  and a query string (sent with every request). Every stored or printed copy (``identity``,
+  ``repr``, errors) is ``redact_url(base_url)``, and the HTTP client's log lines are scrubbed.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import email.utils
 import os
 import time
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -40,6 +47,7 @@ from datarefinery.llm.base import (
     normalize_finish_reason,
 )
 from datarefinery.llm.limits import estimate_prompt_tokens
+from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
 Dialect = Literal["auto", "llamacpp", "openai", "vllm", "none"]
 
@@ -82,42 +90,71 @@ class OpenAICompatBackend(Backend):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.display_url = redact_url(self.base_url)
         self.model = model
         self.dialect: Dialect = dialect
         self.extra_body = dict(extra_body or {})
-        self._api_key: str | None = None
-        if api_key_env:
-            key = os.environ.get(api_key_env)
-            if not key:
-                raise UsageError(
-                    f"llm.api_key_env names the environment variable {api_key_env!r}, which is not "
-                    f"set. Export it (export {api_key_env}=...) or remove api_key_env for a server "
-                    "without authentication."
-                )
-            self._api_key = key
+        # The variable's name only: the value is read where requests are sent (``_api_key``).
+        self.api_key_env = api_key_env
+        self._api_key()  # fail early, in the process that builds the backend
         self._connect_timeout_s = connect_timeout_s
         self._transport = transport
         self._clients: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
         self._dialect_lock = asyncio.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Open clients hold the credentials in their headers and cannot travel anyway.
+        state = self.__dict__.copy()
+        state.update(_clients=[], _in_flight=[], _dialect_lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._dialect_lock = asyncio.Lock()
+
     def __repr__(self) -> str:
         return (
-            f"OpenAICompatBackend(base_url={self.base_url!r}, model={self.model!r}, "
-            f"dialect={self.dialect!r}, api_key={'set' if self._api_key else 'none'})"
+            f"OpenAICompatBackend(base_url={self.display_url!r}, model={self.model!r}, "
+            f"dialect={self.dialect!r}, api_key_env={self.api_key_env!r})"
         )
+
+    def _api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise UsageError(
+                f"llm.api_key_env names the environment variable {self.api_key_env!r}, which is "
+                f"not set in this process. Export it (export {self.api_key_env}=...) or remove "
+                "api_key_env for a server without authentication. On a Ray cluster every node "
+                "needs it in the environment its workers start with."
+            )
+        return key
 
     @property
     def identity(self) -> str:
-        return f"{self.base_url}|{self.model}"
+        return f"{self.display_url}|{self.model}"
 
     def _new_client(self) -> httpx.AsyncClient:
+        key = self._api_key()
+        parts = urlsplit(self.base_url)
+        install_log_redaction([*url_secrets(self.base_url), *([key] if key else [])])
         headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+        auth: httpx.BasicAuth | None = None
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        elif parts.username is not None or parts.password is not None:
+            auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+        # Credentials travel as headers and the query as parameters of each request: httpx would
+        # otherwise append the request's path after the query string of the base URL.
+        netloc = parts.netloc.rpartition("@")[2]
+        base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         # The engine enforces the per-request timeout; httpx only bounds the connect.
         return httpx.AsyncClient(
-            base_url=self.base_url,
+            base_url=base,
+            auth=auth,
+            params=httpx.QueryParams(parts.query),
             headers=headers,
             timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
@@ -202,16 +239,17 @@ class OpenAICompatBackend(Backend):
             reply = await self._send("POST", "/chat/completions", json=body)
         except httpx.TimeoutException as exc:
             raise RetryableBackendError(
-                f"{type(exc).__name__} talking to {self.base_url}"
+                f"{type(exc).__name__} talking to {self.display_url}"
             ) from None
         except httpx.TransportError as exc:
             raise RetryableBackendError(
-                f"connection error talking to {self.base_url}: {type(exc).__name__}"
+                f"connection error talking to {self.display_url}: {type(exc).__name__}"
             ) from None
         latency = time.perf_counter() - started
         if reply.status_code != 200:
-            detail = reply.text[:300].replace("\n", " ")
-            message = f"HTTP {reply.status_code} from {self.base_url}/chat/completions: {detail}"
+            # A server may echo what it was sent (a rejected key, the URL) in its error body.
+            detail = self._scrub(reply.text[:300].replace("\n", " "))
+            message = f"HTTP {reply.status_code} from {self.display_url}/chat/completions: {detail}"
             if reply.status_code in _RETRYABLE_STATUS:
                 raise RetryableBackendError(
                     message,
@@ -228,7 +266,7 @@ class OpenAICompatBackend(Backend):
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             # A garbled body is treated as a transient fault (proxies and overloaded servers do it).
             raise RetryableBackendError(
-                f"unreadable reply from {self.base_url}: {reply.text[:200]!r}"
+                f"unreadable reply from {self.display_url}: {self._scrub(reply.text[:200])!r}"
             ) from None
         usage_data = data.get("usage") or {}
         usage = Usage(
@@ -242,6 +280,10 @@ class OpenAICompatBackend(Backend):
             latency_s=latency,
             model=str(data.get("model") or self.model),
         )
+
+    def _scrub(self, text: str) -> str:
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return redact_text(text, [*url_secrets(self.base_url), *([key] if key else [])])
 
     async def aclose(self) -> None:
         clients, self._clients, self._in_flight = self._clients, [], []

@@ -38,6 +38,7 @@ from datarefinery.loop.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
 from datarefinery.manifest import LoopManifest, Manifest
 from datarefinery.records import Record
+from datarefinery.redact import public_spec
 from datarefinery.rundir import RunDir, _write_json_atomic
 from datarefinery.runner import run, versions
 from datarefinery.steps.writing import normalized_key
@@ -165,7 +166,7 @@ class _Loop:
             name=spec.name,
             spec_hash=spec.spec_hash(),
             spec_path=self.loaded.source,
-            spec=spec.model_dump(mode="json"),
+            spec=public_spec(spec.model_dump(mode="json")),
             versions=versions(),
         )
         manifest.begin_session(run_dir.previous)

@@ -33,6 +33,7 @@ from datarefinery.errors import ConfigError, RequestRejectedError
 from datarefinery.llm.base import Request, Response, SamplingParams
 from datarefinery.llm.engine import Engine
 from datarefinery.records import Record, Rejected
+from datarefinery.surrogate_key import SurrogateKey
 
 Output = Record | Rejected
 
@@ -48,7 +49,9 @@ C = TypeVar("C", bound=StepConfig)
 
 @dataclass
 class StepContext:
-    """What a step may use at run time. ``engine`` is ``None`` for runs without LLM steps."""
+    """What a step may use at run time. ``engine`` is ``None`` for runs without LLM steps;
+    ``surrogate_key`` says where the run's surrogate key is read (``None`` when no step needs one).
+    """
 
     name: str
     index: int
@@ -58,11 +61,19 @@ class StepContext:
     engine: Engine | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     on_record: Callable[[int, int], None] | None = None
+    surrogate_key: SurrogateKey | None = None
 
     def require_engine(self) -> Engine:
         if self.engine is None:
             raise RuntimeError(f"step {self.name} needs an engine but the run has none")
         return self.engine
+
+    def read_surrogate_key(self) -> bytes:
+        """The run's surrogate key, read now (call it in ``setup``: the context itself never
+        holds the key, so a context sent to a Ray worker carries none)."""
+        if self.surrogate_key is None:
+            raise RuntimeError(f"step {self.name} needs a surrogate key but the run has none")
+        return self.surrogate_key.read()
 
     def require_task(self) -> TaskSpec:
         if self.task is None:
@@ -84,6 +95,8 @@ class Step(abc.ABC, Generic[C]):
     uses_llm: ClassVar[bool] = False
     is_source: ClassVar[bool] = False
     stateful: ClassVar[bool] = False
+    # Steps that pick surrogate values: the run prepares its surrogate key for them.
+    uses_surrogate_key: ClassVar[bool] = False
 
     def __init__(self, config: C) -> None:
         self.config = config

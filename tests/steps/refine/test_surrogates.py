@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import pytest
+
 from datarefinery.detect.base import Span
 from datarefinery.steps.refine.surrogates import SurrogatePlanner, apply_replacements
 
+KEY = b"k" * 32
+OTHER_KEY = b"o" * 32
 TEXT = "Anna Kowalski wrote to Piotr Nowak. Later Anna called anna.k@example.org."
 
 
@@ -16,7 +20,7 @@ def spans() -> list[Span]:
 
 
 def test_surrogates_are_consistent_within_a_record_and_never_the_original() -> None:
-    plan = SurrogatePlanner("surrogate", "record", seed=3).plan("r1", spans())
+    plan = SurrogatePlanner("surrogate", "record", KEY).plan("r1", spans())
     full, other, first, email = (r.replacement for r in plan)
     assert full != "Anna Kowalski" and other != "Piotr Nowak" and full != other
     assert first == full.split()[0]  # the first name alone follows the full name
@@ -26,33 +30,39 @@ def test_surrogates_are_consistent_within_a_record_and_never_the_original() -> N
 
 
 def test_dataset_consistency_is_a_function_of_the_value_not_of_order() -> None:
-    a = SurrogatePlanner("surrogate", "dataset", seed=3)
-    b = SurrogatePlanner("surrogate", "dataset", seed=3)  # another shard, another process
+    a = SurrogatePlanner("surrogate", "dataset", KEY)
+    b = SurrogatePlanner("surrogate", "dataset", KEY)  # another shard, another process
     first = a.plan("r1", [Span("PERSON", 0, 11, "Piotr Nowak")])
     b.plan("r9", [Span("PERSON", 0, 8, "Jan Baum")])  # processed something else first
     second = b.plan("r2", [Span("PERSON", 5, 16, "Piotr Nowak")])
     assert first[0].replacement == second[0].replacement
 
 
-def test_record_consistency_differs_across_records_and_seeds_matter() -> None:
-    planner = SurrogatePlanner("surrogate", "record", seed=3)
+def test_record_consistency_differs_across_records_and_keys_matter() -> None:
+    planner = SurrogatePlanner("surrogate", "record", KEY)
     one = planner.plan("r1", [Span("PERSON", 0, 11, "Piotr Nowak")])[0].replacement
     two = planner.plan("r2", [Span("PERSON", 0, 11, "Piotr Nowak")])[0].replacement
-    other_seed = SurrogatePlanner("surrogate", "dataset", seed=4).plan(
+    other_key = SurrogatePlanner("surrogate", "dataset", OTHER_KEY).plan(
         "r1", [Span("PERSON", 0, 11, "Piotr Nowak")]
     )[0]
-    same_seed = SurrogatePlanner("surrogate", "dataset", seed=3).plan(
+    same_key = SurrogatePlanner("surrogate", "dataset", KEY).plan(
         "r1", [Span("PERSON", 0, 11, "Piotr Nowak")]
     )[0]
     assert one != two
-    assert other_seed.replacement != same_seed.replacement
+    assert other_key.replacement != same_key.replacement
 
 
 def test_placeholders_and_case() -> None:
-    plan = SurrogatePlanner("placeholder", "record", seed=0).plan("r", spans())
+    plan = SurrogatePlanner("placeholder", "record").plan("r", spans())
     assert [r.replacement for r in plan] == ["<PERSON>", "<PERSON>", "<PERSON>", "<EMAIL_ADDRESS>"]
-    lower = SurrogatePlanner("surrogate", "record", seed=0).plan(
+    lower = SurrogatePlanner("surrogate", "record", KEY).plan(
         "r", [Span("PERSON", 0, 11, "piotr nowak")]
     )[0]
     assert lower.replacement == lower.replacement.lower()
     assert "original" not in lower.to_public()
+
+
+def test_surrogate_values_need_a_key_and_the_planner_does_not_show_it() -> None:
+    with pytest.raises(ValueError, match="secret key"):
+        SurrogatePlanner("surrogate", "dataset")
+    assert "k" * 32 not in repr(SurrogatePlanner("surrogate", "dataset", KEY))

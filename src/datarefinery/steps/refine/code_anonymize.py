@@ -119,6 +119,7 @@ class CodeAnonymizeConfig(TextStepConfig):
 
 class CodeAnonymize(RecordStep[CodeAnonymizeConfig]):
     name = "code_anonymize"
+    uses_surrogate_key = True
     Config = CodeAnonymizeConfig
 
     def writes(self, task: object) -> set[str]:
@@ -127,7 +128,7 @@ class CodeAnonymize(RecordStep[CodeAnonymizeConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         self.detector = make_detector(self.config.detector)
-        self.planner = SurrogatePlanner("surrogate", "record", ctx.seed)
+        self.planner = SurrogatePlanner("surrogate", "record", ctx.read_surrogate_key())
 
     def apply(self, record: Record) -> Output:
         from datarefinery.records import Rejected

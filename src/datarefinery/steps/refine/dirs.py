@@ -54,6 +54,7 @@ def replace_pii(
 
 class Dirs(RecordStep[DirsConfig]):
     name = "dirs"
+    uses_surrogate_key = True
     Config = DirsConfig
 
     def writes(self, task: object) -> set[str]:
@@ -62,7 +63,8 @@ class Dirs(RecordStep[DirsConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         self.detector = make_detector(self.config.detector)
-        self.planner = SurrogatePlanner(self.config.mode, self.config.consistency, ctx.seed)
+        key = ctx.read_surrogate_key() if self.config.mode == "surrogate" else None
+        self.planner = SurrogatePlanner(self.config.mode, self.config.consistency, key)
 
     def apply(self, record: Record) -> Output:
         text, rejected = text_or_rejection(record, self.config, self.ctx.name)

@@ -70,6 +70,7 @@ def _literal(value: str) -> Callable[[re.Match[str]], str]:
 
 class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
     name = "pii_rewrite"
+    uses_surrogate_key = True
     Config = PIIRewriteConfig
 
     def writes(self, task: object) -> set[str]:
@@ -78,7 +79,9 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         self.detector = make_detector(self.config.detector)
-        self.planner = SurrogatePlanner("surrogate", self.config.consistency, ctx.seed)
+        self.planner = SurrogatePlanner(
+            "surrogate", self.config.consistency, ctx.read_surrogate_key()
+        )
         self.template = load_template(self.config.template)
 
     def _spans(self, text: str) -> list[Span]:

@@ -1,16 +1,20 @@
 """Replacement values for detected PII: placeholders (``<PERSON>``) or realistic fakes from Faker.
 
-Surrogates are a pure function of (salt, entity type, original value): no counter, no processing
-order. With the salt set to the run seed the same original maps to the same fake in every record of
-a dataset ("dataset" consistency), even though shards run concurrently and runs resume; adding the
-record id to the salt makes the mapping consistent only within a record ("record" consistency,
-harder to link across records). Within one record two different originals never share a fake, and
-a first name alone follows the full name it belongs to ("Aantje Mourik ... calls me Aantje").
+Surrogates are a keyed function of (entity type, original value): an HMAC under the run's secret
+surrogate key (``datarefinery.surrogate_key``) seeds Faker, with no counter and no processing order.
+Without the key, a list of candidate originals cannot be turned into the fakes they would get, so
+the fakes cannot be mapped back. With the same key the same original maps to the same fake in
+every record of a dataset ("dataset" consistency), even though shards run concurrently and runs
+resume; adding the record id to the HMAC makes the mapping consistent only within a record
+("record" consistency, harder to link across records). Within one record two different originals
+never share a fake, and a first name alone follows the full name it belongs to ("Aantje Mourik ...
+calls me Aantje").
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -113,13 +117,19 @@ class Replacement:
 
 
 class SurrogatePlanner:
-    """Decides the replacement of every span of one record."""
+    """Decides the replacement of every span of one record. ``key`` is the secret surrogate key
+    (not needed for placeholders)."""
 
-    def __init__(self, mode: Mode, consistency: Consistency, seed: int) -> None:
+    def __init__(self, mode: Mode, consistency: Consistency, key: bytes | None = None) -> None:
+        if mode == "surrogate" and not key:
+            raise ValueError("surrogate values need a secret key")
         self.mode = mode
         self.consistency = consistency
-        self.seed = seed
+        self._key = key or b""
         self._fake: Any = None
+
+    def __repr__(self) -> str:
+        return f"SurrogatePlanner(mode={self.mode!r}, consistency={self.consistency!r})"
 
     def plan(self, record_id: str, spans: Sequence[Span]) -> list[Replacement]:
         chosen: dict[tuple[str, str], str] = {}
@@ -159,12 +169,13 @@ class SurrogatePlanner:
             return f"<{span.entity_type}>"
         if self._fake is None:
             self._fake = _faker()
-        salt = f"{self.seed}" if self.consistency == "dataset" else f"{self.seed}\x1f{record_id}"
+        scope = "dataset" if self.consistency == "dataset" else f"record\x1f{record_id}"
         generate = _GENERATORS.get(span.entity_type, _shape)
         original = normalize_value(span.value)
         for attempt in range(20):
-            material = f"{salt}\x1f{span.entity_type}\x1f{original}\x1f{attempt}"
-            self._fake.seed_instance(int(hashlib.sha256(material.encode()).hexdigest()[:15], 16))
+            material = f"{scope}\x1f{span.entity_type}\x1f{original}\x1f{attempt}".encode()
+            digest = hmac.new(self._key, material, hashlib.sha256).digest()
+            self._fake.seed_instance(int.from_bytes(digest[:8], "big"))
             value = _match_case(generate(span.value, self._fake), span.value)
             norm = normalize_value(value)
             if norm != original and norm not in used and original not in norm:
