@@ -32,7 +32,7 @@ from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import run_python, seccomp_program
 from datarefinery.steps.augment.labeling import vote
-from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.base import Output, Step, StepConfig, StepContext, gather_or_cancel
 from datarefinery.steps.curate.common import chosen_fields, label_field_of
 from datarefinery.steps.curate.crossfit import out_of_fold_proba
 
@@ -136,10 +136,10 @@ class Consistency(Step[ConsistencyConfig]):
     async def process(self, batch: list[Record]) -> list[Output]:
         method = self.config.method
         if method == "llm":
-            results = await asyncio.gather(*(self._relabel(r) for r in batch))
+            results = await gather_or_cancel(*(self._relabel(r) for r in batch))
             return list(results)
         if method == "execute":
-            return list(await asyncio.gather(*(self._execute(r) for r in batch)))
+            return list(await gather_or_cancel(*(self._execute(r) for r in batch)))
         return self._classify(batch)
 
     def _done(self, output: Output) -> Output:
