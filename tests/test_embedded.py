@@ -1,5 +1,6 @@
 """Runs on the real embedded model: resume after SIGKILL, cache on rerun, the hard budget."""
 
+import copy
 import json
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import pytest
 import datarefinery
 from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.kill import kill_after_commits
-from tests.support.specs import sentiment_spec
+from tests.support.specs import SENTIMENT_TASK, sentiment_spec
+from tests.support.texts import HARD_TEXTS
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +76,37 @@ def test_budget_stop_exit_code_and_resume(tmp_path: Path) -> None:
     assert manifest["status"] == "complete"
     assert manifest["counts"]["dataset"] + manifest["counts"]["rejected"] == 6
     assert manifest["steps"][0]["shards_resumed"] >= 1
+
+
+def test_the_budget_holds_with_many_calls_in_flight_on_hard_text(tmp_path: Path) -> None:
+    """Eight calls in flight, four decoded together, over text where the tokens per character are
+    several times the English rate: the spend stays under the budget and the run stops cleanly."""
+    source = tmp_path / "reviews.jsonl"
+    rows = [
+        {"id": f"r{i}", "text": text, "label": ("positive", "negative")[i % 2]}
+        for i, text in enumerate(HARD_TEXTS * 2)
+    ]
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    limit = 2500
+    spec = {
+        "seed": 5,
+        "task": copy.deepcopy(SENTIMENT_TASK),
+        "input": str(source),
+        "llm": {
+            "max_tokens": 24,
+            "concurrency": 8,
+            "parallel": 4,
+            "n_ctx": 1024,
+            # One thread: on a loaded shared machine llama.cpp's spinning thread team stalls.
+            "n_threads": 1,
+            "budget": {"max_tokens": limit},
+        },
+        "steps": [{"paraphrase": {"per_record": 4}}],
+    }
+    result = datarefinery.run(spec, tmp_path / "out")
+    assert result.status == "stopped", result.message
+    assert "token budget reached" in result.message
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    spent = sum(manifest["usage_spent"])
+    assert spent == result.usage.total_tokens
+    assert limit / 2 < spent <= limit

@@ -1,6 +1,7 @@
 """Runs against a real OpenAI-compatible server (llama-cpp-python's, on loopback, started by the
 ``llama_server`` fixture): structured output, cache, faults injected by a proxy, and secrets."""
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -9,11 +10,14 @@ import pytest
 
 import datarefinery
 from datarefinery.executors.local import LocalExecutor
+from datarefinery.llm.base import Message, Request, SamplingParams
+from datarefinery.llm.openai_compat import OpenAICompatBackend
 from tests.conftest import SERVER_KEY_ENV as KEY_ENV
 from tests.conftest import Server
 from tests.support.cli import refinery, write_spec
 from tests.support.faultproxy import FaultProxy
 from tests.support.specs import sentiment_spec
+from tests.support.texts import HARD_TEXTS
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +134,34 @@ def test_wrong_key_stops_the_run_with_a_clear_error(llama_server: Server, tmp_pa
     assert completed.returncode == 3
     assert "HTTP 401" in completed.stdout
     assert "sk-wrong" not in completed.stdout + completed.stderr
+
+
+def test_the_byte_bound_holds_for_what_the_server_counts(
+    llama_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt tokens the server reports, chat template and default system prompt included,
+    never exceed the bound the budget reserves, for text of every kind and several turns."""
+    monkeypatch.setenv(KEY_ENV, llama_server.api_key)
+    backend = OpenAICompatBackend(
+        base_url=llama_server.base_url, model=llama_server.model, api_key_env=KEY_ENV
+    )
+
+    async def check() -> list[tuple[int, int]]:
+        pairs = []
+        for turns in (1, 3):
+            for text in HARD_TEXTS:
+                request = Request(
+                    messages=tuple(
+                        Message(role, text)  # type: ignore[arg-type]
+                        for role in ("user", "assistant", "user")[:turns]
+                    ),
+                    params=SamplingParams(max_tokens=1, temperature=0),
+                )
+                bound = await backend.prompt_token_bound(request)
+                response = await backend.complete(request)
+                pairs.append((response.usage.prompt_tokens, bound))
+        await backend.aclose()
+        return pairs
+
+    pairs = asyncio.run(check())
+    assert all(0 < reported <= bound for reported, bound in pairs), pairs

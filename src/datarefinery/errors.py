@@ -23,6 +23,11 @@ in ``rejected.jsonl`` with the step and the reason.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datarefinery.llm.base import Usage
+
 
 class DatarefineryError(Exception):
     """Base class of every datarefinery exception."""
@@ -79,10 +84,15 @@ class RunDirError(UsageError):
 
 
 class BackendError(DatarefineryError):
-    """A model call failed. ``status`` is the HTTP status when there was one."""
+    """A model call failed. ``status`` is the HTTP status when there was one; ``usage`` the tokens
+    the call cost when the backend knows them (without it the budget books the call's whole
+    reservation)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, usage: Usage | None = None
+    ) -> None:
         self.status = status
+        self.usage = usage
         super().__init__(message)
 
 
@@ -90,10 +100,15 @@ class RetryableBackendError(BackendError):
     """A failure that may pass: rate limiting, server errors, timeouts, dropped connections."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, usage=usage)
 
 
 class FatalBackendError(BackendError):

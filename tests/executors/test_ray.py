@@ -22,9 +22,8 @@ from datarefinery.errors import (
     RetryableBackendError,
     UsageError,
 )
-from datarefinery.llm.base import Request, Response, Usage
-from datarefinery.llm.limits import estimate_prompt_tokens
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.base import Request, Response, Usage, utf8_prompt_bound
+from datarefinery.llm.scripted import ScriptedBackend, byte_usage
 from datarefinery.steps.base import StepContext
 from datarefinery.surrogate_key import open_surrogate_key
 from tests.support.cli import LEAN, refinery, write_spec
@@ -114,7 +113,7 @@ def test_a_rerun_on_the_cluster_or_locally_answers_from_the_shared_cache(
 def priced_exactly(request: Request) -> Response:
     """A reply whose usage is exactly the engine's worst-case reservation for the call, so that
     a budget of X tokens lets calls worth X tokens through, whatever the timing."""
-    prompt = estimate_prompt_tokens(request.prompt_chars())
+    prompt = utf8_prompt_bound(request)  # what ScriptedBackend.prompt_token_bound reserves
     return Response(few_distinct(request), usage=Usage(prompt, request.params.max_tokens))
 
 
@@ -156,6 +155,35 @@ def test_the_budget_holds_for_the_whole_cluster_and_the_run_resumes(
     calls = [s.manifest["engine"]["backend_calls"] for s in (stopped, resumed)]
     assert 18 <= sum(calls) <= 20 + 4, calls
     assert resumed.usage.total_tokens <= reference.usage.total_tokens * 1.2
+
+
+def test_the_cluster_budget_holds_when_usage_differs_from_the_reservation(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """A token a byte: more than four characters a token would reserve, less than the byte bound
+    does. The workers settle each call at its own usage; the one budget still holds."""
+
+    def spec(**llm: Any) -> dict[str, Any]:
+        built = sentiment_spec(count=10, shard_size=2, concurrency=2, **llm)
+        built["steps"][0]["zero_shot"]["max_tokens"] = 20
+        return built
+
+    def backend() -> ScriptedBackend:
+        return ScriptedBackend(few_distinct, delay_s=0.02, usage=byte_usage)
+
+    reference = datarefinery.run(spec(), tmp_path / "ref", backend=backend())
+    limit = int(reference.usage.total_tokens * 0.45)
+    stopped = datarefinery.run(
+        spec(budget={"max_tokens": limit}),
+        tmp_path / "out",
+        backend=backend(),
+        executor=RayExecutor(workers=2),
+    )
+    assert stopped.status == "stopped", stopped.message
+    manifest = json.loads(read(tmp_path / "out" / "manifest.json"))
+    spent = sum(manifest["usage_spent"])
+    assert stopped.usage.total_tokens == spent
+    assert limit * 0.5 < spent <= limit
 
 
 def test_the_request_rate_limit_holds_for_the_whole_cluster(

@@ -10,7 +10,8 @@ from datarefinery.llm.base import Message, Request, Response, SamplingParams, Us
 from datarefinery.llm.cache import ResponseCache
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.limits import Admission, Budget, Limits, Spending
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, byte_usage
+from tests.support.texts import HARD_TEXTS
 
 
 class Answer(BaseModel):
@@ -130,7 +131,7 @@ def test_structured_rejects_after_second_failure() -> None:
 
 def test_budget_stops_before_overrunning() -> None:
     backend = ScriptedBackend(lambda r: Response(text='{"answer": "x"}', usage=Usage(10, 10)))
-    engine = Engine(backend, budget=Budget(max_tokens=100))
+    engine = Engine(backend, budget=Budget(max_tokens=1000))
 
     async def scenario() -> int:
         done = 0
@@ -141,7 +142,7 @@ def test_budget_stops_before_overrunning() -> None:
 
     with pytest.raises(BudgetExceededError):
         asyncio.run(scenario())
-    assert engine.budget.spent.total_tokens <= 100
+    assert engine.budget.spent.total_tokens <= 1000
     assert len(backend.requests) >= 4
 
 
@@ -227,3 +228,65 @@ def test_cache_and_admission_are_the_ones_passed_in() -> None:
 def test_an_admission_control_and_a_budget_are_not_given_together() -> None:
     with pytest.raises(ValueError, match="not both"):
         Engine(ScriptedBackend([]), None, RecordingAdmission(1), budget=Budget(max_tokens=5))
+
+
+def token_a_byte(request: Request) -> Response:
+    """A model whose tokenizer costs a token a byte (the most a byte-level BPE can) and that
+    always writes ``max_tokens``."""
+    prompt = sum(len(m.content.encode("utf-8")) for m in request.messages)
+    return Response('{"answer": "x"}', usage=Usage(prompt, request.params.max_tokens))
+
+
+def test_budget_holds_when_text_costs_more_than_four_characters_a_token() -> None:
+    engine = Engine(
+        ScriptedBackend(token_a_byte, delay_s=0.01), concurrency=8, budget=Budget(max_tokens=3000)
+    )
+    requests = [
+        Request(
+            messages=(Message("system", "Answer in JSON."), Message("user", text * 3)),
+            params=SamplingParams(max_tokens=16),
+            seed=seed,
+        )
+        for seed, text in enumerate(HARD_TEXTS * 10)
+    ]
+
+    async def scenario() -> None:
+        await asyncio.gather(*(engine.complete(r) for r in requests))
+
+    with pytest.raises(BudgetExceededError):
+        asyncio.run(scenario())
+    assert 1500 < engine.budget.spent.total_tokens <= 3000
+
+
+def test_failed_calls_are_booked_at_their_reservation_unless_usage_was_reported() -> None:
+    backend = ScriptedBackend(
+        [
+            RetryableBackendError("HTTP 503", status=503),
+            RetryableBackendError("dropped mid-reply", usage=Usage(7, 2)),
+            '{"answer": "x"}',
+        ]
+    )
+    engine = Engine(backend, budget=Budget(max_tokens=10_000), sleep=FakeSleep())
+    request = req()
+    response = asyncio.run(engine.complete(request))
+    reserved = asyncio.run(backend.prompt_token_bound(request)) + request.params.max_tokens
+    assert engine.budget.spent.total_tokens == reserved + 9 + response.usage.total_tokens
+
+
+def test_timed_out_calls_are_booked_at_their_reservation() -> None:
+    backend = ScriptedBackend(lambda r: "late", delay_s=5)
+    engine = Engine(
+        backend, budget=Budget(max_tokens=10_000), timeout_s=0.05, max_retries=1, sleep=FakeSleep()
+    )
+    request = req()
+    with pytest.raises(RetryableBackendError, match="no answer within"):
+        asyncio.run(engine.complete(request))
+    reserved = asyncio.run(backend.prompt_token_bound(request)) + request.params.max_tokens
+    assert engine.budget.spent.total_tokens == 2 * reserved
+
+
+def test_scripted_byte_usage_counts_a_token_a_byte() -> None:
+    backend = ScriptedBackend(["ok", "x" * 50], usage=byte_usage)
+    request = Request(messages=(Message("user", "🙂 é"),), params=SamplingParams(max_tokens=8))
+    assert asyncio.run(backend.complete(request)).usage == Usage(7, 2)
+    assert asyncio.run(backend.complete(request)).usage == Usage(7, 8)  # stops at max_tokens

@@ -5,7 +5,7 @@ import pytest
 
 from datarefinery.errors import BudgetExceededError
 from datarefinery.llm.base import Usage
-from datarefinery.llm.limits import Budget, Pricing, TokenBucket
+from datarefinery.llm.limits import Budget, Limits, Pricing, TokenBucket
 
 
 def test_token_budget_reserves_worst_case_and_settles() -> None:
@@ -18,8 +18,34 @@ def test_token_budget_reserves_worst_case_and_settles() -> None:
     budget.settle(second, Usage(20, 5))
     assert budget.spent.total_tokens == 50
     reservation = budget.reserve(20, 30)  # 50 spent + 50 reserved fits exactly
-    budget.settle(reservation, None)  # a failed call books nothing
-    assert budget.spent.total_tokens == 50
+    # A failed call the backend reported no usage for may have cost its worst case.
+    budget.settle(reservation, None)
+    assert budget.spent == Usage(60, 40)
+    with pytest.raises(BudgetExceededError):
+        budget.reserve(1, 0)
+
+
+def test_a_failed_call_costs_its_reservation_at_the_price_of_its_worst_case() -> None:
+    budget = Budget(max_cost_usd=1.0, pricing=Pricing(input_per_mtok=1000, output_per_mtok=2000))
+    budget.settle(budget.reserve(100, 200), None)
+    assert budget.cost_usd == pytest.approx(0.1 + 0.4)
+
+
+def test_a_call_cancelled_while_it_waits_for_the_rate_limit_costs_nothing() -> None:
+    async def scenario() -> Budget:
+        limits = Limits(Budget(max_tokens=1000), requests_per_minute=1)
+        settled = await limits.admit(10, 10)  # takes the minute's only request
+        await limits.release(settled, Usage(10, 10))
+        waiting = asyncio.create_task(limits.admit(10, 10))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return limits.budget
+
+    budget = asyncio.run(scenario())
+    assert budget.spent == Usage(10, 10)
+    budget.reserve(0, 980)  # nothing of the cancelled call stays reserved
 
 
 def test_cost_budget_uses_pricing() -> None:

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from datarefinery.errors import RequestRejectedError
-from datarefinery.llm.base import Message, Request, SamplingParams
+from datarefinery.errors import BudgetExceededError, RequestRejectedError
+from datarefinery.llm.base import Message, Request, Response, SamplingParams
+from datarefinery.llm.engine import Engine
+from datarefinery.llm.limits import Budget
 from datarefinery.llm.llamacpp import LlamaCppBackend
 from datarefinery.llm.models import DEFAULT_MODEL_FILE
+from tests.support.texts import HARD_TEXTS
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +84,59 @@ def test_usage_and_identity(backend: LlamaCppBackend) -> None:
     assert response.usage.prompt_tokens > 0 and 0 < response.usage.completion_tokens <= 8
     assert response.finish_reason in {"stop", "length"}
     assert backend.identity.startswith(DEFAULT_MODEL_FILE)
+
+
+def test_the_prompt_bound_is_exactly_what_the_model_evaluates(backend: LlamaCppBackend) -> None:
+    """Counted on the rendered prompt: the template's default system prompt when the request has
+    none, the turn markers, and text of every kind."""
+
+    async def check() -> list[tuple[int, int]]:
+        pairs = []
+        for system in (False, True):
+            for text in HARD_TEXTS:
+                messages = (Message("system", "Be brief."),) if system else ()
+                request = Request(
+                    messages=(*messages, Message("user", text)),
+                    params=SamplingParams(max_tokens=1, temperature=0),
+                )
+                bound = await backend.prompt_token_bound(request)
+                pairs.append((bound, (await backend.complete(request)).usage.prompt_tokens))
+        return pairs
+
+    pairs = asyncio.run(check())
+    assert all(bound == used for bound, used in pairs), pairs
+    # Emoji, CJK, Arabic: well over the 1 token in 3.5 characters the old estimate assumed.
+    assert any(
+        used > len(text) / 3.5 + 30 for (_, used), text in zip(pairs, HARD_TEXTS, strict=False)
+    )
+
+
+def test_many_calls_in_flight_on_hard_text_stay_within_the_budget() -> None:
+    """Eight calls in flight, four decoded together, on text of three or more tokens a character
+    where English has one in four: every call is settled before the spend is read."""
+    # One thread: on a loaded shared machine llama.cpp's spinning thread team stalls.
+    backend = LlamaCppBackend("default", n_ctx=1024, parallel=4, n_threads=1)
+    engine = Engine(backend, concurrency=8, budget=Budget(max_tokens=1500))
+    requests = [
+        Request(
+            messages=(Message("user", f"Paraphrase: {text}"),),
+            params=SamplingParams(max_tokens=24),
+            seed=seed,
+        )
+        for seed, text in enumerate(HARD_TEXTS * 3)
+    ]
+
+    async def scenario() -> list[Response | BaseException]:
+        try:
+            return await asyncio.gather(
+                *(engine.complete(r) for r in requests), return_exceptions=True
+            )
+        finally:
+            await engine.aclose()
+
+    outcomes = asyncio.run(scenario())
+    answered = [o for o in outcomes if isinstance(o, Response)]
+    assert all(isinstance(o, Response | BudgetExceededError) for o in outcomes), outcomes
+    assert answered and len(answered) < len(requests)
+    assert engine.budget.spent.total_tokens <= 1500
+    assert engine.budget.spent == engine.stats.usage  # every call was answered or refused

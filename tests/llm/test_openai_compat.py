@@ -18,7 +18,14 @@ from datarefinery.errors import (
     RetryableBackendError,
     UsageError,
 )
-from datarefinery.llm.base import Message, Request, SamplingParams
+from datarefinery.llm.base import (
+    MESSAGE_OVERHEAD_TOKENS,
+    REQUEST_OVERHEAD_TOKENS,
+    Message,
+    Request,
+    SamplingParams,
+    Usage,
+)
 from datarefinery.llm.openai_compat import OpenAICompatBackend, parse_retry_after
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
@@ -278,3 +285,61 @@ def test_many_requests_in_flight_are_spread_over_small_clients() -> None:
 
     assert asyncio.run(go()) == ['{"a": "x"}'] * 20
     assert max(seen_in_flight) <= 8
+
+
+def reply_with_usage(usage: Any) -> Any:
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        body = {"choices": [{"message": {"content": "x"}, "finish_reason": "stop"}]}
+        if usage is not ...:
+            body["usage"] = usage
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+def test_the_prompt_bound_is_bytes_plus_the_template_allowance() -> None:
+    text = "Ünïcödé 東京 🙂"  # 12 characters, 23 bytes (+ 1 of the system message)
+    plain = Request(messages=(Message("system", "s"), Message("user", text)))
+    backend = backend_with(ok_reply, dialect="llamacpp")
+    allowance = 2 * MESSAGE_OVERHEAD_TOKENS + REQUEST_OVERHEAD_TOKENS
+    assert asyncio.run(backend.prompt_token_bound(plain)) == 24 + allowance
+    # A hosted API may put the response_format schema into the prompt; a grammar does not.
+    structured = Request(messages=plain.messages, json_schema=SCHEMA)
+    assert asyncio.run(backend.prompt_token_bound(structured)) == 24 + allowance
+    hosted = backend_with(ok_reply, dialect="openai")
+    schema_bytes = len(json.dumps(SCHEMA).encode())
+    assert asyncio.run(hosted.prompt_token_bound(structured)) == 24 + allowance + schema_bytes
+
+
+@pytest.mark.parametrize(
+    "usage", [..., None, {}, {"prompt_tokens": 0, "completion_tokens": 0}, {"prompt_tokens": "?"}]
+)
+def test_a_reply_without_usage_costs_its_worst_case(usage: Any) -> None:
+    backend = backend_with(reply_with_usage(usage), dialect="none")
+    bound = asyncio.run(backend.prompt_token_bound(request()))
+    assert asyncio.run(backend.complete(request())).usage == Usage(bound, 8)
+
+
+def test_a_reply_with_only_prompt_tokens_books_max_tokens_for_the_completion() -> None:
+    backend = backend_with(reply_with_usage({"prompt_tokens": 5}), dialect="none")
+    assert asyncio.run(backend.complete(request())).usage == Usage(5, 8)
+
+
+def test_a_server_counting_more_than_the_bound_raises_it(caplog: pytest.LogCaptureFixture) -> None:
+    backend = backend_with(reply_with_usage({"prompt_tokens": 500, "completion_tokens": 1}))
+    backend.dialect = "none"
+    before = asyncio.run(backend.prompt_token_bound(request()))
+    assert before < 500
+    with caplog.at_level("WARNING"):
+        assert asyncio.run(backend.complete(request())).usage == Usage(500, 1)
+    assert "counted 500 prompt tokens" in caplog.text
+    assert asyncio.run(backend.prompt_token_bound(request())) == 500
+
+
+def test_a_garbled_reply_carries_the_usage_it_reported() -> None:
+    def handler(http_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"choices": [], "usage": {"prompt_tokens": 9}})
+
+    with pytest.raises(RetryableBackendError, match="unreadable reply") as garbled:
+        asyncio.run(backend_with(handler, dialect="none").complete(request()))
+    assert garbled.value.usage == Usage(9, 8)

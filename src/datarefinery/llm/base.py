@@ -56,6 +56,9 @@ class Request:
     def prompt_chars(self) -> int:
         return sum(len(m.content) for m in self.messages)
 
+    def prompt_bytes(self) -> int:
+        return sum(len(m.content.encode("utf-8")) for m in self.messages)
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -74,6 +77,36 @@ class Usage:
 
 
 FinishReason = Literal["stop", "length", "other"]
+
+# A bound on the prompt tokens of a chat request for a model whose tokenizer is not here.
+#
+# Why bytes: a byte-level BPE tokenizer (GPT-2 / tiktoken / Llama 3 / Qwen / SmolLM2 style) starts
+# from one token per UTF-8 byte and every merge only joins tokens, so a text never becomes more
+# tokens than it has bytes; a special token (``<|im_start|>``) is one token. SentencePiece with
+# byte fallback (Llama 2, Mistral, Gemma) is the same per character plus at most one ``▁`` prefix
+# per text segment, which the per-message allowance covers. So the content costs at most its bytes,
+# whatever the language or script, and the template adds a fixed amount per message and per request.
+#
+# The allowances come from ``scripts/template_overhead.py`` (llama-cpp-python 0.3.36). Rendering
+# empty conversations of 1 to 6 messages with its chat formats, a special token counted as one token
+# and any other template byte as one, each message adds at most 13 (Llama 3; ChatML 11, Mistral
+# [INST] 9, Gemma 7) and a one-message request costs at most 55 in all (Qwen's default system
+# prompt included); Llama 3.1's template adds a 63-byte dated preamble to Llama 3's 31, so 94 in all
+# where the bound allows 112. SmolLM2's own template tokenized, and llama-cpp-python's server's
+# reported prompt_tokens, agree: 30 tokens for one empty message (its default system prompt
+# included), 5 to 6 more a message.
+MESSAGE_OVERHEAD_TOKENS = 16
+REQUEST_OVERHEAD_TOKENS = 96
+
+
+def utf8_prompt_bound(request: Request) -> int:
+    """At most how many prompt tokens ``request`` costs under a byte-level tokenizer and a common
+    chat template: its content's UTF-8 bytes plus the template allowances above."""
+    return (
+        request.prompt_bytes()
+        + MESSAGE_OVERHEAD_TOKENS * len(request.messages)
+        + REQUEST_OVERHEAD_TOKENS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +170,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: Request) -> Response:
         """Answer one request, or raise ``RetryableBackendError`` / ``FatalBackendError``."""
+
+    async def prompt_token_bound(self, request: Request) -> int:
+        """At most how many prompt tokens ``request`` will cost: the budget reserves this plus
+        ``max_tokens`` before the call. A backend with the model's tokenizer at hand counts the
+        rendered prompt exactly; this default holds for any text without one."""
+        return utf8_prompt_bound(request)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections or model memory."""

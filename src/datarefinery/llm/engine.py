@@ -21,10 +21,10 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
-from datarefinery.errors import RetryableBackendError
+from datarefinery.errors import BackendError, RetryableBackendError
 from datarefinery.llm.base import Backend, Message, Request, Response, Usage
 from datarefinery.llm.cache import ResponseStore, request_key
-from datarefinery.llm.limits import AdmissionControl, Budget, Limits, estimate_prompt_tokens
+from datarefinery.llm.limits import AdmissionControl, Budget, Limits
 from datarefinery.llm.structured import ParseFailure, parse_reply, reask_message
 
 log = logging.getLogger(__name__)
@@ -161,10 +161,10 @@ class Engine:
         return response
 
     async def _call_with_retries(self, request: Request) -> Response:
-        prompt_estimate = estimate_prompt_tokens(request.prompt_chars())
+        prompt_bound = await self.backend.prompt_token_bound(request)
         attempt = 0
         while True:
-            ticket = await self.admission.admit(prompt_estimate, request.params.max_tokens)
+            ticket = await self.admission.admit(prompt_bound, request.params.max_tokens)
             usage: Usage | None = None
             try:
                 started = time.perf_counter()
@@ -182,6 +182,7 @@ class Engine:
                 self.stats.backend_latency_s += time.perf_counter() - started
                 return response
             except RetryableBackendError as exc:
+                usage = exc.usage  # None: the failed attempt is booked at its reservation
                 if attempt >= self.max_retries:
                     self.stats.failures += 1
                     raise
@@ -195,12 +196,13 @@ class Engine:
                     self.max_retries,
                     delay,
                 )
-            except BaseException:
+            except BaseException as exc:
+                usage = exc.usage if isinstance(exc, BackendError) else None
                 self.stats.failures += 1
                 raise
             finally:
                 await self.admission.release(ticket, usage)
-            # The reservation is released while backing off, so waiting calls hold no budget.
+            # The attempt is settled before backing off, so waiting calls hold no reservation.
             await self._sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

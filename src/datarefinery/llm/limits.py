@@ -1,14 +1,16 @@
 """Rate limits and the hard budget, both counted before a call is made.
 
-A call first reserves its worst case (prompt estimate + ``max_tokens``); when the answer comes the
-reservation is settled against the real usage. Reserving the worst case is what makes the budget
-hard: with any number of calls in flight, the spent total cannot pass the limit.
+A call first reserves its worst case (the backend's bound on its prompt tokens + ``max_tokens``);
+when the answer comes the reservation is settled against the real usage, and a call that failed
+without a reported usage is booked at its reservation (a server may have done the work anyway).
+Reserving the worst case is what makes the budget hard: with any number of calls in flight, the
+spent total cannot pass the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import logging
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,10 +18,7 @@ from typing import Protocol
 from datarefinery.errors import BudgetExceededError
 from datarefinery.llm.base import Usage
 
-
-def estimate_prompt_tokens(chars: int) -> int:
-    """A cheap upper-ish estimate: English text averages about four characters a token."""
-    return max(1, math.ceil(chars / 3.5))
+log = logging.getLogger(__name__)
 
 
 class TokenBucket:
@@ -71,6 +70,14 @@ class Pricing:
         ) / 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A call's worst case as booked by ``Budget.reserve``."""
+
+    worst: Usage
+    cost: float
+
+
 class Budget:
     """A hard cap on tokens and/or cost for a run, including what earlier sessions of it spent."""
 
@@ -93,10 +100,11 @@ class Budget:
     def cost_usd(self) -> float:
         return self.pricing.cost(self.spent)
 
-    def reserve(self, prompt_tokens: int, max_new_tokens: int) -> tuple[int, float]:
+    def reserve(self, prompt_tokens: int, max_new_tokens: int) -> Reservation:
         """Book the worst case of a call, or raise ``BudgetExceededError`` if it might not fit."""
-        tokens = prompt_tokens + max_new_tokens
-        cost = self.pricing.cost(Usage(prompt_tokens, max_new_tokens))
+        worst = Usage(prompt_tokens, max_new_tokens)
+        tokens = worst.total_tokens
+        cost = self.pricing.cost(worst)
         if (
             self.max_tokens is not None
             and self.spent.total_tokens + self._reserved_tokens + tokens > self.max_tokens
@@ -118,24 +126,36 @@ class Budget:
             )
         self._reserved_tokens += tokens
         self._reserved_cost += cost
-        return tokens, cost
+        return Reservation(worst, cost)
 
-    def settle(self, reservation: tuple[int, float], usage: Usage | None) -> None:
-        """Release a reservation and book what the call really used (``None`` if it failed)."""
-        tokens, cost = reservation
-        self._reserved_tokens -= tokens
-        self._reserved_cost -= cost
-        if usage is not None:
-            self.spent = self.spent + usage
+    def settle(self, reservation: Reservation, usage: Usage | None) -> None:
+        """Release a reservation and book what the call used: ``usage`` when the backend reported
+        it, else (a failed or timed-out call) the whole reservation."""
+        self._reserved_tokens -= reservation.worst.total_tokens
+        self._reserved_cost -= reservation.cost
+        if usage is None:
+            usage = reservation.worst
+        elif usage.total_tokens > reservation.worst.total_tokens:
+            # The prompt bound or max_tokens did not hold for this backend: the budget may pass
+            # its limit by the difference. Say so rather than hide it.
+            log.warning(
+                "a model call used %d tokens, more than the %d reserved for it",
+                usage.total_tokens,
+                reservation.worst.total_tokens,
+            )
+        self.spent = self.spent + usage
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A call let through by ``Limits.admit``: its budget reservation and its token-rate charge."""
+    """A call let through by ``Limits.admit``: its budget reservation (which is also its
+    token-rate charge)."""
 
-    tokens: int
-    cost: float
-    worst_case: int
+    reservation: Reservation
+
+    @property
+    def worst_case(self) -> int:
+        return self.reservation.worst.total_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,24 +202,24 @@ class Limits:
     async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
         """Reserve the call's worst case, then wait for the rate limits (``BudgetExceededError``
         when the budget cannot hold it)."""
-        tokens, cost = self.budget.reserve(prompt_tokens, max_new_tokens)
-        worst_case = prompt_tokens + max_new_tokens
+        reservation = self.budget.reserve(prompt_tokens, max_new_tokens)
         try:
             if self.rpm is not None:
                 await self.rpm.acquire(1)
             if self.tpm is not None:
-                await self.tpm.acquire(worst_case)
+                await self.tpm.acquire(reservation.worst.total_tokens)
         except BaseException:
-            self.budget.settle((tokens, cost), None)
+            # Nothing was sent: the reservation goes back whole.
+            self.budget.settle(reservation, Usage())
             raise
-        return Admission(tokens, cost, worst_case)
+        return Admission(reservation)
 
     async def release(self, admission: Admission, usage: Usage | None) -> None:
-        """Settle a call: book its real usage (``None`` when it failed) and return the unused part
-        of its token-rate charge."""
+        """Settle a call: book its reported usage, or its whole reservation when there is none
+        (it failed or timed out), and return the unused part of its token-rate charge."""
         if usage is not None and self.tpm is not None:
             self.tpm.give_back(admission.worst_case - usage.total_tokens)
-        self.budget.settle((admission.tokens, admission.cost), usage)
+        self.budget.settle(admission.reservation, usage)
 
     async def spending(self) -> Spending:
         return Spending(self.budget.spent, self.budget.cost_usd)

@@ -104,6 +104,14 @@ class LlamaCppBackend(Backend):
             model=self.model_name,
         )
 
+    async def prompt_token_bound(self, request: Request) -> int:
+        """Exactly the prompt the decoder evaluates: the GGUF's chat template (and the default
+        system prompt it adds, if any) rendered and tokenized by the model's own tokenizer."""
+        decoder = self._decoder
+        if decoder is None:
+            decoder = await asyncio.to_thread(self.load)
+        return decoder.count_prompt_tokens(request)
+
     async def aclose(self) -> None:
         with self._lock:
             decoder, self._decoder = self._decoder, None

@@ -137,6 +137,14 @@ class BatchedDecoder:
         self._queue.put(_Job(request, future))
         return future
 
+    def count_prompt_tokens(self, request: Request) -> int:
+        """How many tokens ``request``'s prompt is, rendered as the decoder will evaluate it.
+
+        Runs on the caller's thread: rendering and tokenizing only read the template and the
+        vocabulary (llama.cpp's own server tokenizes on its HTTP threads while another decodes).
+        """
+        return len(self._prompt_tokens(request)[0])
+
     def close(self) -> None:
         if self._closed:
             return
@@ -223,7 +231,8 @@ class BatchedDecoder:
             if room < 1:
                 raise RequestRejectedError(
                     f"llama.cpp refused the request: the prompt is {len(prompt)} tokens, the "
-                    f"context holds {self.n_ctx_seq} (raise llm.n_ctx or shorten the prompt)"
+                    f"context holds {self.n_ctx_seq} (raise llm.n_ctx or shorten the prompt)",
+                    usage=Usage(),  # nothing was evaluated
                 )
             grammar = self._grammar_sampler(request.json_schema) if request.json_schema else None
             chain = self._sampler_chain(request.params, request.seed)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
+import logging
 import os
 import time
 from typing import Any, Literal
@@ -45,9 +47,11 @@ from datarefinery.llm.base import (
     Response,
     Usage,
     normalize_finish_reason,
+    utf8_prompt_bound,
 )
-from datarefinery.llm.limits import estimate_prompt_tokens
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["auto", "llamacpp", "openai", "vllm", "none"]
 
@@ -73,6 +77,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _count(usage: Any, name: str) -> int | None:
+    """A token count from a reply's ``usage`` object, ``None`` when absent or not a number."""
+    value = usage.get(name) if isinstance(usage, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return int(value)
 
 
 class OpenAICompatBackend(Backend):
@@ -102,6 +114,9 @@ class OpenAICompatBackend(Backend):
         self._clients: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
         self._dialect_lock = asyncio.Lock()
+        # Raised when the server reports more prompt tokens than the bound (a template with a
+        # longer default system prompt than the allowance), so later reservations hold again.
+        self._extra_prompt_tokens = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # Open clients hold the credentials in their headers and cannot travel anyway.
@@ -200,6 +215,40 @@ class OpenAICompatBackend(Backend):
                 self.dialect = "openai"
             return self.dialect
 
+    async def prompt_token_bound(self, request: Request) -> int:
+        """The content's UTF-8 bytes plus the chat-template allowance (``utf8_prompt_bound``).
+        In the ``openai`` dialect the schema's bytes are added: hosted APIs may put the schema of
+        ``response_format`` into the prompt, where grammar-based servers do not."""
+        return self._bound(request, await self._resolve_dialect())
+
+    def _bound(self, request: Request, dialect: Dialect) -> int:
+        bound = utf8_prompt_bound(request) + self._extra_prompt_tokens
+        if dialect == "openai" and request.json_schema is not None:
+            bound += len(json.dumps(request.json_schema).encode("utf-8"))
+        return bound
+
+    def _usage(self, request: Request, dialect: Dialect, reported: Any) -> Usage:
+        """The usage the server reported; the call's worst case where it reported none (a
+        prompt of zero tokens is no report: some servers send zeros as placeholders)."""
+        bound = self._bound(request, dialect)
+        prompt = _count(reported, "prompt_tokens")
+        if not prompt:
+            return Usage(bound, request.params.max_tokens)
+        completion = _count(reported, "completion_tokens")
+        if completion is None:
+            completion = request.params.max_tokens
+        if prompt > bound:
+            self._extra_prompt_tokens += prompt - bound
+            log.warning(
+                "%s counted %d prompt tokens where at most %d were reserved; later calls reserve "
+                "%d more (its chat template adds more than the usual allowance)",
+                self.base_url,
+                prompt,
+                bound,
+                self._extra_prompt_tokens,
+            )
+        return Usage(prompt, completion)
+
     def build_body(self, request: Request, dialect: Dialect) -> dict[str, Any]:
         params = request.params
         body: dict[str, Any] = {
@@ -259,20 +308,20 @@ class OpenAICompatBackend(Backend):
             if reply.status_code in _REQUEST_STATUS:
                 raise RequestRejectedError(message, status=reply.status_code)
             raise FatalBackendError(message, status=reply.status_code)
+        data: Any = None
         try:
             data = reply.json()
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
+            usage = self._usage(request, dialect, data.get("usage"))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             # A garbled body is treated as a transient fault (proxies and overloaded servers do it).
+            # The budget books its usage if it reported one, else the worst case.
+            reported = data.get("usage") if isinstance(data, dict) else None
             raise RetryableBackendError(
-                f"unreadable reply from {self.display_url}: {self._scrub(reply.text[:200])!r}"
+                f"unreadable reply from {self.display_url}: {self._scrub(reply.text[:200])!r}",
+                usage=self._usage(request, dialect, reported),
             ) from None
-        usage_data = data.get("usage") or {}
-        usage = Usage(
-            int(usage_data.get("prompt_tokens") or estimate_prompt_tokens(request.prompt_chars())),
-            int(usage_data.get("completion_tokens") or estimate_prompt_tokens(len(text))),
-        )
         return Response(
             text=text,
             finish_reason=normalize_finish_reason(choice.get("finish_reason")),

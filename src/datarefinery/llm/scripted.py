@@ -10,6 +10,21 @@ from datarefinery.llm.base import Backend, Request, Response, Usage
 
 Reply = str | Response | Exception
 Script = Callable[[Request], Reply]
+UsageOf = Callable[[Request, str], Usage]
+
+
+def word_usage(request: Request, text: str) -> Usage:
+    """One token a word: cheap, and always below what any real tokenizer counts."""
+    prompt = sum(len(m.content.split()) for m in request.messages)
+    return Usage(prompt, max(1, len(text.split())))
+
+
+def byte_usage(request: Request, text: str) -> Usage:
+    """A byte-level tokenizer's worst case: a token for every UTF-8 byte of the prompt's content
+    and of the reply (at most ``max_tokens``, where a real model stops). Far above the usual
+    four characters a token, so tests of the budget can catch an estimate that is too low."""
+    completion = max(1, len(text.encode("utf-8")))
+    return Usage(request.prompt_bytes(), min(completion, request.params.max_tokens))
 
 
 class ScriptedBackend(Backend):
@@ -17,6 +32,8 @@ class ScriptedBackend(Backend):
 
     A reply may be text, a full ``Response``, or an exception to raise (e.g. a
     ``RetryableBackendError`` to exercise retries). ``requests`` records every request received.
+    ``usage`` says what a text reply costs (``word_usage`` by default; ``byte_usage`` or any
+    function of the request and the reply text).
     """
 
     kind = "scripted"
@@ -27,11 +44,13 @@ class ScriptedBackend(Backend):
         *,
         name: str = "scripted",
         delay_s: float = 0.0,
+        usage: UsageOf = word_usage,
     ) -> None:
         self._script: Script | None = replies if callable(replies) else None
         self._queue: list[Reply] = [] if callable(replies) else list(replies)
         self._name = name
         self._delay_s = delay_s
+        self._usage = usage
         self.requests: list[Request] = []
 
     @property
@@ -54,9 +73,4 @@ class ScriptedBackend(Backend):
             raise reply
         if isinstance(reply, Response):
             return reply
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
-        return Response(
-            text=reply,
-            usage=Usage(prompt_tokens, max(1, len(reply.split()))),
-            model=self._name,
-        )
+        return Response(text=reply, usage=self._usage(request, reply), model=self._name)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -36,6 +36,22 @@ from datarefinery.records import Record, Rejected
 from datarefinery.surrogate_key import SurrogateKey
 
 Output = Record | Rejected
+T = TypeVar("T")
+
+
+async def gather_or_cancel(*calls: Awaitable[T]) -> list[T]:
+    """``asyncio.gather``, except that when one call fails the others are cancelled and waited
+    for before the error propagates. Plain ``gather`` leaves them running: on a budget stop they
+    would go on calling the model after the run had written its manifest, so their spend would
+    be missing from it (and from the budget of the next session)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class StepConfig(BaseModel):
@@ -228,7 +244,7 @@ class ModelStep(Step[C]):
             self.report(outputs)
             return outputs
 
-        results = await asyncio.gather(*(one(record) for record in batch))
+        results = await gather_or_cancel(*(one(record) for record in batch))
         return [output for outputs in results for output in outputs]
 
 

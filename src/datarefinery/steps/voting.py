@@ -7,7 +7,6 @@ model is an enum of the task's labels, so a constrained backend cannot answer an
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
@@ -21,6 +20,7 @@ from datarefinery.llm.base import Request, SamplingParams
 from datarefinery.llm.engine import Engine
 from datarefinery.prompts.render import PromptTemplate
 from datarefinery.records import Record
+from datarefinery.steps.base import gather_or_cancel
 
 
 def label_reply_model(labels: list[str]) -> type[BaseModel]:
@@ -67,7 +67,7 @@ async def vote(
         Request(messages=messages, params=params, json_schema=model.model_json_schema(), seed=seed)
         for seed in seeds
     ]
-    results = await asyncio.gather(*(engine.complete_structured(r, model) for r in requests))
+    results = await gather_or_cancel(*(engine.complete_structured(r, model) for r in requests))
     answers: list[str] = []
     for result in results:
         if result.value is not None:

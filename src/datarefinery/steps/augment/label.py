@@ -10,7 +10,6 @@ is rejected (``low_agreement``). A label the record had before is kept in proven
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 from pydantic import Field
@@ -19,7 +18,7 @@ from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.prompts.render import resolve_template
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import ModelStep, Output, StepConfig, StepContext
+from datarefinery.steps.base import ModelStep, Output, StepConfig, StepContext, gather_or_cancel
 from datarefinery.steps.voting import vote
 
 
@@ -62,7 +61,7 @@ class Label(ModelStep[LabelConfig]):
         )
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        return list(await asyncio.gather(*(self._label(r) for r in batch)))
+        return list(await gather_or_cancel(*(self._label(r) for r in batch)))
 
     async def _label(self, record: Record) -> Output:
         result = await vote(

@@ -13,7 +13,6 @@ rejected unless the majority is the label it should have (``label_not_kept`` /
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 from typing import Any, ClassVar
 
@@ -31,6 +30,7 @@ from datarefinery.steps.base import (
     Output,
     StepConfig,
     StepContext,
+    gather_or_cancel,
 )
 from datarefinery.steps.synthesize.similarity import rouge_tokens
 from datarefinery.steps.voting import vote
@@ -131,7 +131,7 @@ class RewriteAugmentation(TextWritingStep[Any]):
         return ("empty", f"empty fields {empty}") if empty else None
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        results = await asyncio.gather(*(self._rewrite_all(r) for r in batch))
+        results = await gather_or_cancel(*(self._rewrite_all(r) for r in batch))
         return [output for outputs in results for output in outputs]
 
     async def _rewrite_all(self, record: Record) -> list[Output]:
@@ -139,7 +139,7 @@ class RewriteAugmentation(TextWritingStep[Any]):
         if isinstance(variants, Rejected):
             outputs: list[Output] = [variants]
         else:
-            rewrites = await asyncio.gather(
+            rewrites = await gather_or_cancel(
                 *(self._rewrite(record, i, v) for i, v in enumerate(variants))
             )
             outputs = [record] if self.config.keep_original else []

@@ -33,7 +33,7 @@ from datarefinery.loop.smallmodel import ModelKind, make_small_model
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import clip, ensure_sandbox, run_python
-from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.base import Output, Step, StepConfig, StepContext, gather_or_cancel
 from datarefinery.steps.curate.crossfit import out_of_fold_proba
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 from datarefinery.steps.voting import vote
@@ -139,10 +139,10 @@ class Consistency(Step[ConsistencyConfig]):
     async def process(self, batch: list[Record]) -> list[Output]:
         method = self.config.method
         if method == "llm":
-            results = await asyncio.gather(*(self._relabel(r) for r in batch))
+            results = await gather_or_cancel(*(self._relabel(r) for r in batch))
             return list(results)
         if method == "execute":
-            return list(await asyncio.gather(*(self._execute(r) for r in batch)))
+            return list(await gather_or_cancel(*(self._execute(r) for r in batch)))
         return self._classify(batch)
 
     def _done(self, output: Output) -> Output:

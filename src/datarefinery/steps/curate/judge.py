@@ -14,7 +14,6 @@ bias, not a judgement: both records are rejected (``inconsistent_preference``).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
@@ -25,7 +24,14 @@ from datarefinery.llm.base import Request, Response
 from datarefinery.llm.structured import schema_of
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Provenance, Record, Rejected, stable_id
-from datarefinery.steps.base import LLMCall, LLMStep, Output, StepConfig, StepContext
+from datarefinery.steps.base import (
+    LLMCall,
+    LLMStep,
+    Output,
+    StepConfig,
+    StepContext,
+    gather_or_cancel,
+)
 
 Score = Literal[1, 2, 3, 4, 5]
 Better = Literal["A", "B"]
@@ -173,7 +179,7 @@ class Judge(LLMStep[JudgeConfig]):
             if len(members) % 2:
                 detail = f"no second record with {group_field} = {value[:60]!r} to compare with"
                 outputs.append(Rejected(members[-1], self.ctx.name, "unpaired", detail))
-        results = await asyncio.gather(*(self._judge_pair(*pair) for pair in pairs))
+        results = await gather_or_cancel(*(self._judge_pair(*pair) for pair in pairs))
         for result in results:
             outputs.extend(result)
         return outputs
@@ -199,7 +205,7 @@ class Judge(LLMStep[JudgeConfig]):
         return f"{reply.better}\x1f{reply.reason}"
 
     async def _judge_pair(self, value: str, a: Record, b: Record) -> list[Output]:
-        forward, backward = await asyncio.gather(
+        forward, backward = await gather_or_cancel(
             self._verdict(value, a, b), self._verdict(value, b, a)
         )
         outputs: list[Output] = []

@@ -6,7 +6,6 @@ each call asks for a JSON reply ``{"text": ...}`` under a length cap."""
 from __future__ import annotations
 
 import abc
-import asyncio
 from functools import lru_cache
 from typing import Any
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.llm.base import Message, Request
 from datarefinery.records import Record
-from datarefinery.steps.base import C, LLMCall, ModelStep, Output
+from datarefinery.steps.base import C, LLMCall, ModelStep, Output, gather_or_cancel
 
 
 @lru_cache(maxsize=64)
@@ -61,7 +60,7 @@ class VerifiedRewrite(ModelStep[C]):
         """Rewrite, verify, re-ask; a record that passed, or a rejection with the reason."""
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        return list(await asyncio.gather(*(self._refine_one(record) for record in batch)))
+        return list(await gather_or_cancel(*(self._refine_one(record) for record in batch)))
 
     async def _refine_one(self, record: Record) -> Output:
         output = await self.refine(record)

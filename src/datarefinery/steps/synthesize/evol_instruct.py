@@ -21,7 +21,6 @@ instruction it evolved from (the seed's id for the first).
 
 from __future__ import annotations
 
-import asyncio
 from enum import StrEnum
 from typing import Any, Literal, get_args
 
@@ -30,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
-from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
+from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.generation import GenerationStep
 from datarefinery.steps.synthesize.planned import SynthesisConfig
 from datarefinery.steps.synthesize.similarity import STOPWORDS, rouge_l, rouge_tokens
@@ -145,7 +144,7 @@ class EvolInstruct(GenerationStep[EvolInstructConfig]):
         return jobs
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        results = await asyncio.gather(*(self._chain(job) for job in batch))
+        results = await gather_or_cancel(*(self._chain(job) for job in batch))
         return [output for outputs in results for output in outputs]
 
     async def _chain(self, job: Record) -> list[Output]:

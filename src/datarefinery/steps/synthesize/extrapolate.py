@@ -12,8 +12,6 @@ The example itself is not passed on; the records it yields name it in ``parent_i
 
 from __future__ import annotations
 
-import asyncio
-
 from pydantic import Field
 
 from datarefinery.config import TaskSpec
@@ -21,7 +19,14 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record, Rejected, stable_id
-from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
+from datarefinery.steps.base import (
+    Failure,
+    LLMCall,
+    Output,
+    StepConfig,
+    StepContext,
+    gather_or_cancel,
+)
 from datarefinery.steps.synthesize.planned import copies_instructions
 from datarefinery.steps.synthesize.similarity import lcs_length, rouge_l, rouge_tokens
 from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
@@ -82,7 +87,7 @@ class Extrapolate(TextWritingStep[ExtrapolateConfig]):
         self.model = item_model(task, self.written)
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        results = await asyncio.gather(*(self._extrapolate(r) for r in batch))
+        results = await gather_or_cancel(*(self._extrapolate(r) for r in batch))
         return [output for outputs in results for output in outputs]
 
     async def _extrapolate(self, example: Record) -> list[Output]:
@@ -95,7 +100,9 @@ class Extrapolate(TextWritingStep[ExtrapolateConfig]):
             ]
         else:
             outputs = list(
-                await asyncio.gather(*(self._one(example, label, i) for i in range(self.config.k)))
+                await gather_or_cancel(
+                    *(self._one(example, label, i) for i in range(self.config.k))
+                )
             )
         self.report(outputs)
         return outputs

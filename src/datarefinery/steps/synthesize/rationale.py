@@ -22,7 +22,7 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record
-from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
+from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
 from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
 from datarefinery.steps.writing import combined_hash, normalize, strings_model
@@ -85,7 +85,7 @@ class Rationale(PlannedGeneration[RationaleConfig]):
             )
             for index in range(self.config.rationale_calls)
         ]
-        answers = await asyncio.gather(*(self.ask(call) for call in calls))
+        answers = await gather_or_cancel(*(self.ask(call) for call in calls))
         candidates: list[str] = []
         failures = []
         for answer in answers:
@@ -101,7 +101,7 @@ class Rationale(PlannedGeneration[RationaleConfig]):
 
     async def process(self, batch: list[Record]) -> list[Output]:
         labels = {str(job.provenance.conditioning["label"]) for job in batch}
-        await asyncio.gather(*(self.reasons(label) for label in labels))
+        await gather_or_cancel(*(self.reasons(label) for label in labels))
         ready = [job for job in batch if not isinstance(self._reasons[self._label(job)], Failure)]
         outputs = await super().process(ready)
         for job in batch:

@@ -22,7 +22,7 @@ from pydantic import Field
 from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
-from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
+from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.generation import GenerationStep
 from datarefinery.steps.synthesize.planned import SynthesisConfig
 from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
@@ -101,7 +101,7 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
         # rounds that are running in this session (earlier ones were committed and restored).
         for job in batch:
             self._running[self._round(job)] = asyncio.Event()
-        results = await asyncio.gather(*(self._one_round(job) for job in batch))
+        results = await gather_or_cancel(*(self._one_round(job) for job in batch))
         return [output for outputs in results for output in outputs]
 
     def _round(self, job: Record) -> int:
@@ -132,7 +132,7 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
         for call in range(math.ceil(total / per_call)):
             n = min(per_call, total - call * per_call)
             calls.append(self._instruction_call(job, round_, call, n, machine))
-        answers = await asyncio.gather(*(self.ask(call) for call, _ in calls))
+        answers = await gather_or_cancel(*(self.ask(call) for call, _ in calls))
         outputs: list[Output] = []
         accepted: list[Record] = []
         for call, ((_, demo_ids), answer) in enumerate(zip(calls, answers, strict=True)):
@@ -155,7 +155,7 @@ class SelfInstruct(GenerationStep[SelfInstructConfig]):
                 candidate.provenance.conditioning["rouge_l_max"] = round(score, 3)
                 pool.add(text)
                 accepted.append(candidate)
-        instances = await asyncio.gather(*(self._instance(c) for c in accepted))
+        instances = await gather_or_cancel(*(self._instance(c) for c in accepted))
         return outputs + list(instances)
 
     def _filter(self, text: str, pool: SimilarityPool) -> tuple[str, str] | None:
