@@ -5,9 +5,11 @@ Documents: the IMDb reviews in DATA (test + validation) plus planted near-duplic
 sample of them (a few words deleted or replaced). Both sides shingle the same way (word 3-grams),
 use 128 permutations, the same LSH bands and the same threshold, and do streaming dedup (query,
 then insert what is kept) -- what the step does. Recall = planted copies flagged; false positives =
-originals flagged. Throughput is documents per second including shingling, median of the repeats.
+originals flagged. Throughput is documents per second including shingling. The two sides alternate
+within each round (which goes first flips round by round); the speed-up is the ratio of their median
+rates with the spread (``bench/ratios.py``).
 
-    .venv/bin/python bench/dedup.py --data /work/shared/data/imdb
+    .venv/bin/python bench/dedup.py --data /work/shared/data/imdb [--rounds 5]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import random
 import statistics
@@ -26,6 +29,7 @@ from datarefinery.config import LlamaCppConfig
 from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.curate.dedup import Dedup, DedupConfig, lsh_bands, shingles
+from ratios import MIN_ROUNDS, describe, ratio_of_medians
 
 
 def perturb(text: str, rng: random.Random, rate: float) -> str:
@@ -89,39 +93,51 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=500)
     parser.add_argument("--rate", type=float, default=0.04, help="share of words changed")
     parser.add_argument("--threshold", type=float, default=0.7)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--out", type=Path, default=Path("bench/results/dedup.json"))
     args = parser.parse_args()
     records, pairs = load(args.data, args.planted, args.rate, seed=0)
+    load_before = os.getloadavg()
+    sides = {"refinery dedup (rensa)": run_step, "datasketch": run_datasketch}
+    names = list(sides)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    flagged: dict[str, set[str]] = {}
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            found, seconds = sides[name](records, args.threshold)
+            assert flagged.setdefault(name, found) == found, f"{name} is not deterministic"
+            times[name].append(seconds)
+            print(f"round {round_} {name:24s} {seconds:6.2f} s", flush=True)
     results = {}
-    for name, fn in (("refinery dedup (rensa)", run_step), ("datasketch", run_datasketch)):
-        times, flagged = [], set()
-        for _ in range(args.repeats):
-            flagged, seconds = fn(records, args.threshold)
-            times.append(seconds)
+    for name in names:
         # a copy shuffled before its original makes the original the "duplicate": a pair is
         # found when either of its two records is flagged
-        found = sum(1 for copy, original in pairs.items() if {copy, original} & flagged)
+        found = sum(1 for copy, original in pairs.items() if {copy, original} & flagged[name])
         involved = set(pairs) | set(pairs.values())
         results[name] = {
-            "docs_per_s": round(len(records) / statistics.median(times), 1),
-            "seconds": [round(t, 3) for t in times],
+            "docs_per_s": round(len(records) / statistics.median(times[name]), 1),
+            "seconds": [round(t, 3) for t in times[name]],
             "pairs_found": found,
             "recall": round(found / len(pairs), 4),
-            "flagged_outside_planted_pairs": len(flagged - involved),
+            "flagged_outside_planted_pairs": len(flagged[name] - involved),
         }
-    ours, theirs = results["refinery dedup (rensa)"], results["datasketch"]
+    rates = {name: [len(records) / t for t in times[name]] for name in names}
+    speedup = ratio_of_medians(rates[names[0]], rates[names[1]])
     report = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {platform.python_version()}, shared 2-core box",
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
         "docs": len(records),
         "planted": len(pairs),
         "perturbation_rate": args.rate,
         "threshold": args.threshold,
         "bands": lsh_bands(args.threshold, 128),
+        "rounds": args.rounds,
         "results": results,
-        "speedup": round(ours["docs_per_s"] / theirs["docs_per_s"], 2),
+        "speedup": speedup,
     }
+    print(f"rensa/datasketch: {describe(speedup, ('rensa', 'datasketch'), 'docs/s')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

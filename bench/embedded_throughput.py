@@ -4,13 +4,14 @@ loop.
 All sides load the same GGUF with the same threads and answer the same prompts with the same
 sampling settings and seeds. Each (side, round) runs in its own process -- two llama.cpp instances
 in one process keep two OpenMP teams that slow each other down -- and the order of the sides
-rotates round by round, so machine noise hits all alike. The ``p4`` / ``p8`` sides go through
+rotates round by round, so machine noise hits all alike. Each ratio is the ratio of the median
+rates over the rounds, with the spread (``bench/ratios.py``). The ``p4`` / ``p8`` sides go through
 everything a run uses (response cache lookups and writes, budget, structured-output validation)
 with the ``BatchedDecoder`` decoding 4 / 8 sequences per llama.cpp batch (``llm.parallel``) and
 engine concurrency equal to it; the ``bare`` side is the loop a user would write: one
 ``create_chat_completion`` after another.
 
-    .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 3] [--model PATH]
+    .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from datarefinery.llm.cache import ResponseCache
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.llamacpp import LlamaCppBackend, default_threads
 from datarefinery.llm.models import resolve_model_path
+from ratios import MIN_ROUNDS, describe, ratio_of_medians
 
 
 class Review(BaseModel):
@@ -149,7 +151,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=default_threads())
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -209,24 +211,21 @@ def main() -> None:
     for mode, rates in results.items():
         bare = statistics.median(rates["bare"])
         p4, p8 = statistics.median(rates["p4"]), statistics.median(rates["p8"])
-        # Ratios per round (sides measured back to back), then their median: steadier on a
-        # shared machine than a ratio of medians.
-        per_round = {
-            side: [r / b for r, b in zip(rates[side], rates["bare"], strict=True)]
-            for side in ("p4", "p8")
-        }
+        ratios = {side: ratio_of_medians(rates[side], rates["bare"]) for side in ("p4", "p8")}
         summary[mode] = {
             "bare_tok_s": round(bare, 1),
             "p4_tok_s": round(p4, 1),
             "p8_tok_s": round(p8, 1),
-            "p4_ratio": round(statistics.median(per_round["p4"]), 3),
-            "p8_ratio": round(statistics.median(per_round["p8"]), 3),
+            "p4_ratio": ratios["p4"],
+            "p8_ratio": ratios["p8"],
             "rounds": rates,
         }
         print(
             f"{mode:11s} {bare:11.1f} {p4:10.1f} {p8:10.1f} "
-            f"{summary[mode]['p4_ratio']:9.2f} {summary[mode]['p8_ratio']:9.2f}"
+            f"{ratios['p4']['ratio']:9.2f} {ratios['p8']['ratio']:9.2f}"
         )
+        for side, figures in ratios.items():
+            print(f"  {mode} {side}/bare: {describe(figures, (side, 'bare'), 'tok/s')}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embedded_throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
 

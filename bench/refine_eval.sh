@@ -7,7 +7,8 @@
 #                                        validation splits (a few minutes each)
 #   bash bench/refine_eval.sh pii-sample GDR, SmolLM2, seeded 30-record sample (finishes in a session)
 #   bash bench/refine_eval.sh pii-qwen   DIRS + GDR with Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
-#   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 ParaDetox rows
+#   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 of the 700 measured
+#                                        ParaDetox rows (300 reserved for the independent scorers)
 #   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ QWEN=${QWEN:-/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}
 THREADS=${THREADS:-1}
 R=bench/results
 W=runs/bench-refine/r2
+# eval detox: the reserved slice (--reserve 300 --reserve-seed 0, the defaults) trains and
+# calibrates the independent toxicity scorers and is never measured.
+WD=runs/bench-refine/r3
 mkdir -p "$R" "$W"
 case "${1:-pii}" in
   pii)
@@ -42,10 +46,10 @@ case "${1:-pii}" in
       --work "$W/pii-qwen-$N" --out "$R/eval_pii_test_qwen_$N.json" ;;
   detox)
     .venv/bin/refinery eval detox --threads "$THREADS" --pairs "$DATA/paradetox/test.jsonl" --limit 200 --seed 0 \
-      --work "$W/detox-smollm2" --out "$R/eval_detox_smollm2_200.json" ;;
+      --reserve 300 --reserve-seed 0 --work "$WD/detox-smollm2" --out "$R/eval_detox_smollm2_200.json" ;;
   detox-qwen)
     N=${LIMIT:-40}
     .venv/bin/refinery eval detox --threads "$THREADS" --pairs "$DATA/paradetox/test.jsonl" --limit "$N" --seed 0 \
-      --model "$QWEN" --work "$W/detox-qwen-$N" --out "$R/eval_detox_qwen_$N.json" ;;
+      --reserve 300 --reserve-seed 0 --model "$QWEN" --work "$WD/detox-qwen-$N" --out "$R/eval_detox_qwen_$N.json" ;;
   *) echo "usage: $0 pii|pii-dirs|pii-sample|pii-qwen|detox|detox-qwen" >&2; exit 2 ;;
 esac

@@ -6,9 +6,11 @@ every side. The pipeline side is ``datarefinery.run`` of a ``zero_shot`` spec wi
 ``backend: openai`` (cache, budget, validation, re-asks, shard commits included) at
 ``llm.concurrency`` 1 and 4. The direct sides are a plain ``httpx`` client posting the very
 requests the pipeline makes (same prompts, schema, sampling, seeds: built by the step itself) with
-1, 2 or 4 in flight. Sides rotate round by round; each round uses new seeds.
+1, 2 or 4 in flight. Sides rotate round by round; each round uses new seeds. Each side is
+compared with the best direct side (highest median) as the ratio of their median rates, with the
+spread (``bench/ratios.py``).
 
-    .venv/bin/python bench/server_saturation.py [--calls 16] [--rounds 3] [--model PATH]
+    .venv/bin/python bench/server_saturation.py [--calls 16] [--rounds 5] [--model PATH]
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from datarefinery.llm.models import resolve_model_path
 from datarefinery.pipeline import Pipeline
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import PlannedGeneration
+from ratios import MIN_ROUNDS, describe, ratio_of_medians
 
 TASK = {
     "description": "Sentiment classification of English movie reviews.",
@@ -132,7 +135,7 @@ def start_server(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -186,14 +189,12 @@ def main() -> None:
         "best_direct": best_direct,
         "rates": rates,
     }
-    print("\nside        median tok/s   vs best direct")
+    print(f"\nside        median tok/s   vs best direct ({best_direct})")
     for side in sides:
-        # Per-round ratio against the best direct side of the same round, then the median.
-        ratio = statistics.median(
-            r / b for r, b in zip(rates[side], rates[best_direct], strict=True)
-        )
-        summary.setdefault("ratio_to_best_direct", {})[side] = round(ratio, 3)
-        print(f"{side:11s} {medians[side]:12.1f} {ratio:16.2f}")
+        figures = ratio_of_medians(rates[side], rates[best_direct])
+        summary.setdefault("ratio_to_best_direct", {})[side] = figures
+        line = describe(figures, (side, best_direct), "tok/s")
+        print(f"{side:11s} {medians[side]:12.1f}   {line}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "server_saturation.json").write_text(json.dumps(summary, indent=2) + "\n")
 

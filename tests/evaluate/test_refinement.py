@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import pytest
-
-from datarefinery.evaluate.refinement import sample_ids, score_detox
+from datarefinery.evaluate.refinement import sample_ids
 
 
 def test_sample_is_seeded_and_complete_without_limit() -> None:
@@ -10,14 +8,3 @@ def test_sample_is_seeded_and_complete_without_limit() -> None:
     assert sample_ids(ids, None, 0) == set(ids)
     assert sample_ids(ids, 10, 1) == sample_ids(ids, 10, 1) != sample_ids(ids, 10, 2)
     assert len(sample_ids(ids, 10, 1)) == 10
-
-
-@pytest.mark.slow  # loads the embedding model
-def test_score_detox_on_a_hand_made_pair() -> None:
-    figures = score_detox(
-        ["this movie is fucking shit"], ["this movie is very bad"], [["this movie is bad"]]
-    )
-    assert figures["non_toxic"] == 1.0
-    assert figures["toxicity_before"] > 0.5 > figures["toxicity_after"]
-    assert figures["similarity_to_reference"] > 0.8
-    assert figures["unchanged"] == 0

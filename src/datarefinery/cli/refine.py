@@ -17,7 +17,8 @@ from rich.table import Table
 from datarefinery import UsageError
 from datarefinery.cli.console import command_errors, console, fail
 from datarefinery.cli.run import run_and_report
-from datarefinery.evaluate.refinement import PII_METHODS, evaluate_detox, evaluate_pii
+from datarefinery.evaluate.detox import evaluate_detox
+from datarefinery.evaluate.refinement import PII_METHODS, evaluate_pii
 
 refine_app = typer.Typer(
     help="Rewrite records to remove PII, toxicity or secrets (verified).", no_args_is_help=True
@@ -237,13 +238,26 @@ def eval_detox(
     pairs: Annotated[Path, typer.Option("--pairs", help="JSONL: toxic + neutral_references.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the figures as JSON.")] = None,
     work: Annotated[Path | None, typer.Option("--work", help="Where the run goes.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
-    scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
+    limit: Annotated[
+        int | None, typer.Option(help="Score a seeded sample of N measured records.")
+    ] = None,
+    scorer: Annotated[str, typer.Option(help="The step's gate: profanity | llm | both")] = (
+        "profanity"
+    ),
+    reserve: Annotated[
+        int,
+        typer.Option(
+            help="Rows held out of measurement to train and calibrate the independent toxicity "
+            "scorers (0: none, gate scorer only)."
+        ),
+    ] = 300,
+    reserve_seed: Annotated[int, typer.Option(help="Seed of the reserved slice.")] = 0,
     model: Model = "default",
     threads: Threads = None,
     seed: Seed = 0,
 ) -> None:
-    """Score detoxification: share non-toxic, similarity to references and to the input."""
+    """Score detoxification: share non-toxic by the gate and by independent scorers, similarity
+    to the references and to the input."""
     with command_errors():
         result = evaluate_detox(
             pairs,
@@ -252,20 +266,46 @@ def eval_detox(
             options={"scorer": scorer},
             limit=limit,
             seed=seed,
+            reserve=reserve,
+            reserve_seed=reserve_seed,
         )
-    table = Table(title=f"Detoxification on {pairs} ({result['records']} records)")
-    columns = (
-        "non_toxic",
-        "toxicity_before",
-        "toxicity_after",
-        "similarity_to_input",
-        "similarity_to_reference",
-        "unchanged",
-    )
-    table.add_column("method")
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    for name, m in result["methods"].items():
-        table.add_row(name, *(str(m.get(k, "-")) for k in columns))
-    console.print(table)
+    print_detox(result)
     _write(result, out)
+
+
+def print_detox(result: dict[str, Any]) -> None:
+    """The toxicity table (texts x scorers) and the similarity table."""
+    held = result["reserve"]
+    if held["rows"]:
+        console.print(
+            f"reserved {held['rows']} rows (seed {held['seed']}, ids in {held['ids_file']}) to "
+            f"train and calibrate the independent scorers; measured on the other "
+            f"{held['measured_from']} ({result['records']} sampled)",
+            highlight=False,
+        )
+    else:
+        console.print("no reserved rows: toxicity by the gate's own scorer only", highlight=False)
+    scorers = result["scorers"]
+    table = Table(title=f"Toxicity on {result['pairs']} ({result['records']} records)")
+    table.add_column("texts")
+    for name, about in scorers.items():
+        role = "gate" if about["role"] == "gate" else about["role"].split(",")[0]
+        label = f"{name} ({role}, < {about['threshold']})"
+        table.add_column(f"{label} non-toxic", justify="right")
+        table.add_column("mean toxicity", justify="right")
+    for texts, figures in result["toxicity"].items():
+        cells = []
+        for name in scorers:
+            cells += [str(figures[name]["non_toxic"]), str(figures[name]["mean_toxicity"])]
+        table.add_row(f"{texts} ({figures['count']})", *cells)
+    console.print(table)
+    for name, about in scorers.items():
+        console.print(f"{name}: {about['model']}", highlight=False)
+    columns = ("similarity_to_input", "similarity_to_reference", "unchanged", "records_per_s")
+    similarity = Table(title="Meaning kept")
+    similarity.add_column("method")
+    for column in columns:
+        similarity.add_column(column.replace("_", " "), justify="right")
+    for name, m in result["methods"].items():
+        similarity.add_row(name, *(str(m.get(k, "-")) for k in columns))
+    console.print(similarity)

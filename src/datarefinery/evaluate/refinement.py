@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datarefinery.detect.toxicity import ProfanityScorer
-from datarefinery.embeddings import Embedder, cosine
 from datarefinery.evaluate.pii import read_gold, score_pii
 from datarefinery.executors.progress import ProgressSink
 from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.llm.base import Backend
 from datarefinery.runner import RunResult, load_manifest, run
 
 # The step (and options) behind each method name.
@@ -28,7 +27,6 @@ PII_METHODS: dict[str, dict[str, Any]] = {
     "dirs_surrogate": {"dirs": {"mode": "surrogate"}},
     "pii_rewrite": {"pii_rewrite": {}},
 }
-DETOX_METHODS: dict[str, dict[str, Any]] = {"detox_rewrite": {"detox_rewrite": {}}}
 
 
 def sample_ids(ids: list[str], limit: int | None, seed: int) -> set[str]:
@@ -46,8 +44,10 @@ def run_method(
     llm: dict[str, Any],
     seed: int,
     progress: ProgressSink | None = None,
+    backend: Backend | None = None,
 ) -> tuple[RunResult, dict[str, str]]:
-    """Run one method into ``out``; returns the result and the output text of every record."""
+    """Run one method into ``out``; returns the result and the output text of every record.
+    ``backend`` replaces the model (tests pass a scripted one)."""
     spec = {
         "name": out.name,
         "seed": seed,
@@ -56,7 +56,7 @@ def run_method(
         "steps": [method_step],
         "shard_size": 16,
     }
-    result = run(spec, out, progress=progress)
+    result = run(spec, out, progress=progress, backend=backend)
     outputs = {}
     if result.status == "complete":
         for record in read_records(result.dataset_path):
@@ -130,78 +130,3 @@ def _fallbacks(result: RunResult) -> dict[str, int]:
             key = reason.split(":")[0]
             counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def evaluate_detox(
-    pairs_path: str | Path,
-    work: str | Path,
-    *,
-    llm: dict[str, Any],
-    options: dict[str, Any] | None = None,
-    limit: int | None = None,
-    seed: int = 0,
-    progress: Callable[[str], ProgressSink | None] | None = None,
-) -> dict[str, Any]:
-    """Detoxify the ``toxic`` texts of a ParaDetox-style file and compare with its
-    ``neutral_references``: share non-toxic, embedding similarity to the references (best one)
-    and to the input. The human references are scored the same way, as the yardstick."""
-    rows = [
-        (r.id, str(r.fields["toxic"]), [str(x) for x in r.fields.get("neutral_references", [])])
-        for r in read_records(pairs_path, required=["toxic"])
-    ]
-    chosen = sample_ids([i for i, _, _ in rows], limit, seed)
-    rows = [row for row in rows if row[0] in chosen]
-    work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    input_path = work / "input.jsonl"
-    write_jsonl_atomic(input_path, (json.dumps({"id": i, "text": t}) for i, t, _ in rows))
-    step = DETOX_METHODS["detox_rewrite"]
-    if options:
-        step = _with_options(step, options)
-    sink = progress("detox_rewrite") if progress else None
-    result, outputs = run_method(
-        step, input_path, work / "detox_rewrite", llm=llm, seed=seed, progress=sink
-    )
-    texts = [t for _, t, _ in rows]
-    rewritten = [outputs.get(i, t) for i, t, _ in rows]
-    references = [refs[0] if refs else t for _, t, refs in rows]
-    figures = {
-        "detox_rewrite": {
-            **score_detox(texts, rewritten, [refs for _, _, refs in rows]),
-            **_timing(result, len(rows)),
-        },
-        "human_reference": score_detox(texts, references, [refs[1:] for _, _, refs in rows]),
-    }
-    return {
-        "pairs": str(pairs_path),
-        "records": len(rows),
-        "llm": llm,
-        "sample": {"limit": limit, "seed": seed} if limit else None,
-        "methods": figures,
-    }
-
-
-def score_detox(
-    inputs: list[str], outputs: list[str], references: list[list[str]], threshold: float = 0.5
-) -> dict[str, Any]:
-    """Share of outputs non-toxic, mean toxicity before/after, cosine to input and to the best
-    reference (records without references are left out of the latter)."""
-    scorer = ProfanityScorer()
-    before, after = scorer.score(inputs), scorer.score(outputs)
-    embedder = Embedder()
-    vin, vout = embedder.encode(inputs), embedder.encode(outputs)
-    to_input = cosine(vin, vout)
-    best = []
-    for i, refs in enumerate(references):
-        if refs:
-            vref = embedder.encode(refs)
-            best.append(float((vref @ vout[i]).max()))
-    n = len(inputs)
-    return {
-        "non_toxic": round(sum(a < threshold for a in after) / n, 4) if n else None,
-        "toxicity_before": round(sum(before) / n, 4) if n else None,
-        "toxicity_after": round(sum(after) / n, 4) if n else None,
-        "similarity_to_input": round(float(to_input.mean()), 4) if n else None,
-        "similarity_to_reference": round(sum(best) / len(best), 4) if best else None,
-        "unchanged": sum(a == b for a, b in zip(inputs, outputs, strict=True)),
-    }
