@@ -144,3 +144,65 @@ def test_input_file_through_validate(tmp_path: Path) -> None:
     assert rejected[0]["reason"] == "invalid_field"
     assert "'meh' is not one of the labels" in rejected[0]["detail"]
     assert result.manifest["model"] is None  # no LLM step, no model loaded
+
+
+def _validate_spec(data: Path) -> dict[str, object]:
+    spec = sentiment_spec()
+    spec.update(input=str(data), shard_size=1, steps=[{"validate": {}}])
+    return spec
+
+
+def test_resume_refuses_a_changed_input_file_and_names_it(tmp_path: Path) -> None:
+    data = tmp_path / "reviews.jsonl"
+    data.write_text('{"text": "Loved every minute of it.", "label": "positive"}\n')
+    datarefinery.run(_validate_spec(data), tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert list(manifest["inputs"]) == [str(data.resolve())]
+    datarefinery.run(_validate_spec(data), tmp_path / "out")  # unchanged: resumes
+    with data.open("a") as handle:
+        handle.write('{"text": "Terrible acting and a worse plot.", "label": "negative"}\n')
+    with pytest.raises(RunDirError, match=r"reviews\.jsonl changed since the run .* --fresh"):
+        datarefinery.run(_validate_spec(data), tmp_path / "out")
+    result = datarefinery.run(_validate_spec(data), tmp_path / "out", fresh=True)
+    assert result.dataset_size == 2
+
+
+def test_resume_refuses_a_changed_seed_file(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        '{"text": "A quiet, moving film about two brothers.", "label": "positive"}\n'
+        '{"text": "Loud, long and empty from start to end.", "label": "negative"}\n'
+    )
+    spec = sentiment_spec(count=1)
+    spec["task"]["seeds"] = str(seeds)  # type: ignore[index]
+    spec["steps"] = [{"few_shot": {"count_per_label": 1, "k": 1}}]
+    datarefinery.run(spec, tmp_path / "out", backend=ScriptedBackend(review_reply))
+    seeds.write_text(seeds.read_text().replace("brothers", "sisters"))
+    with pytest.raises(RunDirError, match=r"seeds\.jsonl changed"):
+        datarefinery.run(spec, tmp_path / "out", backend=ScriptedBackend(review_reply))
+
+
+def test_fresh_never_deletes_the_working_directory_or_a_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "project" / "sub"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    datarefinery.run(sentiment_spec(count=1), ".", backend=ScriptedBackend(review_reply))
+    (work / "notes.txt").write_text("mine")
+    for target in (".", str(work), str(work.parent)):
+        with pytest.raises(RunDirError, match="holds the current directory"):
+            datarefinery.run(
+                sentiment_spec(count=1), target, fresh=True, backend=ScriptedBackend(review_reply)
+            )
+    assert (work / "notes.txt").exists()
+
+
+def test_fresh_refuses_a_folder_whose_manifest_is_not_ours(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"name": "some other tool", "files": []}')
+    (tmp_path / "weights.bin").write_bytes(b"precious")
+    with pytest.raises(RunDirError, match="not a datarefinery run directory"):
+        datarefinery.run(
+            sentiment_spec(), tmp_path, fresh=True, backend=ScriptedBackend(review_reply)
+        )
+    assert (tmp_path / "weights.bin").read_bytes() == b"precious"

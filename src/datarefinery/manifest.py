@@ -136,12 +136,18 @@ class DiversitySummary(BaseModel):
     embedding: str | None = None
 
 
+# Written into every manifest: ``--fresh`` deletes only a folder whose manifest carries it (or, for
+# run directories made before the marker, names datarefinery among its versions).
+MANIFEST_FORMAT = "datarefinery-run/1"
+
+
 class ManifestBase(BaseModel):
     """What every run directory's manifest holds: the spec (as written, JSON) and its hash, the
     software versions, and one entry per session."""
 
     model_config = ConfigDict(extra="ignore")
 
+    format: str = MANIFEST_FORMAT
     name: str
     status: str = "running"
     spec_hash: str
@@ -150,6 +156,9 @@ class ManifestBase(BaseModel):
     spec: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)
     sessions: list[Session] = Field(default_factory=list)
+    # Fingerprints of the files the spec names (``fingerprints.py``); ``None`` in manifests written
+    # before they were kept, whose inputs cannot be checked.
+    inputs: dict[str, dict[str, Any]] | None = None
     _clock: float = PrivateAttr(default_factory=time.perf_counter)
 
     def begin_session(self, earlier: ManifestBase | None) -> None:
@@ -240,11 +249,13 @@ class Manifest(ManifestBase):
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
+            "format": self.format,
             "name": self.name,
             "status": self.status,
             "spec_hash": self.spec_hash,
             "spec_path": self.spec_path,
             "spec": self.spec,
+            "inputs": self.inputs,
             "versions": self.versions,
             "executor": self.executor,
             "model": self.model.model_dump(mode="json") if self.model else None,
@@ -274,12 +285,14 @@ class LoopManifest(ManifestBase):
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
+            "format": self.format,
             "name": self.name,
             "kind": self.kind,
             "status": self.status,
             "spec_hash": self.spec_hash,
             "spec_path": self.spec_path,
             "spec": self.spec,
+            "inputs": self.inputs,
             "versions": self.versions,
             "sessions": _sessions(self.sessions),
         }

@@ -24,7 +24,14 @@ from typing import Any
 
 from datarefinery.errors import RunDirError
 from datarefinery.io.write import write_jsonl_atomic
-from datarefinery.manifest import LoopManifest, Manifest, ManifestBase, ShardStats, parse_manifest
+from datarefinery.manifest import (
+    MANIFEST_FORMAT,
+    LoopManifest,
+    Manifest,
+    ManifestBase,
+    ShardStats,
+    parse_manifest,
+)
 from datarefinery.records import Record, Rejected
 
 
@@ -114,11 +121,7 @@ class RunDir:
         root = Path(path)
         manifest_path = root / cls.MANIFEST
         if fresh and root.exists():
-            if not manifest_path.exists() and any(root.iterdir()):
-                raise RunDirError(
-                    f"{root} is not empty and not a run directory; refusing to delete it. "
-                    "Choose another -o."
-                )
+            _check_deletable(root)
             shutil.rmtree(root)
         previous = None
         if root.exists() and any(root.iterdir()):
@@ -138,6 +141,7 @@ class RunDir:
         return cls(root, previous)
 
     def read_manifest(self) -> Manifest | LoopManifest | None:
+        """The manifest an earlier session wrote, typed (``None`` in a new directory)."""
         path = self.path / self.MANIFEST
         if not path.exists():
             return None
@@ -166,3 +170,36 @@ class RunDir:
     @property
     def rejected_path(self) -> Path:
         return self.path / "rejected.jsonl"
+
+
+def _check_deletable(root: Path) -> None:
+    """Refuse ``--fresh`` on anything but a run directory of ours: one whose ``manifest.json``
+    carries our format marker (or, from before the marker, our versions entry), and never the
+    working directory, one of its parents or the home folder."""
+    resolved = root.resolve()
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents or resolved == Path.home().resolve():
+        raise RunDirError(
+            f"--fresh would delete {root}, which holds the current directory or the home "
+            "folder; refusing. Give -o a run directory of its own."
+        )
+    if not any(root.iterdir()):
+        return
+    manifest_path = root / RunDir.MANIFEST
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    ours = isinstance(data, dict) and (
+        data.get("format") == MANIFEST_FORMAT
+        or (
+            "spec_hash" in data
+            and isinstance(data.get("versions"), dict)
+            and "datarefinery" in data["versions"]
+        )
+    )
+    if not ours:
+        raise RunDirError(
+            f"{root} is not empty and not a datarefinery run directory (no manifest.json of "
+            "ours); refusing to delete it. Choose another -o."
+        )

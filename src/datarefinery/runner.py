@@ -17,6 +17,7 @@ from datarefinery.errors import UsageError
 from datarefinery.executors.base import Executor
 from datarefinery.executors.local import LocalExecutor
 from datarefinery.executors.progress import ProgressSink
+from datarefinery.fingerprints import Fingerprint, check_unchanged, fingerprints, named_files
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend, Usage
 from datarefinery.manifest import (
@@ -128,6 +129,7 @@ async def _run(
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
+    inputs = _checked_inputs(loaded, run_dir)
     surrogate_key = (
         open_surrogate_key(spec.surrogate_key, base_dir=loaded.base_dir, run_dir=run_dir.path)
         if pipeline.uses_surrogate_key
@@ -140,6 +142,7 @@ async def _run(
         spec_path=loaded.source,
         spec=public_spec(spec.model_dump(mode="json")),
         versions=versions(),
+        inputs=inputs,
     )
     manifest.begin_session(run_dir.previous)
     outcome = await executor.run(
@@ -181,6 +184,17 @@ async def _run(
         seconds=time.perf_counter() - started,
         manifest=manifest,
     )
+
+
+def _checked_inputs(loaded: LoadedSpec, run_dir: RunDir) -> dict[str, Fingerprint]:
+    """Fingerprints of the files the spec names; on resume, refuse any that changed since the
+    run began (a mix of shards made from old and new content would be silently wrong)."""
+    files = named_files(loaded.spec.model_dump(mode="json"), loaded.base_dir)
+    earlier = run_dir.previous.inputs if run_dir.previous is not None else None
+    current = fingerprints(files, earlier)
+    if earlier is not None:  # None: a run directory from before inputs were fingerprinted
+        check_unchanged(earlier, current, run_dir.path)
+    return current
 
 
 def _lines(step_dir: StepDir, sample: DatasetSample | None) -> Iterator[str]:
