@@ -40,7 +40,7 @@ from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir, _write_json_atomic
 from datarefinery.runner import run, versions
-from datarefinery.steps.synthesize.common import normalized_key
+from datarefinery.text import normalized_key
 
 Log = Callable[[str], None]
 

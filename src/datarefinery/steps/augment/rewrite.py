@@ -33,12 +33,8 @@ from datarefinery.steps.base import (
     StepConfig,
     StepContext,
 )
-from datarefinery.steps.synthesize.common import (
-    DeduplicatingStep,
-    item_model,
-    text_budget,
-)
-from datarefinery.steps.synthesize.similarity import rouge_tokens
+from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
+from datarefinery.text import rouge_tokens
 
 # Variant keys the template needs that provenance does not (the label says the target already).
 PROMPT_ONLY = frozenset({"target", "target_description"})

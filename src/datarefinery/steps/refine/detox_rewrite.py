@@ -139,7 +139,7 @@ class DetoxRewrite(RewriteStep[DetoxRewriteConfig]):
         similarity: float,
         attempts: int,
     ) -> Record:
-        from datarefinery.steps.refine.common import token_f1, tokens
+        from datarefinery.text import token_f1, words_and_marks
 
         return with_text(
             record,
@@ -154,7 +154,9 @@ class DetoxRewrite(RewriteStep[DetoxRewriteConfig]):
                 "toxicity_before": round(before, 4),
                 "toxicity_after": round(after, 4),
                 "similarity_to_input": round(similarity, 4),
-                "token_f1_to_input": round(token_f1(tokens(text), tokens(output)), 4),
+                "token_f1_to_input": round(
+                    token_f1(words_and_marks(text), words_and_marks(output)), 4
+                ),
                 "attempts": attempts,
             },
         )

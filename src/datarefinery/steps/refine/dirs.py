@@ -17,7 +17,6 @@ from datarefinery.steps.refine.common import (
     TextStepConfig,
     delta,
     text_or_rejection,
-    value_pattern,
     with_text,
 )
 from datarefinery.steps.refine.surrogates import (
@@ -27,6 +26,7 @@ from datarefinery.steps.refine.surrogates import (
     SurrogatePlanner,
     apply_replacements,
 )
+from datarefinery.text import value_pattern
 
 
 class DirsConfig(TextStepConfig):

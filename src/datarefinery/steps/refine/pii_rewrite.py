@@ -33,11 +33,9 @@ from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import LLMCall, Output, StepContext
 from datarefinery.steps.refine.common import (
     TextStepConfig,
-    contains_value,
     delta,
     leaked_values,
     text_or_rejection,
-    value_pattern,
     with_text,
 )
 from datarefinery.steps.refine.dirs import with_repeats
@@ -49,6 +47,7 @@ from datarefinery.steps.refine.surrogates import (
     apply_replacements,
     normalize_value,
 )
+from datarefinery.text import contains_value, value_pattern
 
 
 class PIIRewriteConfig(TextStepConfig):

@@ -19,10 +19,9 @@ from pydantic import Field
 from datarefinery.errors import ConfigError
 from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
-from datarefinery.steps.synthesize.common import normalize
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
 from datarefinery.steps.synthesize.pool import PoolFormat, load_pool
-from datarefinery.steps.synthesize.similarity import rouge_l
+from datarefinery.text import normalize, rouge_l
 
 
 class ConditionedConfig(LabelledConfig):

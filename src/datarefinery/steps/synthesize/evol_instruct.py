@@ -35,11 +35,10 @@ from datarefinery.steps.synthesize.common import (
     GenerationStep,
     combined_hash,
     item_model,
-    normalize,
     text_budget,
 )
 from datarefinery.steps.synthesize.planned import SynthesisConfig
-from datarefinery.steps.synthesize.similarity import STOPWORDS, rouge_l, rouge_tokens
+from datarefinery.text import STOPWORDS, normalize, rouge_l, rouge_tokens
 
 Operation = Literal[
     "constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"

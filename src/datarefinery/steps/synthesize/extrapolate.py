@@ -24,7 +24,7 @@ from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
 from datarefinery.steps.synthesize.planned import copies_instructions
-from datarefinery.steps.synthesize.similarity import lcs_length, rouge_l, rouge_tokens
+from datarefinery.text import lcs_length, rouge_l, rouge_tokens
 
 
 class ExtrapolateConfig(StepConfig):

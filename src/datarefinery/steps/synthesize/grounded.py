@@ -19,10 +19,9 @@ from pydantic import Field
 from datarefinery.errors import ConfigError
 from datarefinery.records import Provenance, Record, stable_id
 from datarefinery.steps.base import StepContext
-from datarefinery.steps.synthesize.common import normalize
 from datarefinery.steps.synthesize.planned import PlannedGeneration, SynthesisConfig
 from datarefinery.steps.synthesize.pool import PoolFormat, load_pool
-from datarefinery.steps.synthesize.similarity import STOPWORDS, rouge_tokens
+from datarefinery.text import STOPWORDS, normalize, rouge_tokens
 
 
 class GroundedConfig(SynthesisConfig):

@@ -25,10 +25,9 @@ from datarefinery.steps.synthesize.common import (
     GenerationStep,
     batch_model,
     item_model,
-    normalize,
     text_budget,
 )
-from datarefinery.steps.synthesize.similarity import rouge_l
+from datarefinery.text import normalize, rouge_l
 
 DEFAULT_COUNT = 10
 

@@ -9,7 +9,7 @@ from typing import Literal
 from datarefinery.errors import InputFileError
 from datarefinery.io.read import read_records
 from datarefinery.records import Record
-from datarefinery.steps.synthesize.common import normalized_key
+from datarefinery.text import normalized_key
 
 PoolFormat = Literal["auto", "jsonl", "csv", "parquet", "hf"]
 

@@ -31,7 +31,7 @@ from datarefinery.steps.synthesize.common import (
     text_budget,
 )
 from datarefinery.steps.synthesize.planned import SynthesisConfig
-from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
+from datarefinery.text import SimilarityPool, rouge_tokens
 
 
 class SelfInstructConfig(SynthesisConfig):
