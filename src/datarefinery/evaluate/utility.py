@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from datarefinery.errors import UsageError
-from datarefinery.loop.smallmodel import ModelKind, make_small_model
+from datarefinery.models.smallmodel import ModelKind, make_small_model
 from datarefinery.records import Record
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from datarefinery.errors import UsageError
 from datarefinery.llm.base import Backend
 from datarefinery.loop.analysis import extra_data_analysis
 from datarefinery.loop.s3 import run_s3
-from datarefinery.loop.smallmodel import ModelKind, accuracy, make_small_model
 from datarefinery.loop.spec import load_real, load_s3_spec
+from datarefinery.models.smallmodel import ModelKind, accuracy, make_small_model
 from datarefinery.rundir import _write_json_atomic
 
 Log = Callable[[str], None]

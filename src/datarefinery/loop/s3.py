@@ -35,8 +35,8 @@ from typing import Any
 from datarefinery.config import LoadedSpec, RunSpec
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend
-from datarefinery.loop.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
+from datarefinery.models.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir, _write_json_atomic
 from datarefinery.runner import run, versions

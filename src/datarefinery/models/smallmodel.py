@@ -169,7 +169,7 @@ def make_small_model(
     if kind == "embedding-lr":
         return EmbeddingLR(text_fields, label_field, seed=seed, embedder=embedder)
     if kind == "transformer":
-        from datarefinery.loop.finetune import TransformerClassifier
+        from datarefinery.models.finetune import TransformerClassifier
 
         return TransformerClassifier(text_fields, label_field, seed=seed)
     raise UsageError(f"unknown small model {kind!r}: use tfidf-lr, embedding-lr or transformer")
