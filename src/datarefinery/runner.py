@@ -16,6 +16,7 @@ from typing import Any
 
 from datarefinery.config import LoadedSpec, load_spec, spec_from_dict
 from datarefinery.errors import BackendError, BudgetExceededError, UsageError
+from datarefinery.evaluate.run_diversity import summarize as summarize_diversity
 from datarefinery.executors.local import LocalExecutor, NullProgress, ProgressSink, StepSummary
 from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
@@ -24,7 +25,6 @@ from datarefinery.llm.engine import Engine
 from datarefinery.llm.factory import make_engine
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
-from datarefinery.run_diversity import summarize as summarize_diversity
 from datarefinery.rundir import RunDir, ShardStats, StepDir
 from datarefinery.steps.base import StepContext
 
