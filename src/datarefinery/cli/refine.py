@@ -175,7 +175,7 @@ def eval_pii(
     seed: Seed = 0,
 ) -> None:
     """Score PII removal per method: recall, precision, F1, leaks, per entity type."""
-    from datarefinery.evaluate.refinement import PII_METHODS, evaluate_pii
+    from datarefinery.loop.refine_eval import PII_METHODS, evaluate_pii
 
     methods = method or ["dirs", "pii_rewrite"]
     unknown = [m for m in methods if m not in PII_METHODS]
@@ -234,7 +234,7 @@ def eval_detox(
     seed: Seed = 0,
 ) -> None:
     """Score detoxification: share non-toxic, similarity to references and to the input."""
-    from datarefinery.evaluate.refinement import evaluate_detox
+    from datarefinery.loop.refine_eval import evaluate_detox
 
     try:
         result = evaluate_detox(

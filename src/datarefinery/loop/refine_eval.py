@@ -1,5 +1,8 @@
 """Running refinement methods over an evaluation file and scoring them (``refinery eval``).
 
+This is orchestration over runs, which is why it sits with the S3 loop above the runner; the
+scores come from ``evaluate.pii`` and ``evaluate.detox``.
+
 Each method runs as an ordinary resumable run (``runner.run``) in ``WORK/<method>/``, on an input
 file holding only ``id`` and ``text`` (gold spans and references never reach a step); run the same
 command again after an interruption and finished shards and answered calls are reused. Scores come
@@ -14,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from datarefinery.detect.toxicity import ProfanityScorer
-from datarefinery.embeddings import Embedder, cosine
+from datarefinery.evaluate.detox import score_detox
 from datarefinery.evaluate.pii import read_gold, score_pii
 from datarefinery.executors.local import ProgressSink
 from datarefinery.io.read import read_records
@@ -178,30 +180,4 @@ def evaluate_detox(
         "llm": llm,
         "sample": {"limit": limit, "seed": seed} if limit else None,
         "methods": figures,
-    }
-
-
-def score_detox(
-    inputs: list[str], outputs: list[str], references: list[list[str]], threshold: float = 0.5
-) -> dict[str, Any]:
-    """Share of outputs non-toxic, mean toxicity before/after, cosine to input and to the best
-    reference (records without references are left out of the latter)."""
-    scorer = ProfanityScorer()
-    before, after = scorer.score(inputs), scorer.score(outputs)
-    embedder = Embedder()
-    vin, vout = embedder.encode(inputs), embedder.encode(outputs)
-    to_input = cosine(vin, vout)
-    best = []
-    for i, refs in enumerate(references):
-        if refs:
-            vref = embedder.encode(refs)
-            best.append(float((vref @ vout[i]).max()))
-    n = len(inputs)
-    return {
-        "non_toxic": round(sum(a < threshold for a in after) / n, 4) if n else None,
-        "toxicity_before": round(sum(before) / n, 4) if n else None,
-        "toxicity_after": round(sum(after) / n, 4) if n else None,
-        "similarity_to_input": round(float(to_input.mean()), 4) if n else None,
-        "similarity_to_reference": round(sum(best) / len(best), 4) if best else None,
-        "unchanged": sum(a == b for a, b in zip(inputs, outputs, strict=True)),
     }
