@@ -16,7 +16,6 @@ not fit one columnar schema, and a shard is small enough that the format costs n
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,18 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import RunDirError
-from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
 from datarefinery.records import Record, Rejected
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -86,7 +75,7 @@ class StepDir:
             self._shard(index, ".rejected.jsonl"),
             (json.dumps(r.to_dict(), ensure_ascii=False) for r in rejected),
         )
-        _write_json_atomic(self._shard(index, ".done"), stats.to_dict())
+        write_json_atomic(self._shard(index, ".done"), stats.to_dict())
 
     def shard_stats(self, index: int) -> ShardStats:
         return ShardStats.from_dict(json.loads(self._shard(index, ".done").read_text()))
@@ -107,7 +96,7 @@ class StepDir:
                     yield line.rstrip("\n")
 
     def mark_complete(self, shards: int) -> None:
-        _write_json_atomic(self.path / "_COMPLETE", {"shards": shards})
+        write_json_atomic(self.path / "_COMPLETE", {"shards": shards})
 
     def complete_shards(self) -> int | None:
         marker = self.path / "_COMPLETE"
@@ -166,7 +155,7 @@ class RunDir:
         return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        _write_json_atomic(self.path / self.MANIFEST, data)
+        write_json_atomic(self.path / self.MANIFEST, data)
 
     def step_dir(self, index: int, name: str) -> StepDir:
         return StepDir(self.path / "steps" / f"{index + 1:02d}-{name}")

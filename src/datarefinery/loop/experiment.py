@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import UsageError
+from datarefinery.io.write import write_json_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.analysis import extra_data_analysis
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real, load_s3_spec
 from datarefinery.models.smallmodel import ModelKind, accuracy, make_small_model
-from datarefinery.rundir import _write_json_atomic
 
 Log = Callable[[str], None]
 
@@ -247,7 +247,7 @@ def run_experiment(
         "date": datetime.now(UTC).date().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    _write_json_atomic(config.out / "table.json", table)
+    write_json_atomic(config.out / "table.json", table)
     (config.out / "table.md").write_text(table_markdown(table), encoding="utf-8")
     return table
 
