@@ -28,10 +28,6 @@ class Pipeline:
     def uses_llm(self) -> bool:
         return any(step.uses_llm for step in self.steps)
 
-    @property
-    def has_source(self) -> bool:
-        return bool(self.steps) and self.steps[0].is_source
-
     @classmethod
     def from_spec(cls, loaded: LoadedSpec) -> Pipeline:
         spec = loaded.spec

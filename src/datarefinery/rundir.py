@@ -80,9 +80,6 @@ class StepDir:
     def shard_stats(self, index: int) -> ShardStats:
         return ShardStats.from_dict(json.loads(self._shard(index, ".done").read_text()))
 
-    def done_indices(self) -> list[int]:
-        return sorted(int(p.name[6:11]) for p in self.path.glob("shard-*.done"))
-
     def records(self, index: int) -> Iterator[Record]:
         with self._shard(index, ".jsonl").open(encoding="utf-8") as handle:
             for line in handle:

@@ -18,7 +18,6 @@ analysis of the S3 run.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import platform
 import time
@@ -289,8 +288,3 @@ def table_markdown(table: dict[str, Any]) -> str:
     elif "cosine_note" in analysis:
         lines.append(f"- cosine not measured: {analysis['cosine_note']}")
     return "\n".join(lines) + "\n"
-
-
-def load_table(out: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((out / "table.json").read_text(encoding="utf-8"))
-    return data
