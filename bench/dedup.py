@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from datarefinery.config import LLMConfig
+from datarefinery.config import LlamaCppConfig
 from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.curate.dedup import Dedup, DedupConfig, lsh_bands, shingles
@@ -58,7 +58,7 @@ def load(data: Path, planted: int, rate: float, seed: int) -> tuple[list[Record]
 def run_step(records: list[Record], threshold: float) -> tuple[set[str], float]:
     step = Dedup(DedupConfig(method="minhash", threshold=threshold))
     started = time.perf_counter()
-    step.setup(StepContext(name="dedup", index=0, seed=0, task=None, llm=LLMConfig()))
+    step.setup(StepContext(name="dedup", index=0, seed=0, task=None, llm=LlamaCppConfig()))
     outputs = step.postprocess(asyncio.run(step.process(records)))
     seconds = time.perf_counter() - started
     return {o.record.id for o in outputs if not isinstance(o, Record)}, seconds

@@ -129,7 +129,7 @@ def child(spec_path: Path, out: Path, diversity: str) -> None:
 def _exact_dedup_class() -> type[Any]:
     from datarefinery.records import Record, Rejected
     from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-    from datarefinery.steps.synthesize.common import normalized_key
+    from datarefinery.steps.writing import normalized_key
 
     class ExactDedup(Step[StepConfig]):
         """Rejects a record whose text equals an earlier one up to case and spacing."""

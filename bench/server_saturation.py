@@ -35,7 +35,8 @@ from datarefinery.config import spec_from_dict
 from datarefinery.llm.base import Request
 from datarefinery.llm.models import resolve_model_path
 from datarefinery.pipeline import Pipeline
-from datarefinery.steps.base import LLMStep, StepContext
+from datarefinery.steps.base import StepContext
+from datarefinery.steps.synthesize.planned import PlannedGeneration
 
 TASK = {
     "description": "Sentiment classification of English movie reviews.",
@@ -70,7 +71,7 @@ def requests_of(spec_dict: dict[str, Any]) -> list[Request]:
     """The requests the pipeline's step makes, built by the step itself."""
     loaded = spec_from_dict(spec_dict)
     step = Pipeline.from_spec(loaded).steps[0]
-    assert isinstance(step, LLMStep)
+    assert isinstance(step, PlannedGeneration)
     s = loaded.spec
     step.setup(StepContext(name="zero_shot", index=0, seed=s.seed, task=s.task, llm=s.llm))
     return [step.build_call(job).request for job in step.plan()]

@@ -18,38 +18,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from datarefinery.errors import RunDirError
 from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
+from datarefinery.manifest import LoopManifest, Manifest, ManifestBase, ShardStats, parse_manifest
 from datarefinery.records import Record, Rejected
-
-
-@dataclass
-class ShardStats:
-    records_in: int = 0
-    records_out: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "records_in": self.records_in,
-            "records_out": self.records_out,
-            "rejected": self.rejected,
-            "seconds": round(self.seconds, 3),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ShardStats:
-        return cls(
-            records_in=int(data["records_in"]),
-            records_out=int(data["records_out"]),
-            rejected={str(k): int(v) for k, v in data.get("rejected", {}).items()},
-            seconds=float(data.get("seconds", 0.0)),
-        )
 
 
 class StepDir:
@@ -110,12 +84,15 @@ class StepDir:
 
 
 class RunDir:
-    """Opens (or creates) a run directory for a spec; refuses one that holds a different spec."""
+    """Opens (or creates) a run directory for a spec; refuses one that holds a different spec.
+
+    ``previous`` is the manifest an earlier session left (``None`` in a new directory)."""
 
     MANIFEST = "manifest.json"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, previous: Manifest | LoopManifest | None = None) -> None:
         self.path = path
+        self.previous = previous
 
     @classmethod
     def open(cls, path: str | Path, spec_hash: str, *, fresh: bool = False) -> RunDir:
@@ -128,31 +105,37 @@ class RunDir:
                     "Choose another -o."
                 )
             shutil.rmtree(root)
+        previous = None
         if root.exists() and any(root.iterdir()):
             if not manifest_path.exists():
                 raise RunDirError(
                     f"{root} exists, is not empty and holds no manifest.json: choose another -o "
                     "(an empty or new folder)."
                 )
-            previous = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if previous.get("spec_hash") != spec_hash:
+            previous = cls(root).read_manifest()
+            if previous is not None and previous.spec_hash != spec_hash:
                 raise RunDirError(
                     f"{root} holds a run of a different spec (spec hash "
-                    f"{previous.get('spec_hash')}, this one {spec_hash}). Use another -o, or "
+                    f"{previous.spec_hash}, this one {spec_hash}). Use another -o, or "
                     "--fresh to discard that run."
                 )
         root.mkdir(parents=True, exist_ok=True)
-        return cls(root)
+        return cls(root, previous)
 
-    def read_manifest(self) -> dict[str, Any] | None:
+    def read_manifest(self) -> Manifest | LoopManifest | None:
         path = self.path / self.MANIFEST
         if not path.exists():
             return None
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return data
+        try:
+            return parse_manifest(path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # bad JSON, or fields that do not validate
+            raise RunDirError(
+                f"{path} is not a manifest this version can read ({exc}). Use another -o, or "
+                "--fresh to discard that run."
+            ) from None
 
-    def write_manifest(self, data: dict[str, Any]) -> None:
-        write_json_atomic(self.path / self.MANIFEST, data)
+    def write_manifest(self, manifest: ManifestBase) -> None:
+        write_json_atomic(self.path / self.MANIFEST, manifest.to_json())
 
     def step_dir(self, index: int, name: str) -> StepDir:
         return StepDir(self.path / "steps" / f"{index + 1:02d}-{name}")

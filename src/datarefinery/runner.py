@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import platform
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from datarefinery.config import LoadedSpec, load_spec, spec_from_dict
-from datarefinery.errors import BackendError, BudgetExceededError, UsageError
-from datarefinery.evaluate.run_diversity import summarize as summarize_diversity
-from datarefinery.executors.local import LocalExecutor, NullProgress, ProgressSink, StepSummary
-from datarefinery.io.read import read_records
+from datarefinery.errors import UsageError
+from datarefinery.evaluate.run_diversity import DatasetSample, summarize_sample
+from datarefinery.executors.base import Executor
+from datarefinery.executors.local import LocalExecutor
+from datarefinery.executors.progress import ProgressSink
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend, Usage
-from datarefinery.llm.engine import Engine
-from datarefinery.llm.factory import make_engine
+from datarefinery.manifest import (
+    Counts,
+    DiversitySummary,
+    LoopManifest,
+    Manifest,
+    ShardStats,
+    StepSummary,
+)
 from datarefinery.pipeline import Pipeline
-from datarefinery.records import Record
-from datarefinery.rundir import RunDir, ShardStats, StepDir
-from datarefinery.steps.base import StepContext
+from datarefinery.rundir import RunDir, StepDir
 
 _VERSIONED = ("datarefinery", "llama-cpp-python", "pydantic", "httpx", "pyarrow", "jinja2")
 
@@ -53,7 +56,7 @@ class RunResult:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     seconds: float = 0.0
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = None
 
     @property
     def dataset_path(self) -> Path:
@@ -71,7 +74,7 @@ def run(
     fresh: bool = False,
     progress: ProgressSink | None = None,
     backend: Backend | None = None,
-    executor: str | LocalExecutor = "local",
+    executor: str | Executor = "local",
     address: str | None = None,
     diversity: bool = True,
 ) -> RunResult:
@@ -94,13 +97,11 @@ def run(
     else:
         loaded = load_spec(spec)
     chosen = make_executor(executor, address)
-    return asyncio.run(
-        _run(loaded, Path(out), fresh, progress or NullProgress(), backend, chosen, diversity)
-    )
+    return asyncio.run(_run(loaded, Path(out), fresh, progress, backend, chosen, diversity))
 
 
-def make_executor(executor: str | LocalExecutor, address: str | None = None) -> LocalExecutor:
-    if isinstance(executor, LocalExecutor):
+def make_executor(executor: str | Executor, address: str | None = None) -> Executor:
+    if isinstance(executor, Executor):
         return executor
     if executor == "local":
         if address is not None:
@@ -117,189 +118,65 @@ async def _run(
     loaded: LoadedSpec,
     out: Path,
     fresh: bool,
-    progress: ProgressSink,
+    progress: ProgressSink | None,
     backend: Backend | None,
-    executor: LocalExecutor,
+    executor: Executor,
     diversity: bool,
 ) -> RunResult:
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
-    previous = run_dir.read_manifest() or {}
-    spent_before = Usage(*previous.get("usage_spent", [0, 0]))
     started = time.perf_counter()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-
-    engine: Engine | None = None
-    if pipeline.uses_llm:
-        engine = make_engine(
-            spec.llm, backend=backend, cache_path=run_dir.cache_path, spent=spent_before
-        )
-
-    progress.bind_engine(engine.stats if engine else None)
-    manifest: dict[str, Any] = {
-        "name": spec.name,
-        "status": "running",
-        "spec_hash": spec.spec_hash(),
-        "spec_path": loaded.source,
-        "spec": spec.model_dump(mode="json"),
-        "versions": versions(),
-        "executor": executor.name,
-        "model": _model_info(engine),
-        "sessions": [*previous.get("sessions", []), {"started": started_at}],
-        "usage_spent": [spent_before.prompt_tokens, spent_before.completion_tokens],
-    }
-    summaries: list[StepSummary] = []
-
-    def save_manifest(status: str = "running", message: str = "") -> None:
-        usage = engine.budget.spent if engine else spent_before
-        manifest.update(
-            status=status,
-            message=message,
-            steps=[s.to_dict() for s in summaries],
-            usage_spent=[usage.prompt_tokens, usage.completion_tokens],
-            tokens={
-                "prompt": usage.prompt_tokens,
-                "completion": usage.completion_tokens,
-                "total": usage.total_tokens,
-            },
-            cost_usd=round(engine.budget.cost_usd, 6) if engine else 0.0,
-            engine=engine.stats.to_dict() if engine else None,
-        )
-        manifest["sessions"][-1]["seconds"] = round(time.perf_counter() - started, 3)
-        run_dir.write_manifest(manifest)
-
-    save_manifest()
-    status, message = "complete", ""
-    try:
-        await executor.open(loaded, engine)
-        source: Iterable[Record] | None = None
-        for index, step in enumerate(pipeline.steps):
-            name = pipeline.names[index]
-            ctx = StepContext(
-                name=name,
-                index=index,
-                seed=spec.seed,
-                task=spec.task,
-                llm=spec.llm,
-                engine=engine,
-                base_dir=loaded.base_dir,
-                on_record=lambda kept, rejected: progress.advance(1, kept, rejected),
-            )
-            step.setup(ctx)
-            step_dir = run_dir.step_dir(index, name)
-            if source is None:
-                source = _first_source(loaded, pipeline)
-            total = _count_hint(source)
-            progress.step_started(name, total)
-            complete = step_dir.complete_shards()
-            if complete is not None and not step.stateful:
-                summary = _summary_from_disk(name, step.name, step_dir, complete)
-                progress.advance(
-                    summary.records_in, summary.records_out, sum(summary.rejected.values())
-                )
-            else:
-                summary = await executor.run_step(
-                    step,
-                    step_dir,
-                    source,
-                    shard_size=spec.shard_size,
-                    progress=progress,
-                    on_commit=save_manifest,
-                )
-            summaries.append(summary)
-            progress.step_finished(name)
-            source = _step_outputs(step_dir)
-    except BudgetExceededError as exc:
-        status, message = "stopped", str(exc)
-    except BackendError as exc:
-        status, message = (
-            "stopped",
-            (
-                f"the model backend failed: {exc}. Finished shards and every answered call are "
-                "kept; run the same command again to resume."
-            ),
-        )
-    except BaseException:
-        save_manifest(
-            "interrupted", "the run was interrupted; run the same command again to resume"
-        )
-        await executor.close()
-        if engine is not None:
-            await engine.aclose()
-        raise
-    await executor.close()
-
+    manifest = Manifest(
+        name=spec.name,
+        spec_hash=spec.spec_hash(),
+        spec_path=loaded.source,
+        spec=spec.model_dump(mode="json"),
+        versions=versions(),
+    )
+    manifest.begin_session(run_dir.previous)
+    outcome = await executor.run(
+        loaded, pipeline, run_dir, manifest, backend=backend, progress=progress
+    )
     dataset_size = rejected_size = 0
-    if status == "complete":
+    if outcome.status == "complete":
         last = run_dir.step_dir(len(pipeline.steps) - 1, pipeline.names[-1])
-        dataset_size = write_jsonl_atomic(
-            run_dir.dataset_path, (r.to_json() for r in last.all_records())
-        )
+        sample = DatasetSample() if diversity else None
+        dataset_size = write_jsonl_atomic(run_dir.dataset_path, _lines(last, sample))
         rejected_size = write_jsonl_atomic(run_dir.rejected_path, _all_rejected(run_dir, pipeline))
-        if diversity:
-            manifest["diversity"] = summarize_diversity(run_dir.dataset_path, spec.task)
-    manifest["counts"] = {
-        "dataset": dataset_size,
-        "rejected": rejected_size,
-        "rejected_by_reason": _rejected_by_reason(summaries),
-    }
-    manifest["sessions"][-1]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    save_manifest(status, message)
-    if engine is not None:
-        await engine.aclose()
-    usage = engine.budget.spent if engine else Usage()
+        if sample is not None:
+            manifest.diversity = DiversitySummary.model_validate(
+                summarize_sample(sample, spec.task)
+            )
+    manifest.counts = Counts(
+        dataset=dataset_size,
+        rejected=rejected_size,
+        rejected_by_reason=manifest.rejected_by_reason(),
+    )
+    manifest.finish_session()
+    manifest.set_status(outcome.status, outcome.message)
+    run_dir.write_manifest(manifest)
     return RunResult(
         run_dir=out,
-        status=status,
-        message=message,
-        steps=summaries,
+        status=outcome.status,
+        message=outcome.message,
+        steps=manifest.steps,
         dataset_size=dataset_size,
         rejected_size=rejected_size,
-        usage=usage,
-        cost_usd=engine.budget.cost_usd if engine else 0.0,
+        usage=outcome.usage,
+        cost_usd=outcome.cost_usd,
         seconds=time.perf_counter() - started,
         manifest=manifest,
     )
 
 
-def _model_info(engine: Engine | None) -> dict[str, Any] | None:
-    if engine is None:
-        return None
-    return {"backend": engine.backend.kind, "identity": engine.backend.identity}
-
-
-def _first_source(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Record]:
-    first = pipeline.steps[0]
-    if first.is_source:
-        return first.plan()
-    spec = loaded.spec
-    assert spec.input is not None
-    path = Path(spec.input.path)
-    if not path.is_absolute():
-        path = loaded.base_dir / path
-    return read_records(
-        path,
-        format=spec.input.format,
-        required=sorted(pipeline.input_required),
-        limit=spec.input.limit,
-    )
-
-
-def _count_hint(source: Iterable[Record]) -> int | None:
-    return len(source) if isinstance(source, list) else None
-
-
-def _step_outputs(step_dir: StepDir) -> Iterator[Record]:
-    yield from step_dir.all_records()
-
-
-def _summary_from_disk(name: str, step: str, step_dir: StepDir, shards: int) -> StepSummary:
-    summary = StepSummary(name=name, step=step)
-    for index in range(shards):
-        summary.add(step_dir.shard_stats(index))
-    summary.shards_resumed = shards
-    return summary
+def _lines(step_dir: StepDir, sample: DatasetSample | None) -> Iterator[str]:
+    """The last step's records as dataset lines; the diversity sample is drawn in the same pass,
+    so the finished dataset is not read again for it."""
+    for record in step_dir.all_records():
+        if sample is not None:
+            sample.add(record.to_dict())
+        yield record.to_json()
 
 
 def _all_rejected(run_dir: RunDir, pipeline: Pipeline) -> Iterator[str]:
@@ -310,18 +187,14 @@ def _all_rejected(run_dir: RunDir, pipeline: Pipeline) -> Iterator[str]:
             yield from step_dir.rejected_lines(shard)
 
 
-def _rejected_by_reason(summaries: list[StepSummary]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for summary in summaries:
-        for reason, count in summary.rejected.items():
-            key = f"{summary.name}:{reason}"
-            totals[key] = totals.get(key, 0) + count
-    return totals
-
-
-def load_manifest(run_dir: str | Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((Path(run_dir) / RunDir.MANIFEST).read_text(encoding="utf-8"))
-    return data
+def load_manifest(run_dir: str | Path) -> Manifest | LoopManifest:
+    """The manifest of a run directory (``FileNotFoundError`` when it has none). Its attributes
+    are typed; ``manifest["key"]`` reads the JSON form, as when this returned a dict."""
+    path = Path(run_dir) / RunDir.MANIFEST
+    manifest = RunDir(Path(run_dir)).read_manifest()
+    if manifest is None:
+        raise FileNotFoundError(path)
+    return manifest
 
 
 __all__ = ["RunResult", "ShardStats", "load_manifest", "run", "versions"]

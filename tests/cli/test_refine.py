@@ -103,12 +103,13 @@ def test_eval_pii_writes_figures_per_method(tmp_path: Path) -> None:
 def test_refine_and_run_share_the_exit_handling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``refine`` commands go through ``app.run_and_report`` like ``run``: interrupted is 130
+    """``refine`` commands go through ``cli.run.run_and_report`` like ``run``: interrupted is 130
     with the resume hint, a run stopped early is 3."""
     from typer.testing import CliRunner
 
     import datarefinery
-    from datarefinery.cli.app import EXIT_INTERRUPTED, EXIT_STOPPED, app
+    from datarefinery.cli.app import app
+    from datarefinery.cli.console import EXIT_INTERRUPTED, EXIT_STOPPED
     from datarefinery.runner import RunResult
 
     source = _jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "def f():\n    return 1\n"}])

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from datarefinery.config import LLMConfig
-from datarefinery.executors.local import LocalExecutor, NullProgress
+from datarefinery.config import LlamaCppConfig
+from datarefinery.executors.local import LocalExecutor
+from datarefinery.executors.progress import NullProgress
 from datarefinery.records import Record, Rejected
 from datarefinery.rundir import StepDir
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
@@ -49,7 +50,7 @@ def records(n: int) -> list[Record]:
 
 
 def setup(step: Step[Any]) -> Step[Any]:
-    step.setup(StepContext(name=step.name, index=0, seed=0, task=None, llm=LLMConfig()))
+    step.setup(StepContext(name=step.name, index=0, seed=0, task=None, llm=LlamaCppConfig()))
     return step
 
 

@@ -11,6 +11,16 @@ from typing import Any
 import pytest
 
 import datarefinery
+from datarefinery.errors import (
+    BackendError,
+    BudgetExceededError,
+    ConfigError,
+    DatarefineryError,
+    FatalBackendError,
+    RequestRejectedError,
+    RetryableBackendError,
+    UsageError,
+)
 from datarefinery.llm.base import Request, Response, Usage
 from datarefinery.llm.limits import estimate_prompt_tokens
 from datarefinery.llm.scripted import ScriptedBackend
@@ -20,7 +30,11 @@ from tests.support.specs import sentiment_spec
 pytestmark = pytest.mark.slow
 
 ray = pytest.importorskip("ray", reason="the Ray executor needs datarefinery[ray]")
-from datarefinery.executors.ray import RayExecutor  # noqa: E402
+from datarefinery.executors.ray import (  # noqa: E402
+    RayExecutor,
+    describe_failure,
+    rebuild_failure,
+)
 
 
 def few_distinct(request: Request) -> str:
@@ -174,3 +188,23 @@ def test_embedded_model_on_ray_through_the_cli_equals_the_local_run(
     assert manifest["executor"] == "ray"
     assert manifest["engine"]["backend_calls"] >= 4
     assert manifest["counts"]["dataset"] + manifest["counts"]["rejected"] == 4
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RetryableBackendError("HTTP 503 five times", status=503, retry_after=2.0),
+        FatalBackendError("HTTP 401: check the key", status=401),
+        RequestRejectedError("prompt too long", status=400),
+        BackendError("the server went away"),
+        BudgetExceededError("token budget reached"),
+        ConfigError("bad option", where="spec.yaml, line 3"),
+    ],
+)
+def test_a_worker_error_reaches_the_driver_as_its_family_and_kind(error: Exception) -> None:
+    assert isinstance(error, DatarefineryError)
+    rebuilt = rebuild_failure(*describe_failure(error))
+    assert type(rebuilt) is (UsageError if isinstance(error, UsageError) else type(error))
+    assert str(rebuilt) == str(error)
+    assert getattr(rebuilt, "status", None) == getattr(error, "status", None)
+    assert getattr(rebuilt, "retry_after", None) == getattr(error, "retry_after", None)

@@ -9,7 +9,7 @@ from datarefinery.errors import BudgetExceededError, FatalBackendError, Retryabl
 from datarefinery.llm.base import Message, Request, Response, SamplingParams, Usage
 from datarefinery.llm.cache import ResponseCache
 from datarefinery.llm.engine import Engine
-from datarefinery.llm.limits import Budget
+from datarefinery.llm.limits import Admission, Budget, Limits, Spending
 from datarefinery.llm.scripted import ScriptedBackend
 
 
@@ -163,3 +163,67 @@ def test_concurrency_is_bounded() -> None:
 
     asyncio.run(scenario())
     assert active["max"] == 3
+
+
+class RecordingAdmission:
+    """An admission control kept outside the engine, as the Ray executor's proxies are."""
+
+    def __init__(self, refuse_after: int) -> None:
+        self.limits = Limits(Budget())
+        self.refuse_after = refuse_after
+        self.admitted: list[tuple[int, int]] = []
+        self.released: list[Usage | None] = []
+
+    async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
+        if len(self.admitted) >= self.refuse_after:
+            raise BudgetExceededError("refused by the shared budget")
+        self.admitted.append((prompt_tokens, max_new_tokens))
+        return await self.limits.admit(prompt_tokens, max_new_tokens)
+
+    async def release(self, admission: Admission, usage: Usage | None) -> None:
+        self.released.append(usage)
+        await self.limits.release(admission, usage)
+
+    async def spending(self) -> Spending:
+        return await self.limits.spending()
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.answers: dict[str, Response] = {}
+        self.closed = False
+
+    async def lookup(self, key: str) -> Response | None:
+        return self.answers.get(key)
+
+    async def store(self, key: str, response: Response) -> None:
+        self.answers[key] = response
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_cache_and_admission_are_the_ones_passed_in() -> None:
+    backend = ScriptedBackend(lambda r: Response(text='{"answer": "x"}', usage=Usage(3, 2)))
+    admission, store = RecordingAdmission(refuse_after=2), MemoryStore()
+    engine = Engine(backend, store, admission)
+
+    async def scenario() -> None:
+        for seed in (1, 2, 1):
+            await engine.complete(req(seed, max_tokens=7))
+        with pytest.raises(BudgetExceededError, match="shared budget"):
+            await engine.complete(req(3))
+        await engine.aclose()
+
+    asyncio.run(scenario())
+    assert len(backend.requests) == 2 and len(store.answers) == 2  # seed 1 again: from the store
+    assert [max_new for _, max_new in admission.admitted] == [7, 7]
+    assert admission.released == [Usage(3, 2), Usage(3, 2)]
+    assert asyncio.run(admission.spending()).usage == Usage(6, 4)
+    assert engine.budget is None  # the budget is not the engine's own
+    assert store.closed
+
+
+def test_an_admission_control_and_a_budget_are_not_given_together() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        Engine(ScriptedBackend([]), None, RecordingAdmission(1), budget=Budget(max_tokens=5))

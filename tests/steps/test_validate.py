@@ -1,6 +1,6 @@
 import asyncio
 
-from datarefinery.config import LLMConfig, TaskSpec
+from datarefinery.config import LlamaCppConfig, TaskSpec
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.curate.validate import Validate, ValidateConfig
@@ -20,7 +20,7 @@ TASK = TaskSpec.model_validate(
 
 def run(fields: dict) -> Record | Rejected:  # type: ignore[type-arg]
     step = Validate(ValidateConfig())
-    step.setup(StepContext(name="validate", index=0, seed=0, task=TASK, llm=LLMConfig()))
+    step.setup(StepContext(name="validate", index=0, seed=0, task=TASK, llm=LlamaCppConfig()))
     (out,) = asyncio.run(step.process([Record(id="r", fields=fields)]))
     return out
 

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from datarefinery.errors import DatarefineryError, UsageError
-
-console = Console()
-err_console = Console(stderr=True)
+from datarefinery import DatarefineryError, UsageError
+from datarefinery.cli.console import command_errors, console, err_console
+from datarefinery.detect.factory import DetectorConfig, make_detector
+from datarefinery.evaluate import evaluate_dataset, write_report
+from datarefinery.evaluate.report.html import lookup
 
 
 def evaluate_command(
@@ -57,10 +57,7 @@ def evaluate_command(
     Writes OUT/metrics.json, OUT/report.html (open it in a browser; it works offline) and
     OUT/card.md (a dataset card; for a run directory it reads the run's manifest).
     """
-    from datarefinery.detect.factory import DetectorConfig, make_detector
-    from datarefinery.evaluate import evaluate_dataset, write_report
-
-    try:
+    with command_errors():
         try:
             detector = make_detector(DetectorConfig.model_validate({"kind": pii_detector}))
         except ValueError:
@@ -86,9 +83,6 @@ def evaluate_command(
                 seed=seed,
             )
             paths = write_report(evaluation, out)
-    except DatarefineryError as exc:
-        err_console.print(f"[red bold]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
     print_headline(evaluation.metrics)
     for name, path in paths.items():
         console.print(f"{name:8} {path}")
@@ -97,9 +91,6 @@ def evaluate_command(
 def write_run_report(run_dir: Path) -> None:
     """The report of a finished run into RUN/report; a failure is a warning, never a failed run
     (the dataset is already written)."""
-    from datarefinery.detect.factory import make_detector
-    from datarefinery.evaluate import evaluate_dataset, write_report
-
     try:
         # Pattern detectors only: loading spaCy for every run would cost more than the run.
         evaluation = evaluate_dataset(run_dir, detector=make_detector("regex"))
@@ -112,8 +103,6 @@ def write_run_report(run_dir: Path) -> None:
 
 def print_headline(metrics: dict[str, object]) -> None:
     """The few numbers worth seeing in a terminal."""
-    from datarefinery.evaluate.report.html import lookup
-
     parts = [
         ("records", "diversity.records"),
         ("distinct-2", "diversity.distinct_2"),

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from datarefinery.llm.engine import EngineStats
+from datarefinery.manifest import DiversitySummary, Manifest
 from datarefinery.runner import RunResult
 
 
@@ -134,26 +135,27 @@ def print_summary(console: Console, result: RunResult, samples: int = 3) -> None
         )
     console.print(steps)
 
-    engine = result.manifest.get("engine") or {}
+    manifest = result.manifest
+    engine = manifest.engine if manifest else None
     if engine:
         console.print(
             f"tokens spent {result.usage.total_tokens:,} (prompt {result.usage.prompt_tokens:,}"
             f" / completion {result.usage.completion_tokens:,})"
-            f" · calls {engine.get('backend_calls', 0)} · from cache {engine.get('cache_hits', 0)}"
-            f" · retries {engine.get('retries', 0)} · re-asks {engine.get('reasks', 0)}"
+            f" · calls {engine.backend_calls} · from cache {engine.cache_hits}"
+            f" · retries {engine.retries} · re-asks {engine.reasks}"
             f" · cost ${result.cost_usd:.4f}"
         )
 
     if result.status != "complete" or not result.dataset_path.exists():
         return
     records = _read_head(result.dataset_path, limit=100_000)
-    label_field = _label_field(result.manifest)
+    label_field = _label_field(manifest)
     if label_field:
         counts = Counter(str(r["fields"].get(label_field)) for r in records)
         console.print(
             f"{label_field}: " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         )
-    _print_diversity(console, result.manifest.get("diversity"))
+    _print_diversity(console, manifest.diversity if manifest else None)
     for record in records[:samples]:
         fields = record["fields"]
         label = f"[bold]{escape(str(fields.get(label_field)))}[/] " if label_field else ""
@@ -163,14 +165,14 @@ def print_summary(console: Console, result: RunResult, samples: int = 3) -> None
         console.print(f"  • {label}{body}", highlight=False, markup=True)
 
 
-def _print_diversity(console: Console, summary: dict[str, Any] | None) -> None:
-    if not summary or not summary.get("fields"):
+def _print_diversity(console: Console, summary: DiversitySummary | None) -> None:
+    if summary is None or not summary.fields:
         return
-    embedding = summary.get("embedding", "")
-    for name, values in summary["fields"].items():
-        parts = [f"distinct-1 {values['distinct_1']:.3f}", f"distinct-2 {values['distinct_2']:.3f}"]
-        if "dispersion" in values:
-            parts.append(f"dispersion {values['dispersion']:.3f}")
+    embedding = summary.embedding or ""
+    for name, values in summary.fields.items():
+        parts = [f"distinct-1 {values.distinct_1:.3f}", f"distinct-2 {values.distinct_2:.3f}"]
+        if values.dispersion is not None:
+            parts.append(f"dispersion {values.dispersion:.3f}")
         console.print(f"diversity of {name}: " + " · ".join(parts), highlight=False)
     if embedding.startswith("not computed"):
         console.print(f"[yellow]embedding dispersion {escape(embedding)}[/]")
@@ -188,9 +190,9 @@ def _read_head(path: Any, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _label_field(manifest: dict[str, Any]) -> str | None:
-    task = (manifest.get("spec") or {}).get("task") or {}
-    for name, spec in (task.get("fields") or {}).items():
-        if spec.get("type") == "label":
-            return str(name)
+def _label_field(manifest: Manifest | None) -> str | None:
+    task = manifest.task if manifest else None
+    for name, spec in (task.fields if task else {}).items():
+        if spec.type == "label":
+            return name
     return None

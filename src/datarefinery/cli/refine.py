@@ -14,7 +14,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from datarefinery.errors import DatarefineryError, UsageError
+from datarefinery import UsageError
+from datarefinery.cli.console import command_errors, console, fail
+from datarefinery.cli.run import run_and_report
+from datarefinery.loop.refine_eval import PII_METHODS, evaluate_detox, evaluate_pii
 
 refine_app = typer.Typer(
     help="Rewrite records to remove PII, toxicity or secrets (verified).", no_args_is_help=True
@@ -43,20 +46,6 @@ Threads = Annotated[
 ]
 
 
-# cli.app imports this module to register it, so its shared pieces are looked up at call time
-# (a module-level import would be circular).
-def _fail(exc: Exception) -> typer.Exit:
-    from datarefinery.cli import app
-
-    return app._fail(exc)
-
-
-def _console() -> Any:
-    from datarefinery.cli import app
-
-    return app.console
-
-
 def _llm(model: str, n_ctx: int = 4096, threads: int | None = None) -> dict[str, Any]:
     # Twice as many requests in flight as the backend decodes together (llm.parallel, 4), so
     # its slots stay busy while records wait on detection and checks.
@@ -64,12 +53,6 @@ def _llm(model: str, n_ctx: int = 4096, threads: int | None = None) -> dict[str,
     if threads is not None:
         llm["n_threads"] = threads
     return llm
-
-
-def _run(spec: dict[str, Any], out: Path, *, fresh: bool, quiet: bool) -> None:
-    from datarefinery.cli import app
-
-    app.run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
 def _spec(name: str, input: Path, step: dict[str, Any], model: str, seed: int) -> dict[str, Any]:
@@ -107,8 +90,8 @@ def refine_pii(
     elif method == "gdr":
         step = {"pii_rewrite": options}
     else:
-        raise _fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
-    _run(_spec("refine-pii", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+        raise fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
+    run_and_report(_spec("refine-pii", input, step, model, seed), out, fresh=fresh, quiet=quiet)
 
 
 @refine_app.command("detox")
@@ -125,7 +108,7 @@ def refine_detox(
 ) -> None:
     """Rewrite toxic records of INPUT politely (meaning kept) into OUT."""
     step = {"detox_rewrite": {"field": field, "threshold": threshold, "scorer": scorer}}
-    _run(_spec("refine-detox", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+    run_and_report(_spec("refine-detox", input, step, model, seed), out, fresh=fresh, quiet=quiet)
 
 
 @refine_app.command("code")
@@ -140,7 +123,9 @@ def refine_code(
 ) -> None:
     """Replace secrets and PII in the comments and strings of INPUT's code into OUT."""
     step = {"code_anonymize": {"field": field, "language": language}}
-    _run(_spec("refine-code", input, step, "default", seed), out, fresh=fresh, quiet=quiet)
+    run_and_report(
+        _spec("refine-code", input, step, "default", seed), out, fresh=fresh, quiet=quiet
+    )
 
 
 def _work(work: Path | None, out: Path | None, kind: str) -> Path:
@@ -152,7 +137,6 @@ def _work(work: Path | None, out: Path | None, kind: str) -> Path:
 
 
 def _write(result: dict[str, Any], out: Path | None) -> None:
-    console = _console()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -175,13 +159,11 @@ def eval_pii(
     seed: Seed = 0,
 ) -> None:
     """Score PII removal per method: recall, precision, F1, leaks, per entity type."""
-    from datarefinery.loop.refine_eval import PII_METHODS, evaluate_pii
-
     methods = method or ["dirs", "pii_rewrite"]
     unknown = [m for m in methods if m not in PII_METHODS]
     if unknown:
-        raise _fail(UsageError(f"unknown method {unknown}; choose from {sorted(PII_METHODS)}"))
-    try:
+        raise fail(UsageError(f"unknown method {unknown}; choose from {sorted(PII_METHODS)}"))
+    with command_errors():
         result = evaluate_pii(
             gold,
             _work(work, out, "pii"),
@@ -191,9 +173,6 @@ def eval_pii(
             limit=limit,
             seed=seed,
         )
-    except DatarefineryError as exc:
-        raise _fail(exc) from None
-    console = _console()
     table = Table(title=f"PII removal on {gold} ({result['records']} records)")
     for column in ("method", "recall", "precision", "F1", "leaks", "token recall", "kept", "rec/s"):
         table.add_column(column, justify="left" if column == "method" else "right")
@@ -234,9 +213,7 @@ def eval_detox(
     seed: Seed = 0,
 ) -> None:
     """Score detoxification: share non-toxic, similarity to references and to the input."""
-    from datarefinery.loop.refine_eval import evaluate_detox
-
-    try:
+    with command_errors():
         result = evaluate_detox(
             pairs,
             _work(work, out, "detox"),
@@ -245,9 +222,6 @@ def eval_detox(
             limit=limit,
             seed=seed,
         )
-    except DatarefineryError as exc:
-        raise _fail(exc) from None
-    console = _console()
     table = Table(title=f"Detoxification on {pairs} ({result['records']} records)")
     columns = (
         "non_toxic",

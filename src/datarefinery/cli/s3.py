@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from datarefinery.errors import DatarefineryError, UsageError
+import datarefinery
+from datarefinery import UsageError
+from datarefinery.cli.console import EXIT_STOPPED, command_errors, console
+from datarefinery.loop.experiment import ExperimentConfig, run_experiment, table_markdown
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-round lines.")]
+RESUME = "run the same command again to resume"
 
 experiment_app = typer.Typer(help="Compare generation methods on real data.", no_args_is_help=True)
-
-
-# cli.app imports this module to register it, so its pieces are looked up at call time.
-def _app() -> Any:
-    from datarefinery.cli import app
-
-    return app
 
 
 def _quiet_logs() -> None:
@@ -40,21 +37,13 @@ def s3_command(
     Writes OUT/rounds/NN/ (each round's run, examples, training set, errors), OUT/dataset.jsonl
     (the best round's set), OUT/summary.md and OUT/summary.json. Rerun to resume.
     """
-    import datarefinery
-
-    app = _app()
     _quiet_logs()
-    say = (lambda _: None) if quiet else (lambda line: app.console.print(line, highlight=False))
-    try:
+    say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
+    with command_errors(RESUME):
         result = datarefinery.run_s3(spec, out, fresh=fresh, log=say)
-    except KeyboardInterrupt:
-        app.err_console.print("[yellow]interrupted[/]: run the same command again to resume")
-        raise typer.Exit(app.EXIT_INTERRUPTED) from None
-    except DatarefineryError as exc:
-        raise app._fail(exc) from None
-    app.console.print((out / "summary.md").read_text(encoding="utf-8"), markup=False)
+    console.print((out / "summary.md").read_text(encoding="utf-8"), markup=False)
     if result.status != "complete":
-        raise typer.Exit(app.EXIT_STOPPED)
+        raise typer.Exit(EXIT_STOPPED)
 
 
 @experiment_app.command("s3")
@@ -88,12 +77,9 @@ def experiment_s3_command(
     """Gold, ZeroGen, GoldGen and S3 at the same record budget; writes OUT/table.md and
     OUT/table.json (rows: method, records, accuracy on the real test split) and the extra-data
     analysis. Rerun to resume."""
-    from datarefinery.loop.experiment import ExperimentConfig, run_experiment, table_markdown
-
-    app = _app()
     _quiet_logs()
-    say = (lambda _: None) if quiet else (lambda line: app.console.print(line, highlight=False))
-    try:
+    say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
+    with command_errors(RESUME):
         if small_model not in ("tfidf-lr", "embedding-lr", "transformer"):
             raise UsageError(
                 f"--small-model {small_model!r}: use tfidf-lr, embedding-lr or transformer"
@@ -119,10 +105,5 @@ def experiment_s3_command(
             test_limit=test_limit,
         )
         table = run_experiment(config, log=say)
-    except KeyboardInterrupt:
-        app.err_console.print("[yellow]interrupted[/]: run the same command again to resume")
-        raise typer.Exit(app.EXIT_INTERRUPTED) from None
-    except DatarefineryError as exc:
-        raise app._fail(exc) from None
-    app.console.print(table_markdown(table), markup=False)
-    app.console.print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
+    console.print(table_markdown(table), markup=False)
+    console.print(f"wrote {out / 'table.md'} and {out / 'table.json'}")

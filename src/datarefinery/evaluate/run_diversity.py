@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,32 @@ def text_fields(task: TaskSpec | None, rows: list[dict[str, Any]]) -> list[str]:
     return list(names)
 
 
+class DatasetSample:
+    """A uniform sample of at most ``size`` records fed one at a time (Algorithm R; in feeding
+    order while everything fits), and how many were fed. A record is fed as ``Record.to_dict``
+    gives it, or as its JSON line, parsed only if the sample keeps it."""
+
+    def __init__(self, size: int = MAX_COUNTED, seed: int = 0) -> None:
+        self.size = size
+        self.rng = random.Random(seed)
+        self.rows: list[dict[str, Any]] = []
+        self.total = 0
+
+    def add(self, row: dict[str, Any] | str) -> None:
+        self.total += 1
+        if len(self.rows) < self.size:
+            self.rows.append(json.loads(row) if isinstance(row, str) else row)
+        else:
+            slot = self.rng.randrange(self.total)
+            if slot < self.size:
+                self.rows[slot] = json.loads(row) if isinstance(row, str) else row
+
+    def extend(self, rows: Iterable[dict[str, Any] | str]) -> DatasetSample:
+        for row in rows:
+            self.add(row)
+        return self
+
+
 def summarize(
     dataset: Path,
     task: TaskSpec | None,
@@ -43,7 +70,20 @@ def summarize(
     max_counted: int = MAX_COUNTED,
     seed: int = 0,
 ) -> dict[str, Any]:
-    total, rows = _reservoir(dataset, max_counted, random.Random(seed))
+    """The summary of the dataset file ``dataset``."""
+    sample = DatasetSample(max_counted, seed).extend(_rows(dataset))
+    return summarize_sample(sample, task, max_embedded=max_embedded, seed=seed)
+
+
+def summarize_sample(
+    reservoir: DatasetSample,
+    task: TaskSpec | None,
+    *,
+    max_embedded: int = MAX_EMBEDDED,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The summary of the records fed to ``reservoir``."""
+    total, rows = reservoir.total, reservoir.rows
     fields = text_fields(task, rows)
     summary: dict[str, Any] = {"records": total, "fields": {}}
     if total > len(rows):
@@ -75,23 +115,9 @@ def summarize(
     return summary
 
 
-def _reservoir(dataset: Path, size: int, rng: random.Random) -> tuple[int, list[dict[str, Any]]]:
-    """The number of records in ``dataset`` and a uniform sample of at most ``size`` of them
-    (Algorithm R; in file order when the whole file fits)."""
-    sample: list[dict[str, Any]] = []
-    total = 0
+def _rows(dataset: Path) -> Iterable[str]:
     with dataset.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            total += 1
-            if len(sample) < size:
-                sample.append(json.loads(line))
-            else:
-                slot = rng.randrange(total)
-                if slot < size:
-                    sample[slot] = json.loads(line)
-    return total, sample
+        yield from (line for line in handle if line.strip())
 
 
 def _embedder() -> Any:

@@ -7,7 +7,6 @@ long texts costs about 50 ms each on 2 cores); counting metrics use every record
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -33,8 +32,10 @@ from datarefinery.evaluate.privacy import (
 )
 from datarefinery.evaluate.utility import utility
 from datarefinery.io.read import read_records
+from datarefinery.manifest import LoopManifest, Manifest
 from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Record
+from datarefinery.rundir import RunDir
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -64,12 +65,11 @@ class Dataset:
 
     path: Path
     records: list[Record]
-    manifest: dict[str, Any] | None = None
+    manifest: Manifest | LoopManifest | None = None
 
     @property
     def task(self) -> TaskSpec | None:
-        spec = (self.manifest or {}).get("spec") or {}
-        return TaskSpec.model_validate(spec["task"]) if spec.get("task") else None
+        return self.manifest.task if self.manifest else None
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -79,7 +79,7 @@ def load_dataset(path: str | Path) -> Dataset:
         dataset_path = path / "dataset.jsonl"
         if not dataset_path.exists():
             raise UsageError(f"{path} is a run directory without dataset.jsonl: is the run done?")
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = RunDir(path).read_manifest()
         return Dataset(path, list(read_records(dataset_path)), manifest)
     return Dataset(path, list(read_records(path)))
 
@@ -204,10 +204,10 @@ def evaluate(
     result.judge_scores = _judge_scores(records)
     if result.judge_scores:
         metrics["curation"] = {"judge_mean": round(float(np.mean(result.judge_scores)), 3)}
-    if data.manifest:
-        counts = data.manifest.get("counts") or {}
-        metrics.setdefault("curation", {})["rejected_by_reason"] = counts.get(
-            "rejected_by_reason", {}
+    if data.manifest is not None:
+        counts = data.manifest.counts if isinstance(data.manifest, Manifest) else None
+        metrics.setdefault("curation", {})["rejected_by_reason"] = (
+            counts.rejected_by_reason if counts else {}
         )
 
     real_vectors = None
@@ -277,12 +277,12 @@ def _describe(data: Dataset, text_fields: list[str], label: str | None) -> dict[
         "text_fields": text_fields,
         "label_field": label,
     }
-    if data.manifest:
+    if data.manifest is not None:
         manifest = data.manifest
         described["run"] = {
-            "name": manifest.get("name"),
-            "spec_hash": manifest.get("spec_hash"),
-            "status": manifest.get("status"),
+            "name": manifest.name,
+            "spec_hash": manifest.spec_hash,
+            "status": manifest.status,
         }
     return described
 

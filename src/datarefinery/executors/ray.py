@@ -2,18 +2,19 @@
 
 What stays on the driver (this process) is what makes a run reproducible and resumable: cutting the
 input into shards, the stateful part of steps (``restore`` / ``postprocess``, e.g. exact-duplicate
-rejection), and the commit of every shard in shard order into the run directory. That is the
-local executor's code, unchanged; only ``process_shard`` differs: a shard is sent to the least busy
-worker actor and its outputs come back.
+rejection), and the commit of every shard in shard order into the run directory. That is the step
+loop of ``executors.base``, the same for every executor; this one only opens the cluster, sends
+each shard to the least busy worker actor (``process_shard``) and closes the cluster.
 
 - **Workers** (``ShardWorker``) are started once per run and live until it ends, so an embedded
   model is loaded once per actor, not once per shard or step. A worker builds the pipeline from the
   spec and sets a step up the first time it gets one of its shards. A worker that dies is restarted
   and its shard retried (shards are deterministic and calls are cached, so a retry is harmless).
-- **One coordinator actor** on the driver's node owns the token / cost budget, the request and
-  token rate limits and the response cache (``OUT/cache.sqlite``, the same file the local executor
-  uses). Every worker's engine asks it before and after each model call, so the limits hold for the
-  whole cluster and a rerun, on Ray or locally, answers from the same cache.
+- **One coordinator actor** on the driver's node hosts the run's admission control (the token /
+  cost budget, the request and token rate limits) and its response cache (``OUT/cache.sqlite``,
+  the same file the local executor uses). Every engine, the workers' and the driver's, is built
+  with proxies to those two (``CoordinatorAdmission``, ``CoordinatorCache``), so the limits hold
+  for the whole cluster and a rerun, on Ray or locally, answers from the same cache.
 - ``llm.concurrency`` bounds the calls in flight per worker; rate limits and the budget are global.
 
 Only this module imports ``ray`` (``pip install 'datarefinery[ray]'``). The run directory and the
@@ -26,9 +27,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from datarefinery.config import LoadedSpec
@@ -36,18 +35,20 @@ from datarefinery.errors import (
     BackendError,
     BudgetExceededError,
     DatarefineryError,
+    FatalBackendError,
     MissingDependencyError,
+    RequestRejectedError,
+    RetryableBackendError,
     UsageError,
 )
-from datarefinery.executors.local import LocalExecutor, ProgressSink, StepSummary
+from datarefinery.executors.base import EngineParts, Executor, ShardOutput
 from datarefinery.llm.base import Backend, Response, Usage
-from datarefinery.llm.cache import ResponseCache
+from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
 from datarefinery.llm.factory import make_engine
-from datarefinery.llm.limits import Admission, Budget, Limits
+from datarefinery.llm.limits import Admission, AdmissionControl, Spending
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
-from datarefinery.rundir import StepDir
 from datarefinery.steps.base import Output, Step, StepContext
 
 try:
@@ -58,80 +59,114 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 
 class Coordinator:
-    """The cluster's one budget, rate limits and response cache (a Ray actor, async methods)."""
+    """Hosts the cluster's one admission control and response cache (a Ray actor, async
+    methods); both arrive pickled from the driver."""
 
-    def __init__(
-        self,
-        budget: Budget,
-        requests_per_minute: float | None,
-        tokens_per_minute: float | None,
-        cache_path: Path | None,
-    ) -> None:
-        self.limits = Limits(
-            budget, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute
-        )
-        self.cache = ResponseCache(cache_path) if cache_path is not None else None
+    def __init__(self, cache: ResponseStore | None, admission: AdmissionControl) -> None:
+        self.cache = cache
+        self.admission = admission
 
     async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission | str:
         # The refusal travels as its message: the worker raises it there, in the step's code path.
         try:
-            return await self.limits.admit(prompt_tokens, max_new_tokens)
+            return await self.admission.admit(prompt_tokens, max_new_tokens)
         except BudgetExceededError as exc:
             return str(exc)
 
     async def release(self, admission: Admission, usage: Usage | None) -> None:
-        self.limits.release(admission, usage)
+        await self.admission.release(admission, usage)
+
+    async def spending(self) -> Spending:
+        return await self.admission.spending()
 
     async def lookup(self, key: str) -> Response | None:
-        return self.cache.get(key) if self.cache is not None else None
+        return await self.cache.lookup(key) if self.cache is not None else None
 
     async def store(self, key: str, response: Response) -> None:
         if self.cache is not None:
-            self.cache.put(key, response)
-
-    async def spent(self) -> Usage:
-        return self.limits.budget.spent
+            await self.cache.store(key, response)
 
 
-class ClusterEngine(Engine):
-    """A worker's engine: retries, re-asks and concurrency here; cache, budget and rate limits
-    in the coordinator."""
+class CoordinatorAdmission:
+    """An engine's admission control that asks the coordinator (``AdmissionControl``)."""
 
-    coordinator: Any = None
-    shared_cache = False
+    def __init__(self, coordinator: Any) -> None:
+        self.coordinator = coordinator
 
-    @property
-    def caching(self) -> bool:
-        return self.shared_cache
-
-    async def _lookup(self, key: str) -> Response | None:
-        found: Response | None = await self.coordinator.lookup.remote(key)
-        return found
-
-    async def _store(self, key: str, response: Response) -> None:
-        await self.coordinator.store.remote(key, response)
-
-    async def _admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
+    async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
         answer = await self.coordinator.admit.remote(prompt_tokens, max_new_tokens)
         if isinstance(answer, str):
             raise BudgetExceededError(answer)
         assert isinstance(answer, Admission)
         return answer
 
-    async def _release(self, admission: Admission, usage: Usage | None) -> None:
-        # Awaited, so the spent total the driver reads after a shard includes that shard's calls.
+    async def release(self, admission: Admission, usage: Usage | None) -> None:
+        # Awaited, so the spending the driver reads after a shard includes that shard's calls.
         await self.coordinator.release.remote(admission, usage)
+
+    async def spending(self) -> Spending:
+        spent: Spending = await self.coordinator.spending.remote()
+        return spent
+
+
+class CoordinatorCache:
+    """An engine's response store that asks the coordinator (``ResponseStore``)."""
+
+    def __init__(self, coordinator: Any) -> None:
+        self.coordinator = coordinator
+
+    async def lookup(self, key: str) -> Response | None:
+        found: Response | None = await self.coordinator.lookup.remote(key)
+        return found
+
+    async def store(self, key: str, response: Response) -> None:
+        await self.coordinator.store.remote(key, response)
+
+    def close(self) -> None:
+        """Nothing to close here: the coordinator holds the cache."""
+
+
+# A datarefinery error crosses from a worker to the driver as (kind, message, HTTP status,
+# retry-after) and is rebuilt there (exception objects do not all survive pickling). The kinds
+# keep the families apart, and within backend errors, retryable from fatal; most specific first.
+_KINDS: tuple[tuple[str, type[DatarefineryError]], ...] = (
+    ("budget", BudgetExceededError),
+    ("rejected", RequestRejectedError),
+    ("fatal", FatalBackendError),
+    ("retryable", RetryableBackendError),
+    ("backend", BackendError),
+)
+Failure = tuple[str, str, int | None, float | None]
+
+
+def describe_failure(exc: DatarefineryError) -> Failure:
+    kind = next((name for name, cls in _KINDS if isinstance(exc, cls)), "usage")
+    status = exc.status if isinstance(exc, BackendError) else None
+    retry_after = exc.retry_after if isinstance(exc, RetryableBackendError) else None
+    return kind, str(exc), status, retry_after
+
+
+def rebuild_failure(
+    kind: str, message: str, status: int | None, retry_after: float | None
+) -> DatarefineryError:
+    if kind == "budget":
+        return BudgetExceededError(message)
+    if kind == "retryable":
+        return RetryableBackendError(message, status=status, retry_after=retry_after)
+    backend = {"rejected": RequestRejectedError, "fatal": FatalBackendError}
+    if kind in backend or kind == "backend":
+        return backend.get(kind, BackendError)(message, status=status)
+    return UsageError(message)
 
 
 @dataclass
 class ShardResult:
-    """A worker's answer for one shard. ``failure`` is (kind, message, HTTP status) of a
-    datarefinery error, rebuilt on the driver (exception objects do not all survive pickling)."""
+    """A worker's answer for one shard; ``failure`` describes a datarefinery error."""
 
     outputs: list[Output]
     seconds: float
     stats: EngineStats | None
-    failure: tuple[str, str, int | None] | None = None
+    failure: Failure | None = None
 
 
 class ShardWorker:
@@ -151,14 +186,10 @@ class ShardWorker:
         self.pipeline = Pipeline.from_spec(loaded)
         self.ready: set[int] = set()
         self.engine: Engine | None = None
-        if backend is not None:
-            # Cache, budget and rate limits are the coordinator's; none of them is opened here.
-            config = loaded.spec.llm.model_copy(update={"cache": False})
-            engine = make_engine(config, backend=backend, engine_class=ClusterEngine)
-            assert isinstance(engine, ClusterEngine)
-            engine.coordinator = ray.get_actor(coordinator) if coordinator else None
-            engine.shared_cache = shared_cache
-            self.engine = engine
+        if backend is not None and coordinator is not None:
+            handle = ray.get_actor(coordinator)
+            cache = CoordinatorCache(handle) if shared_cache else None
+            self.engine = make_engine(loaded.spec.llm, backend, cache, CoordinatorAdmission(handle))
 
     def _take_stats(self) -> EngineStats | None:
         if self.engine is None:
@@ -175,15 +206,7 @@ class ShardWorker:
                 self.ready.add(ctx.index)
             outputs = await step.process(batch)
         except DatarefineryError as exc:
-            kind = (
-                "budget"
-                if isinstance(exc, BudgetExceededError)
-                else "backend"
-                if isinstance(exc, BackendError)
-                else "usage"
-            )
-            status = exc.status if isinstance(exc, BackendError) else None
-            return ShardResult([], 0.0, self._take_stats(), (kind, str(exc), status))
+            return ShardResult([], 0.0, self._take_stats(), describe_failure(exc))
         return ShardResult(outputs, time.perf_counter() - started, self._take_stats())
 
     def take_stats(self) -> EngineStats | None:
@@ -191,21 +214,7 @@ class ShardWorker:
         return self._take_stats()
 
 
-def _rebuild(kind: str, message: str, status: int | None) -> DatarefineryError:
-    if kind == "budget":
-        return BudgetExceededError(message)
-    if kind == "backend":
-        return BackendError(message, status=status)
-    return UsageError(message)
-
-
-def merge_stats(into: EngineStats, delta: EngineStats) -> None:
-    """Add a worker's counters to the driver's (in place: the progress bar holds ``into``)."""
-    for item in fields(EngineStats):
-        setattr(into, item.name, getattr(into, item.name) + getattr(delta, item.name))
-
-
-class RayExecutor(LocalExecutor):
+class RayExecutor(Executor):
     """Runs each shard on a Ray worker actor; commits on the driver, in order.
 
     ``address`` is passed to ``ray.init`` (``None``: join the cluster this process already
@@ -225,21 +234,20 @@ class RayExecutor(LocalExecutor):
         workers: int | None = None,
         shards_per_worker: int = 2,
     ) -> None:
-        super().__init__()
         if workers is not None and workers < 1:
             raise UsageError("the Ray executor needs at least one worker")
         self.address = address
         self.workers = workers
         self.shards_per_worker = max(1, shards_per_worker)
         self._started_ray = False
-        self._engine: Engine | None = None
         self._coordinator: Any = None
-        self._coordinator_name: str | None = None
         self._pool: list[Any] = []
         self._busy: list[int] = []
         self._running: set[Any] = set()
+        # Counters of failed shards, reported with the rest when the run closes.
+        self._unreported: EngineStats | None = None
 
-    async def open(self, loaded: LoadedSpec, engine: Engine | None) -> None:
+    async def open(self, loaded: LoadedSpec, parts: EngineParts | None) -> EngineParts | None:
         if not ray.is_initialized():
             ray.init(
                 address=self.address,
@@ -247,22 +255,26 @@ class RayExecutor(LocalExecutor):
                 logging_level=logging.WARNING,
             )
             self._started_ray = True
-        self._engine = engine
-        if engine is not None:
+        name = None
+        if parts is not None:
             here = ray.get_runtime_context().get_node_id()
-            self._coordinator_name = f"datarefinery-coordinator-{uuid.uuid4().hex}"
+            name = f"datarefinery-coordinator-{uuid.uuid4().hex}"
             coordinator = ray.remote(Coordinator).options(
-                name=self._coordinator_name,
+                name=name,
                 num_cpus=0,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
             )
-            self._coordinator = coordinator.remote(
-                engine.budget,
-                loaded.spec.llm.requests_per_minute,
-                loaded.spec.llm.tokens_per_minute,
-                engine.cache.path if engine.cache is not None else None,
+            # The coordinator gets the cache and admission themselves (the cache pickles as its
+            # path); the driver keeps proxies, like every worker.
+            self._coordinator = coordinator.remote(parts.cache, parts.admission)
+            if parts.cache is not None:
+                parts.cache.close()
+            parts = EngineParts(
+                parts.backend,
+                CoordinatorCache(self._coordinator) if parts.cache is not None else None,
+                CoordinatorAdmission(self._coordinator),
             )
-        cpus = _cpus_per_worker(engine)
+        cpus = _cpus_per_worker(parts.backend if parts else None)
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         total = float(resources.get("CPU", 1.0))
         count = self.workers or max(1, int(total // cpus))
@@ -276,21 +288,20 @@ class RayExecutor(LocalExecutor):
         self._pool = [
             worker.remote(
                 loaded,
-                engine.backend if engine is not None else None,
-                self._coordinator_name,
-                engine is not None and engine.caching,
+                parts.backend if parts else None,
+                name,
+                parts is not None and parts.cache is not None,
                 level,
             )
             for _ in range(count)
         ]
         self._busy = [0] * count
+        return parts
 
     def shards_at_once(self, step: Step[Any]) -> int:
         return len(self._pool) * self.shards_per_worker
 
-    async def process_shard(
-        self, step: Step[Any], batch: list[Record]
-    ) -> tuple[list[Output], float]:
+    async def process_shard(self, step: Step[Any], batch: list[Record]) -> ShardOutput:
         index = min(range(len(self._pool)), key=self._busy.__getitem__)
         self._busy[index] += 1
         # The driver's context holds the driver's engine and progress callback; the worker
@@ -300,45 +311,28 @@ class RayExecutor(LocalExecutor):
         self._running.add(ref)
         try:
             result: ShardResult = await ref
+        except asyncio.CancelledError:
+            # Stop the shard on its worker too, or it would go on spending; let the
+            # cancellation land before the run reads what was spent.
+            ray.cancel(ref)
+            await asyncio.to_thread(ray.wait, [ref], num_returns=1, timeout=10)
+            raise
         finally:
             self._busy[index] -= 1
             self._running.discard(ref)
-        if self._engine is not None:
-            if result.stats is not None:
-                merge_stats(self._engine.stats, result.stats)
-            self._engine.budget.spent = await self._coordinator.spent.remote()
         if result.failure is not None:
-            raise _rebuild(*result.failure)
-        return result.outputs, result.seconds
+            self._keep_unreported(result.stats)
+            raise rebuild_failure(*result.failure)
+        return ShardOutput(result.outputs, result.seconds, result.stats)
 
-    async def run_step(
-        self,
-        step: Step[Any],
-        step_dir: StepDir,
-        source: Iterable[Record],
-        *,
-        shard_size: int,
-        progress: ProgressSink,
-        on_commit: Callable[[], None] | None = None,
-    ) -> StepSummary:
-        try:
-            return await super().run_step(
-                step,
-                step_dir,
-                source,
-                shard_size=shard_size,
-                progress=progress,
-                on_commit=on_commit,
-            )
-        except BaseException:
-            # Shards still running on workers would go on spending: stop them first, so the spent
-            # total the manifest keeps (and a resumed run's budget starts from) is final.
-            await self._stop_workers()
-            if self._engine is not None and self._coordinator is not None:
-                self._engine.budget.spent = await self._coordinator.spent.remote()
-            raise
+    def _keep_unreported(self, stats: EngineStats | None) -> None:
+        if stats is None:
+            return
+        if self._unreported is None:
+            self._unreported = EngineStats()
+        self._unreported.add(stats)
 
-    async def _stop_workers(self) -> None:
+    async def close(self) -> EngineStats | None:
         # Killing is safe: every answered call is already in the cache, every finished shard is
         # committed, and the next run recomputes the rest. Shards still running are cancelled
         # first (or Ray would retry them on a restarted worker) and their counters collected.
@@ -348,28 +342,26 @@ class RayExecutor(LocalExecutor):
         if running:
             # Let the cancellations land before the kill, or Ray reports (and would retry) them.
             await asyncio.to_thread(ray.wait, running, num_returns=len(running), timeout=10)
-        if self._engine is not None and self._pool:
+        if self._coordinator is not None and self._pool:
             pending = [worker.take_stats.remote() for worker in self._pool]
             ready, _ = await asyncio.to_thread(
                 ray.wait, pending, num_returns=len(pending), timeout=10
             )
             for stats in ray.get(ready):
-                if stats is not None:
-                    merge_stats(self._engine.stats, stats)
+                self._keep_unreported(stats)
         for actor in self._pool:
             ray.kill(actor)
         self._pool = []
-
-    async def close(self) -> None:
-        await self._stop_workers()
         if self._coordinator is not None:
             ray.kill(self._coordinator)
             self._coordinator = None
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
+        unreported, self._unreported = self._unreported, None
+        return unreported
 
 
-def _cpus_per_worker(engine: Engine | None) -> float:
-    threads = getattr(engine.backend, "n_threads", None) if engine is not None else None
+def _cpus_per_worker(backend: Backend | None) -> float:
+    threads = getattr(backend, "n_threads", None)
     return float(threads) if isinstance(threads, int) and threads > 0 else 1.0

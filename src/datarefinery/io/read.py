@@ -12,12 +12,11 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from datarefinery.errors import InputFileError, MissingDependencyError
+from datarefinery.io.formats import Format
 from datarefinery.records import Provenance, Record, stable_id
-
-Format = Literal["auto", "jsonl", "csv", "parquet", "hf"]
 
 _SUFFIXES: dict[str, Format] = {
     ".jsonl": "jsonl",

@@ -11,12 +11,11 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from datarefinery.errors import MissingDependencyError, UsageError
+from datarefinery.io.formats import Format
 from datarefinery.records import Record
-
-WriteFormat = Literal["auto", "jsonl", "csv", "parquet", "hf"]
 
 
 def flat_row(record: Record) -> dict[str, Any]:
@@ -55,9 +54,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def write_records(
-    path: str | Path, records: Iterable[Record], *, format: WriteFormat = "auto"
-) -> int:
+def write_records(path: str | Path, records: Iterable[Record], *, format: Format = "auto") -> int:
     """Write records; the format follows the suffix unless given. Returns how many were written."""
     path = Path(path)
     fmt: str = format

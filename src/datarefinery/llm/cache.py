@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 from datarefinery.llm.base import Request, Response
 
@@ -31,10 +32,23 @@ def request_key(kind: str, identity: str, request: Request) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class ResponseStore(Protocol):
+    """Where an engine looks answers up and stores them: a ``ResponseCache`` in this process, or
+    a proxy to one hosted elsewhere (the Ray executor's coordinator)."""
+
+    async def lookup(self, key: str) -> Response | None: ...
+
+    async def store(self, key: str, response: Response) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ResponseCache:
     """A persistent map from request key to response.
 
     Each write commits on its own, so a process killed mid-run keeps every answer it received.
+    A cache pickles as its path: the copy opens the same file (SQLite serves several
+    connections).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -46,6 +60,15 @@ class ResponseCache:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(_SCHEMA)
         self._conn.commit()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path,))
+
+    async def lookup(self, key: str) -> Response | None:
+        return self.get(key)
+
+    async def store(self, key: str, response: Response) -> None:
+        self.put(key, response)
 
     def get(self, key: str) -> Response | None:
         with self._lock:

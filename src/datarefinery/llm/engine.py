@@ -3,6 +3,10 @@
 Order of a call: response cache → (concurrency slot → budget reservation → rate limits → backend,
 retried on retryable errors) → cache write. Structured calls add parsing, one re-ask with the
 validation error, and a ``ParseFailure`` when the second answer does not fit either.
+
+An engine is composed of a backend, a response store and an admission control (budget and rate
+limits). The engine owns neither the cache nor the limits: an executor may give every engine of a
+cluster proxies to one shared pair (the Ray executor's coordinator).
 """
 
 from __future__ import annotations
@@ -12,15 +16,15 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from datarefinery.errors import RetryableBackendError
 from datarefinery.llm.base import Backend, Message, Request, Response, Usage
-from datarefinery.llm.cache import ResponseCache, request_key
-from datarefinery.llm.limits import Admission, Budget, Limits, estimate_prompt_tokens
+from datarefinery.llm.cache import ResponseStore, request_key
+from datarefinery.llm.limits import AdmissionControl, Budget, Limits, estimate_prompt_tokens
 from datarefinery.llm.structured import ParseFailure, parse_reply, reask_message
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,11 @@ class EngineStats:
             "backend_latency_s": round(self.backend_latency_s, 3),
         }
 
+    def add(self, other: EngineStats) -> None:
+        """Add another engine's counters to these (in place: a progress bar may hold them)."""
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
 
 @dataclass(frozen=True, slots=True)
 class StructuredResult(Generic[T]):
@@ -76,43 +85,59 @@ class StructuredResult(Generic[T]):
 
 
 class Engine:
-    """Wraps a backend with caching, limits, retries and a budget. One engine per run."""
+    """Wraps a backend with a response cache, admission (budget and rate limits), retries and
+    bounded concurrency.
+
+    ``cache`` is where answers are looked up and stored (``None``: no caching). ``admission``
+    gates every call; without one the engine makes its own ``Limits`` from ``budget``,
+    ``requests_per_minute`` and ``tokens_per_minute``, which are shorthand for exactly that.
+    """
 
     def __init__(
         self,
         backend: Backend,
+        cache: ResponseStore | None = None,
+        admission: AdmissionControl | None = None,
         *,
-        cache: ResponseCache | None = None,
         concurrency: int = 4,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
         max_retries: int = 5,
         timeout_s: float | None = 120.0,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
-        budget: Budget | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        budget: Budget | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if admission is not None and (budget or requests_per_minute or tokens_per_minute):
+            raise ValueError("give an admission control or a budget and rate limits, not both")
         self.backend = backend
         self.cache = cache
+        if admission is None:
+            admission = Limits(
+                budget or Budget(),
+                requests_per_minute=requests_per_minute,
+                tokens_per_minute=tokens_per_minute,
+            )
+        self.admission = admission
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout_s = timeout_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.budget = budget or Budget()
         self.stats = EngineStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(concurrency)
-        self.limits = Limits(
-            self.budget,
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-        )
+
+    @property
+    def budget(self) -> Budget | None:
+        """The budget of this engine's own ``Limits`` (``None`` when its admission lives
+        elsewhere; ``admission.spending()`` answers for any)."""
+        return self.admission.budget if isinstance(self.admission, Limits) else None
 
     @property
     def model_identity(self) -> str:
@@ -122,44 +147,24 @@ class Engine:
         """One call through cache, limits, retries and budget."""
         self.stats.requests += 1
         key = None
-        if self.caching:
+        if self.cache is not None:
             key = request_key(self.backend.kind, self.backend.identity, request)
-            hit = await self._lookup(key)
+            hit = await self.cache.lookup(key)
             if hit is not None:
                 self.stats.cache_hits += 1
                 self.stats.cached_usage = self.stats.cached_usage + hit.usage
                 return hit
         async with self._slots:
             response = await self._call_with_retries(request)
-        if key is not None:
-            await self._store(key, response)
+        if self.cache is not None and key is not None:
+            await self.cache.store(key, response)
         return response
-
-    # The four hooks below are where the cache, the budget and the rate limits live. The Ray
-    # executor's workers override them to ask one coordinator, so they hold for a whole cluster.
-
-    @property
-    def caching(self) -> bool:
-        return self.cache is not None
-
-    async def _lookup(self, key: str) -> Response | None:
-        return self.cache.get(key) if self.cache is not None else None
-
-    async def _store(self, key: str, response: Response) -> None:
-        if self.cache is not None:
-            self.cache.put(key, response)
-
-    async def _admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
-        return await self.limits.admit(prompt_tokens, max_new_tokens)
-
-    async def _release(self, admission: Admission, usage: Usage | None) -> None:
-        self.limits.release(admission, usage)
 
     async def _call_with_retries(self, request: Request) -> Response:
         prompt_estimate = estimate_prompt_tokens(request.prompt_chars())
         attempt = 0
         while True:
-            admission = await self._admit(prompt_estimate, request.params.max_tokens)
+            ticket = await self.admission.admit(prompt_estimate, request.params.max_tokens)
             usage: Usage | None = None
             try:
                 started = time.perf_counter()
@@ -194,7 +199,7 @@ class Engine:
                 self.stats.failures += 1
                 raise
             finally:
-                await self._release(admission, usage)
+                await self.admission.release(ticket, usage)
             # The reservation is released while backing off, so waiting calls hold no budget.
             await self._sleep(delay)
 

@@ -1,4 +1,4 @@
-"""Build the backend and engine a spec asks for."""
+"""Build the backend, response cache, admission control and engine a spec asks for."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 from datarefinery.config import LLMConfig
 from datarefinery.llm.base import Backend, Usage
-from datarefinery.llm.cache import ResponseCache
+from datarefinery.llm.cache import ResponseCache, ResponseStore
 from datarefinery.llm.engine import Engine
-from datarefinery.llm.limits import Budget, Pricing
+from datarefinery.llm.limits import AdmissionControl, Budget, Limits, Pricing
 
 
 def make_backend(config: LLMConfig) -> Backend:
@@ -29,35 +29,43 @@ def make_backend(config: LLMConfig) -> Backend:
     )
 
 
-def make_engine(
-    config: LLMConfig,
-    *,
-    backend: Backend | None = None,
-    cache_path: Path | None = None,
-    spent: Usage | None = None,
-    engine_class: type[Engine] = Engine,
-) -> Engine:
-    """An engine for ``config``; ``spent`` is what earlier sessions of the run already used, so the
-    budget holds across resumes. ``engine_class`` lets an executor supply an engine whose cache and
-    limits live elsewhere (the Ray executor's workers)."""
-    cache = None
-    if config.cache:
-        path = Path(config.cache_path) if config.cache_path else cache_path
-        if path is not None:
-            cache = ResponseCache(path)
+def make_cache(config: LLMConfig, default_path: Path | None) -> ResponseCache | None:
+    """The response cache at ``llm.cache_path``, else at ``default_path`` (the run directory's);
+    ``None`` when caching is off or there is nowhere to keep it."""
+    if not config.cache:
+        return None
+    path = Path(config.cache_path) if config.cache_path else default_path
+    return ResponseCache(path) if path is not None else None
+
+
+def make_limits(config: LLMConfig, spent: Usage | None = None) -> Limits:
+    """The budget and rate limits of ``config``; ``spent`` is what earlier sessions of the run
+    already used, so the budget holds across resumes."""
     budget = Budget(
         max_tokens=config.budget.max_tokens,
         max_cost_usd=config.budget.max_cost_usd,
         pricing=Pricing(config.pricing.input_per_mtok, config.pricing.output_per_mtok),
         spent=spent,
     )
-    return engine_class(
-        backend or make_backend(config),
-        cache=cache,
-        concurrency=config.concurrency,
+    return Limits(
+        budget,
         requests_per_minute=config.requests_per_minute,
         tokens_per_minute=config.tokens_per_minute,
+    )
+
+
+def make_engine(
+    config: LLMConfig,
+    backend: Backend,
+    cache: ResponseStore | None,
+    admission: AdmissionControl,
+) -> Engine:
+    """An engine with ``config``'s retries, timeout and concurrency over the given parts."""
+    return Engine(
+        backend,
+        cache,
+        admission,
+        concurrency=config.concurrency,
         max_retries=config.max_retries,
         timeout_s=config.timeout_s,
-        budget=budget,
     )

@@ -11,6 +11,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from datarefinery.errors import BudgetExceededError
 from datarefinery.llm.base import Usage
@@ -137,11 +138,34 @@ class Admission:
     worst_case: int
 
 
+@dataclass(frozen=True, slots=True)
+class Spending:
+    """What a run has spent so far, earlier sessions included."""
+
+    usage: Usage
+    cost_usd: float
+
+
+class AdmissionControl(Protocol):
+    """The gate an engine passes before and after every model call: ``Limits`` in this process,
+    or a proxy to the one a whole cluster shares (the Ray executor's coordinator)."""
+
+    async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
+        """Let a call through (waiting for the rate limits), or raise ``BudgetExceededError``."""
+        ...
+
+    async def release(self, admission: Admission, usage: Usage | None) -> None:
+        """Settle an admitted call with what it used (``None`` when it failed)."""
+        ...
+
+    async def spending(self) -> Spending: ...
+
+
 class Limits:
     """The budget and the request / token rate limits as one gate in front of every model call.
 
-    The engine owns one; the Ray executor puts one in a coordinator actor that every worker asks,
-    so the limits hold for a whole cluster.
+    An engine is given one (``AdmissionControl``); the Ray executor hosts one in a coordinator
+    actor that every worker's engine asks, so the limits hold for a whole cluster.
     """
 
     def __init__(
@@ -170,9 +194,12 @@ class Limits:
             raise
         return Admission(tokens, cost, worst_case)
 
-    def release(self, admission: Admission, usage: Usage | None) -> None:
+    async def release(self, admission: Admission, usage: Usage | None) -> None:
         """Settle a call: book its real usage (``None`` when it failed) and return the unused part
         of its token-rate charge."""
         if usage is not None and self.tpm is not None:
             self.tpm.give_back(admission.worst_case - usage.total_tokens)
         self.budget.settle((admission.tokens, admission.cost), usage)
+
+    async def spending(self) -> Spending:
+        return Spending(self.budget.spent, self.budget.cost_usd)

@@ -19,7 +19,7 @@ from typing import Any
 
 from datarefinery.evaluate.detox import score_detox
 from datarefinery.evaluate.pii import read_gold, score_pii
-from datarefinery.executors.local import ProgressSink
+from datarefinery.executors.progress import ProgressSink
 from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.runner import RunResult, load_manifest, run
@@ -68,7 +68,7 @@ def run_method(
 
 def _timing(result: RunResult, records: int) -> dict[str, Any]:
     manifest = load_manifest(result.run_dir)
-    seconds = sum(float(s.get("seconds", 0.0)) for s in manifest.get("sessions", []))
+    seconds = sum(s.seconds or 0.0 for s in manifest.sessions)
     return {
         "status": result.status,
         "seconds": round(seconds, 1),

@@ -28,7 +28,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from datarefinery.config import LoadedSpec, RunSpec
 from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
+from datarefinery.manifest import LoopManifest, Manifest
 from datarefinery.models.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir
@@ -161,20 +161,14 @@ class _Loop:
     def run(self, fresh: bool) -> S3Result:
         spec = self.spec
         run_dir = RunDir.open(self.out, spec.spec_hash(), fresh=fresh)
-        previous = run_dir.read_manifest() or {}
-        manifest: dict[str, Any] = {
-            "name": spec.name,
-            "kind": "s3",
-            "status": "running",
-            "spec_hash": spec.spec_hash(),
-            "spec_path": self.loaded.source,
-            "spec": spec.model_dump(mode="json"),
-            "versions": versions(),
-            "sessions": [
-                *previous.get("sessions", []),
-                {"started": datetime.now(UTC).isoformat(timespec="seconds")},
-            ],
-        }
+        manifest = LoopManifest(
+            name=spec.name,
+            spec_hash=spec.spec_hash(),
+            spec_path=self.loaded.source,
+            spec=spec.model_dump(mode="json"),
+            versions=versions(),
+        )
+        manifest.begin_session(run_dir.previous)
         run_dir.write_manifest(manifest)
         data = spec.data
         self.val = load_real(
@@ -201,7 +195,7 @@ class _Loop:
                 break
             round_result, train = outcome
             result.rounds.append(round_result)
-            manifest["rounds"] = [r.to_dict() for r in result.rounds]
+            manifest.rounds = [r.to_dict() for r in result.rounds]
             run_dir.write_manifest(manifest)
             self.log(
                 f"round {number}: {round_result.records} records (+{round_result.added}), "
@@ -325,7 +319,7 @@ class _Loop:
             data["input"] = {"path": str(input_path.resolve()), "format": "jsonl"}
         return LoadedSpec(RunSpec.model_validate(data), self.loaded.source, {})
 
-    def _finish(self, run_dir: RunDir, manifest: dict[str, Any], result: S3Result) -> None:
+    def _finish(self, run_dir: RunDir, manifest: LoopManifest, result: S3Result) -> None:
         best = result.best
         if best is not None:
             records = _read(self._round_dir(best.round) / "train.jsonl")
@@ -344,14 +338,11 @@ class _Loop:
         }
         write_json_atomic(self.out / "summary.json", summary)
         (self.out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
-        manifest.update(
-            status=result.status,
-            message=result.message,
-            rounds=summary["rounds"],
-            best_round=summary["best_round"],
-            tokens=result.tokens,
-        )
-        manifest["sessions"][-1]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        manifest.status, manifest.message = result.status, result.message
+        manifest.rounds = [r.to_dict() for r in result.rounds]
+        manifest.best_round = best.round if best else None
+        manifest.tokens = result.tokens
+        manifest.finish_session()
         run_dir.write_manifest(manifest)
 
 
@@ -382,12 +373,13 @@ def _read(path: Path) -> list[Record]:
         return [Record.from_dict(json.loads(line)) for line in handle if line.strip()]
 
 
-def _tokens(manifest: dict[str, Any]) -> int:
+def _tokens(manifest: Manifest | None) -> int:
     """Tokens of a round's run: paid to the backend (all sessions) plus answered by the cache."""
-    spent = sum(manifest.get("usage_spent", [0, 0]))
-    engine = manifest.get("engine") or {}
-    cached = engine.get("cached_prompt_tokens", 0) + engine.get("cached_completion_tokens", 0)
-    return int(spent + cached)
+    if manifest is None:
+        return 0
+    engine = manifest.engine
+    cached = engine.cached_prompt_tokens + engine.cached_completion_tokens if engine else 0
+    return sum(manifest.usage_spent) + cached
 
 
 def _round_tokens(folder: Path) -> int:

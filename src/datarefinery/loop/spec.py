@@ -8,21 +8,23 @@ choose anything but the report). ``loop`` says how rounds are run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
 from datarefinery.config import (
+    Lines,
+    LlamaCppConfig,
     LLMConfig,
     LoadedSpec,
     RunSpec,
     StrictModel,
     TaskSpec,
-    _load_with_lines,
     format_validation_error,
+    read_spec_file,
+    spec_hash,
+    validate_spec,
 )
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.io.read import read_numbered
@@ -64,7 +66,7 @@ class S3Spec(StrictModel):
     name: str = "s3"
     seed: int = 0
     task: TaskSpec
-    llm: LLMConfig = Field(default_factory=LLMConfig)
+    llm: LLMConfig = Field(default_factory=LlamaCppConfig)
     synthesis: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
     data: RealDataSpec
     loop: LoopSpec = Field(default_factory=LoopSpec)
@@ -72,12 +74,7 @@ class S3Spec(StrictModel):
 
     def spec_hash(self) -> str:
         """Identity of what the loop produces (execution-only llm settings left out)."""
-        from datarefinery.config import EXECUTION_ONLY_LLM_KEYS
-
-        data = self.model_dump(mode="json")
-        data["llm"] = {k: v for k, v in data["llm"].items() if k not in EXECUTION_ONLY_LLM_KEYS}
-        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return spec_hash(self)
 
 
 class LoadedS3Spec:
@@ -110,25 +107,15 @@ class LoadedS3Spec:
 
 def load_s3_spec(spec: str | Path | dict[str, Any]) -> LoadedS3Spec:
     """Validate an S3 spec given as a YAML path or a mapping; errors name file, line and field."""
-    lines: dict[tuple[Any, ...], int] = {}
+    lines: Lines = {}
     if isinstance(spec, dict):
         data, source = spec, "<spec>"
     else:
-        path = Path(spec)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"spec file not found: {path}") from None
-        source = str(path)
-        data, lines = _load_with_lines(text, source)
-        if not isinstance(data, dict):
-            raise ConfigError(
-                "an S3 spec is a mapping (task:, synthesis:, data: ...)", where=source
-            )
-    try:
-        validated = S3Spec.model_validate(data)
-    except ValidationError as exc:
-        raise format_validation_error(exc, source, lines) from None
+        source = str(Path(spec))
+        data, lines = read_spec_file(
+            Path(spec), "an S3 spec is a mapping (task:, synthesis:, data: ...)"
+        )
+    validated = validate_spec(S3Spec, data, source, lines)
     if validated.task.label_field is None:
         raise ConfigError(f"{source}, field task.fields: S3 trains a classifier; add a label field")
     loaded = LoadedS3Spec(validated, source)

@@ -6,7 +6,8 @@ sharding, commits, resume and progress; a step only knows its own work. Three re
 - ``LLMStep``: writes ``build_call`` (record → request + reply model) and ``parse`` (validated
   reply → records); the base class calls the engine, re-asks on invalid replies and turns every
   failure into a ``Rejected`` with a reason. ``ModelStep`` is for steps that make several
-  dependent calls per record (chains, votes) in their own ``process``, with the same ``ask``.
+  dependent calls per record (chains, votes) in their own ``process``, with the same ``ask``
+  (and ``ask_each`` for the one-call-per-record pattern of ``LLMStep``).
 - source steps (``is_source = True``) make their own input with ``plan()``: one "job" record per
   model call (e.g. label × call number), so generation shards and resumes like any other step.
 - stateful steps see every committed output in order through ``restore`` (on resume) and
@@ -196,6 +197,27 @@ class ModelStep(Step[C]):
             kept = sum(1 for o in outputs if isinstance(o, Record))
             self.ctx.on_record(kept, len(outputs) - kept)
 
+    async def ask_each(
+        self,
+        batch: list[Record],
+        build_call: Callable[[Record], LLMCall[Any]],
+        parse: Callable[[Any, Record, Response], list[Output]],
+    ) -> list[Output]:
+        """One call per record: ``build_call``, ``ask``, then ``parse`` the validated reply (a
+        failed call becomes the record's rejection). Outputs come in the batch's order."""
+
+        async def one(record: Record) -> list[Output]:
+            answer = await self.ask(build_call(record))
+            if isinstance(answer, Failure):
+                outputs: list[Output] = [answer.reject(record, self.ctx.name)]
+            else:
+                outputs = parse(answer.value, record, answer.response)
+            self.report(outputs)
+            return outputs
+
+        results = await asyncio.gather(*(one(record) for record in batch))
+        return [output for outputs in results for output in outputs]
+
 
 class LLMStep(ModelStep[C]):
     """A step that asks the model once (plus one re-ask) per input record."""
@@ -209,17 +231,7 @@ class LLMStep(ModelStep[C]):
         """Turn a validated reply into output records (or rejections, e.g. a failed check)."""
 
     async def process(self, batch: list[Record]) -> list[Output]:
-        results = await asyncio.gather(*(self._process_one(r) for r in batch))
-        return [output for outputs in results for output in outputs]
-
-    async def _process_one(self, record: Record) -> list[Output]:
-        answer = await self.ask(self.build_call(record))
-        if isinstance(answer, Failure):
-            outputs: list[Output] = [answer.reject(record, self.ctx.name)]
-        else:
-            outputs = self.parse(answer.value, record, answer.response)
-        self.report(outputs)
-        return outputs
+        return await self.ask_each(batch, self.build_call, self.parse)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from datarefinery.config import LLMConfig, TaskSpec
+from datarefinery.config import LlamaCppConfig, TaskSpec
 from datarefinery.llm.engine import Engine
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepContext
@@ -32,7 +32,7 @@ def run_step(
 ) -> list[Output]:
     """Process ``batch`` in ``shards`` consecutive shards, committing each in order."""
     step.setup(
-        StepContext(name=step.name, index=0, seed=7, task=task, llm=LLMConfig(), engine=engine)
+        StepContext(name=step.name, index=0, seed=7, task=task, llm=LlamaCppConfig(), engine=engine)
     )
     size = max(1, -(-len(batch) // shards))
     outputs: list[Output] = []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import datarefinery
-from datarefinery.config import LLMConfig, TaskSpec
+from datarefinery.config import LlamaCppConfig, TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 from datarefinery.steps.base import StepContext
@@ -22,7 +22,7 @@ ATTRIBUTES = {"tone": {"angry": 3, "calm": 1}, "length": ["short", "long", "medi
 def planned(options: dict[str, Any], attributes: Any = ATTRIBUTES) -> list[dict[str, str]]:
     task = TaskSpec.model_validate(copy.deepcopy(SENTIMENT_TASK) | {"attributes": attributes})
     step = Attributes(AttributesConfig.model_validate(options))
-    step.setup(StepContext(name="attributes", index=0, seed=11, task=task, llm=LLMConfig()))
+    step.setup(StepContext(name="attributes", index=0, seed=11, task=task, llm=LlamaCppConfig()))
     return [job.provenance.conditioning["attributes"] for job in step.plan()]
 
 

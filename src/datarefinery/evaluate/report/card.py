@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.evaluate.suite import Evaluation
+from datarefinery.manifest import LoopManifest, Manifest
 
 _EMBEDDED_MODEL_NOTE = (
     "The embedded default model is SmolLM2-135M-Instruct (Apache-2.0), shipped in the "
@@ -26,29 +27,31 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items()) or "–"
 
 
-def _how_made(manifest: dict[str, Any]) -> list[str]:
-    spec = manifest.get("spec") or {}
-    model = manifest.get("model") or {}
+def _how_made(manifest: Manifest | LoopManifest) -> list[str]:
+    # The spec's step options are shown as the user wrote them, so they are read from the spec's
+    # JSON; everything else is typed.
+    spec = manifest.spec
+    run = manifest if isinstance(manifest, Manifest) else None
     lines = [
         "## How it was made",
         "",
-        f"- run: `{manifest.get('name')}` (spec hash `{manifest.get('spec_hash')}`, "
-        f"status {manifest.get('status')}, seed {spec.get('seed')})",
+        f"- run: `{manifest.name}` (spec hash `{manifest.spec_hash}`, "
+        f"status {manifest.status}, seed {spec.get('seed')})",
     ]
-    if model:
-        lines.append(f"- model: {model.get('backend')} `{model.get('identity')}`")
-    task = spec.get("task") or {}
-    if task:
-        lines.append(f"- task: {task.get('description', '').strip()}")
-        if task.get("labels"):
-            lines.append(f"- labels: {', '.join(task['labels'])}")
-    tokens = manifest.get("tokens") or {}
-    if tokens:
+    if run is not None and run.model is not None:
+        lines.append(f"- model: {run.model.backend} `{run.model.identity}`")
+    task = manifest.task
+    if task is not None:
+        lines.append(f"- task: {task.description.strip()}")
+        if task.labels:
+            lines.append(f"- labels: {', '.join(task.labels)}")
+    if run is not None:
+        tokens = run.tokens
         lines.append(
-            f"- tokens: {tokens.get('total', 0):,} (prompt {tokens.get('prompt', 0):,}, "
-            f"completion {tokens.get('completion', 0):,}), cost ${manifest.get('cost_usd', 0)}"
+            f"- tokens: {tokens['total']:,} (prompt {tokens['prompt']:,}, "
+            f"completion {tokens['completion']:,}), cost ${run.cost_usd}"
         )
-    versions = manifest.get("versions") or {}
+    versions = manifest.versions
     if versions:
         lines.append("- software: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     lines += ["", "### Steps", "", "| step | options | in | kept | rejected (by reason) |"]
@@ -58,23 +61,21 @@ def _how_made(manifest: dict[str, Any]) -> list[str]:
         for name, opts in entry.items():
             options.setdefault(name, []).append(opts or {})
     seen: dict[str, int] = {}
-    for step in manifest.get("steps", []):
-        kind = step.get("step", step.get("name"))
-        index = seen.get(kind, 0)
-        seen[kind] = index + 1
-        opts = options.get(kind, [{}])
+    for step in run.steps if run is not None else []:
+        index = seen.get(step.step, 0)
+        seen[step.step] = index + 1
+        opts = options.get(step.step, [{}])
         shown = opts[index] if index < len(opts) else {}
-        rejected = ", ".join(f"{k} {v}" for k, v in (step.get("rejected") or {}).items()) or "0"
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(step.rejected.items())) or "0"
         flat = ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
         lines.append(
-            f"| {step.get('name')} | {flat} | {step.get('records_in')} | "
-            f"{step.get('records_out')} | {rejected} |"
+            f"| {step.name} | {flat} | {step.records_in} | {step.records_out} | {rejected} |"
         )
-    counts = manifest.get("counts") or {}
-    if counts:
+    counts = run.counts if run is not None else None
+    if counts is not None:
         lines += [
             "",
-            f"Final dataset: {counts.get('dataset')} records; {counts.get('rejected')} rejected "
+            f"Final dataset: {counts.dataset} records; {counts.rejected} rejected "
             "records are kept in `rejected.jsonl` with their step and reason.",
         ]
     return lines
@@ -154,7 +155,7 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
 def render_card(evaluation: Evaluation, *, real_path: str | None = None) -> str:
     metrics = evaluation.metrics
     data = evaluation.dataset
-    title = (data.manifest or {}).get("name") or Path(data.path).stem
+    title = (data.manifest.name if data.manifest else None) or Path(data.path).stem
     lines = [
         f"# Dataset card: {title}",
         "",
@@ -163,7 +164,7 @@ def render_card(evaluation: Evaluation, *, real_path: str | None = None) -> str:
         "(step, technique, model, prompt-template hash, parents).",
         "",
     ]
-    if data.manifest:
+    if data.manifest is not None:
         lines += [*_how_made(data.manifest), ""]
     else:
         lines += ["(Not a run directory: no manifest, so how the data was made is not known.)", ""]
@@ -176,7 +177,8 @@ def render_card(evaluation: Evaluation, *, real_path: str | None = None) -> str:
         "- Records derived from input data (augmented, refined, labeled) remain subject to that "
         "data's license and consent terms.",
     ]
-    identity = str(((data.manifest or {}).get("model") or {}).get("identity", ""))
+    model = data.manifest.model if isinstance(data.manifest, Manifest) else None
+    identity = model.identity if model else ""
     if identity.startswith("SmolLM2"):
         lines.append(f"- {_EMBEDDED_MODEL_NOTE}")
     for what, path in (("dataset", str(data.path)), ("real comparison set", real_path)):

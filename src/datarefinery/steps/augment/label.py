@@ -19,8 +19,8 @@ from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
 from datarefinery.prompts.render import resolve_template
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.augment.labeling import vote
 from datarefinery.steps.base import ModelStep, Output, StepConfig, StepContext
+from datarefinery.steps.voting import vote
 
 
 class LabelConfig(StepConfig):

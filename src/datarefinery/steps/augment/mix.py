@@ -15,12 +15,12 @@ import dataclasses
 import math
 import random
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 
 from datarefinery.config import TaskSpec
 from datarefinery.errors import InputFileError
+from datarefinery.io.formats import Format
 from datarefinery.io.read import read_numbered
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
@@ -28,7 +28,7 @@ from datarefinery.steps.base import Output, Step, StepConfig, StepContext
 
 class MixConfig(StepConfig):
     other: str = Field(description="the second file (.jsonl/.csv/.parquet), relative to the spec")
-    other_format: Literal["auto", "jsonl", "csv", "parquet", "hf"] = "auto"
+    other_format: Format = "auto"
     ratio: float = Field(ge=0, le=1, description="share of each label's records from 'other'")
     per_label: int | None = Field(default=None, ge=1, description="at most this many per label")
     input_tag: str = "synthetic"

@@ -17,7 +17,7 @@ from datarefinery.models.crossfit import out_of_fold_proba
 from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.common import chosen_fields, label_field_of
+from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 
 
 class AdversarialConfig(StepConfig):

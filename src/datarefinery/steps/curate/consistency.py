@@ -1,7 +1,7 @@
 """``consistency``: reject records whose label or answer does not hold up when checked again.
 
 - ``method: llm`` re-labels each record with the model, ``k`` samples and a majority vote
-  (``steps.augment.labeling.vote``, the same self-consistency the ``label`` step uses) and rejects
+  (``steps.voting.vote``, the same self-consistency the ``label`` step uses) and rejects
   it when the majority disagrees with its label (``label_disagrees``) or no answer was valid
   (``no_vote``).
 - ``method: classifier`` asks a small model (TF-IDF or embedding + logistic regression): trained on
@@ -32,9 +32,9 @@ from datarefinery.models.smallmodel import ModelKind, make_small_model
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import run_python, seccomp_program
-from datarefinery.steps.augment.labeling import vote
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.common import chosen_fields, label_field_of
+from datarefinery.steps.curate.fields import chosen_fields, label_field_of
+from datarefinery.steps.voting import vote
 
 
 class ConsistencyConfig(StepConfig):

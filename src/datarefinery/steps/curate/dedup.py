@@ -23,7 +23,7 @@ from datarefinery.config import TaskSpec
 from datarefinery.errors import MissingDependencyError
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.common import chosen_fields
+from datarefinery.steps.curate.fields import chosen_fields
 from datarefinery.text import lower_words_and_marks, normalized_key
 
 if TYPE_CHECKING:

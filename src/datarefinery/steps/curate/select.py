@@ -19,7 +19,7 @@ from pydantic import Field
 from datarefinery.config import TaskSpec
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.common import chosen_fields, label_field_of
+from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

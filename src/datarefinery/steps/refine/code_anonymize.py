@@ -25,9 +25,9 @@ from datarefinery.detect.base import Span, resolve_overlaps
 from datarefinery.detect.factory import DetectorConfig, make_detector
 from datarefinery.records import Record
 from datarefinery.steps.base import Output, RecordStep, StepContext
-from datarefinery.steps.refine.common import TextStepConfig, text_or_rejection, with_text
 from datarefinery.steps.refine.dirs import with_repeats
 from datarefinery.steps.refine.surrogates import SurrogatePlanner, apply_replacements
+from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
 
 # (type, pattern, group holding the secret)
 SECRET_PATTERNS: list[tuple[str, re.Pattern[str], int]] = [

@@ -24,8 +24,8 @@ from datarefinery.llm.base import Message
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import LLMCall, Output, StepContext
-from datarefinery.steps.refine.common import TextStepConfig, text_or_rejection, with_text
-from datarefinery.steps.refine.rewrite import RewriteStep
+from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
+from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
 
 
 class DetoxRewriteConfig(TextStepConfig):
@@ -40,7 +40,7 @@ class DetoxRewriteConfig(TextStepConfig):
     temperature: float | None = Field(default=0.3, ge=0, le=2)
 
 
-class DetoxRewrite(RewriteStep[DetoxRewriteConfig]):
+class DetoxRewrite(VerifiedRewrite[DetoxRewriteConfig]):
     name = "detox_rewrite"
     Config = DetoxRewriteConfig
 
@@ -55,10 +55,6 @@ class DetoxRewrite(RewriteStep[DetoxRewriteConfig]):
         self.judge = (
             LLMToxicityJudge(ctx.require_engine()) if self.config.scorer != "profanity" else None
         )
-
-    def build_call(self, record: Record) -> LLMCall[Any]:
-        text = str(record.fields[self.config.field])
-        return self._call(record, self.template.render(text=text), text, 0)
 
     def _call(
         self, record: Record, messages: tuple[Message, ...], text: str, attempt: int

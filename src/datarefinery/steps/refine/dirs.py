@@ -13,12 +13,7 @@ from datarefinery.detect.base import PIIDetector, Span, resolve_overlaps
 from datarefinery.detect.factory import DetectorConfig, make_detector
 from datarefinery.records import Record
 from datarefinery.steps.base import Output, RecordStep, StepContext
-from datarefinery.steps.refine.common import (
-    TextStepConfig,
-    delta,
-    text_or_rejection,
-    with_text,
-)
+from datarefinery.steps.refine.checks import delta
 from datarefinery.steps.refine.surrogates import (
     Consistency,
     Mode,
@@ -26,6 +21,7 @@ from datarefinery.steps.refine.surrogates import (
     SurrogatePlanner,
     apply_replacements,
 )
+from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
 from datarefinery.text import value_pattern
 
 

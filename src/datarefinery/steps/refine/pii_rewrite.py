@@ -31,15 +31,8 @@ from datarefinery.llm.base import Message
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import LLMCall, Output, StepContext
-from datarefinery.steps.refine.common import (
-    TextStepConfig,
-    delta,
-    leaked_values,
-    text_or_rejection,
-    with_text,
-)
+from datarefinery.steps.refine.checks import delta, leaked_values
 from datarefinery.steps.refine.dirs import with_repeats
-from datarefinery.steps.refine.rewrite import RewriteStep
 from datarefinery.steps.refine.surrogates import (
     Consistency,
     Replacement,
@@ -47,6 +40,8 @@ from datarefinery.steps.refine.surrogates import (
     apply_replacements,
     normalize_value,
 )
+from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
+from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
 from datarefinery.text import contains_value, value_pattern
 
 
@@ -74,7 +69,7 @@ def _literal(value: str) -> Callable[[re.Match[str]], str]:
     return lambda _match: value
 
 
-class PIIRewrite(RewriteStep[PIIRewriteConfig]):
+class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
     name = "pii_rewrite"
     Config = PIIRewriteConfig
 
@@ -86,11 +81,6 @@ class PIIRewrite(RewriteStep[PIIRewriteConfig]):
         self.detector = make_detector(self.config.detector)
         self.planner = SurrogatePlanner("surrogate", self.config.consistency, ctx.seed)
         self.template = load_template(self.config.template)
-
-    def build_call(self, record: Record) -> LLMCall[Any]:
-        text = str(record.fields[self.config.field])
-        plan = self.planner.plan(record.id, self._spans(text))
-        return self._call(record, text, plan, self._messages(text, plan), 0)
 
     def _spans(self, text: str) -> list[Span]:
         return with_repeats(text, self.detector.detect(text))

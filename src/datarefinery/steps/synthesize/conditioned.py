@@ -17,17 +17,18 @@ from typing import Any
 from pydantic import Field
 
 from datarefinery.errors import ConfigError
+from datarefinery.io.formats import Format
 from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
-from datarefinery.steps.synthesize.pool import PoolFormat, load_pool
+from datarefinery.steps.synthesize.pool import load_pool
 from datarefinery.text import normalize, rouge_l
 
 
 class ConditionedConfig(LabelledConfig):
     pool: str = Field(description="file of contexts (.jsonl/.csv/.parquet), relative to the spec")
     given: list[str] = Field(min_length=1, description="task fields copied from the pool")
-    pool_format: PoolFormat = "auto"
+    pool_format: Format = "auto"
     pool_limit: int | None = Field(default=None, ge=1, description="use the first N contexts")
     must_occur_in: dict[str, str] = Field(
         default_factory=dict,

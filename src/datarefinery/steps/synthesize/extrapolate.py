@@ -22,8 +22,8 @@ from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepConfig, StepContext
-from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
 from datarefinery.steps.synthesize.planned import copies_instructions
+from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
 from datarefinery.text import lcs_length, rouge_l, rouge_tokens
 
 
@@ -53,7 +53,7 @@ class ExtrapolateConfig(StepConfig):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class Extrapolate(DeduplicatingStep[ExtrapolateConfig]):
+class Extrapolate(TextWritingStep[ExtrapolateConfig]):
     name = "extrapolate"
     Config = ExtrapolateConfig
     technique = "extrapolate"

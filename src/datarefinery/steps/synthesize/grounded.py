@@ -17,16 +17,17 @@ from typing import Any, Literal
 from pydantic import Field
 
 from datarefinery.errors import ConfigError
+from datarefinery.io.formats import Format
 from datarefinery.records import Provenance, Record, stable_id
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import PlannedGeneration, SynthesisConfig
-from datarefinery.steps.synthesize.pool import PoolFormat, load_pool
+from datarefinery.steps.synthesize.pool import load_pool
 from datarefinery.text import STOPWORDS, normalize, rouge_tokens
 
 
 class GroundedConfig(SynthesisConfig):
     facts: str = Field(description="file of facts or table rows, relative to the spec")
-    facts_format: PoolFormat = "auto"
+    facts_format: Format = "auto"
     fact_field: str | None = Field(
         default=None, description="the column holding the fact; default: the whole row (a table)"
     )

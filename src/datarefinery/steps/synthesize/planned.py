@@ -20,13 +20,9 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request, Response
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
-from datarefinery.steps.base import LLMCall, LLMStep, Output, StepConfig, StepContext
-from datarefinery.steps.synthesize.common import (
-    GenerationStep,
-    batch_model,
-    item_model,
-    text_budget,
-)
+from datarefinery.steps.base import LLMCall, Output, StepConfig, StepContext
+from datarefinery.steps.synthesize.generation import GenerationStep
+from datarefinery.steps.writing import batch_model, item_model, text_budget
 from datarefinery.text import normalize, rouge_l
 
 DEFAULT_COUNT = 10
@@ -57,9 +53,10 @@ class LabelledConfig(SynthesisConfig):
 S = TypeVar("S", bound=SynthesisConfig)
 
 
-class PlannedGeneration(GenerationStep[S], LLMStep[S]):
+class PlannedGeneration(GenerationStep[S]):
     """Base of the per-label synthesis steps; steps whose config is a ``LabelledConfig`` plan
-    ``count_per_label`` records per label (others override ``plan``)."""
+    ``count_per_label`` records per label (others override ``plan``). One call per job:
+    ``build_call`` and ``parse``, like an ``LLMStep``."""
 
     technique: ClassVar[str]
     template_name: ClassVar[str]
@@ -143,6 +140,9 @@ class PlannedGeneration(GenerationStep[S], LLMStep[S]):
         return jobs
 
     # -- calling and parsing -------------------------------------------------------------------
+
+    async def process(self, batch: list[Record]) -> list[Output]:
+        return await self.ask_each(batch, self.build_call, self.parse)
 
     def _reply_model(self, n: int) -> type[Any]:
         model = self.models.get(n)

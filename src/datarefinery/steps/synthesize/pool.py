@@ -4,14 +4,12 @@ that condition each call on one of them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from datarefinery.errors import InputFileError
+from datarefinery.io.formats import Format
 from datarefinery.io.read import read_records
 from datarefinery.records import Record
 from datarefinery.text import normalized_key
-
-PoolFormat = Literal["auto", "jsonl", "csv", "parquet", "hf"]
 
 
 def load_pool(
@@ -19,7 +17,7 @@ def load_pool(
     base_dir: Path,
     *,
     required: list[str],
-    format: PoolFormat = "auto",
+    format: Format = "auto",
     limit: int | None = None,
 ) -> list[Record]:
     """The file's records (path relative to the spec), without repeats of the ``required`` fields

@@ -23,8 +23,8 @@ from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
-from datarefinery.steps.synthesize.common import combined_hash, strings_model
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
+from datarefinery.steps.writing import combined_hash, strings_model
 from datarefinery.text import SimilarityPool, normalize, rouge_tokens
 
 

@@ -23,14 +23,9 @@ from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
-from datarefinery.steps.synthesize.common import (
-    GenerationStep,
-    combined_hash,
-    item_model,
-    strings_model,
-    text_budget,
-)
+from datarefinery.steps.synthesize.generation import GenerationStep
 from datarefinery.steps.synthesize.planned import SynthesisConfig
+from datarefinery.steps.writing import combined_hash, item_model, strings_model, text_budget
 from datarefinery.text import SimilarityPool, rouge_tokens
 
 

@@ -1,4 +1,4 @@
-"""What the curation steps share: which fields they read when the spec does not say."""
+"""Which fields a curation step reads when the spec does not say."""
 
 from __future__ import annotations
 

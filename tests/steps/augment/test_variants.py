@@ -10,7 +10,7 @@ import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
-from datarefinery.steps.augment.rewrite import word_similarity
+from datarefinery.steps.augment.variants import word_similarity
 from tests.support.examples import run_example
 from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK

@@ -24,7 +24,6 @@ from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record, Rejected, stable_id
-from datarefinery.steps.augment.labeling import vote
 from datarefinery.steps.base import (
     Failure,
     LLMCall,
@@ -33,7 +32,8 @@ from datarefinery.steps.base import (
     StepConfig,
     StepContext,
 )
-from datarefinery.steps.synthesize.common import DeduplicatingStep, item_model, text_budget
+from datarefinery.steps.voting import vote
+from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
 from datarefinery.text import rouge_tokens
 
 # Variant keys the template needs that provenance does not (the label says the target already).
@@ -75,7 +75,7 @@ class CounterfactualConfig(RewriteConfig):
     )
 
 
-class RewriteAugmentation(DeduplicatingStep[Any]):
+class RewriteAugmentation(TextWritingStep[Any]):
     """Base of the rewriting steps: one call per (record, variant)."""
 
     technique: ClassVar[str]

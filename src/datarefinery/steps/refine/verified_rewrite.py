@@ -1,18 +1,20 @@
-"""The base of the verified rewrite steps (``pii_rewrite``, ``detox_rewrite``): a JSON reply
-``{"text": ...}`` under a length cap, and one output per record from ``refine``, which asks,
-checks and re-asks by itself (the engine's own re-ask only covers replies that are not JSON)."""
+"""The base of the verified rewrite steps (``pii_rewrite``, ``detox_rewrite``): model steps whose
+verb is ``refine``, one record in and one record or rejection out. ``refine`` asks, checks the
+rewrite and re-asks by itself (the engine's own re-ask only covers replies that are not JSON);
+each call asks for a JSON reply ``{"text": ...}`` under a length cap."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.llm.base import Message, Request
-from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import C, LLMCall, LLMStep, Output
+from datarefinery.records import Record
+from datarefinery.steps.base import C, LLMCall, ModelStep, Output
 
 
 @lru_cache(maxsize=64)
@@ -32,8 +34,8 @@ def reply_cap(text: str) -> int:
     return ((int(len(text) * 1.5) + 200) // 250 + 1) * 250
 
 
-class RewriteStep(LLMStep[C]):
-    """An LLM step whose ``refine`` turns one record into one record or rejection."""
+class VerifiedRewrite(ModelStep[C]):
+    """A model step whose ``refine`` turns one record into one record or rejection."""
 
     def rewrite_call(
         self,
@@ -54,15 +56,14 @@ class RewriteStep(LLMStep[C]):
         )
         return LLMCall(request, model)
 
-    def parse(self, reply: Any, record: Record, response: Any) -> list[Output]:
-        raise NotImplementedError(f"{self.name} verifies and re-asks in refine()")
-
     @abc.abstractmethod
     async def refine(self, record: Record) -> Output:
         """Rewrite, verify, re-ask; a record that passed, or a rejection with the reason."""
 
-    async def _process_one(self, record: Record) -> list[Output]:
+    async def process(self, batch: list[Record]) -> list[Output]:
+        return list(await asyncio.gather(*(self._refine_one(record) for record in batch)))
+
+    async def _refine_one(self, record: Record) -> Output:
         output = await self.refine(record)
-        if self.ctx.on_record is not None:
-            self.ctx.on_record(int(isinstance(output, Record)), int(isinstance(output, Rejected)))
-        return [output]
+        self.report([output])
+        return output

@@ -8,7 +8,7 @@ from datarefinery.llm.engine import Engine
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record
-from datarefinery.steps.augment.labeling import Vote, label_reply_model, vote
+from datarefinery.steps.voting import Vote, label_reply_model, vote
 
 TASK = TaskSpec.model_validate(
     {"description": "Sentiment.", "labels": {"positive": "liked it", "negative": "did not"}}

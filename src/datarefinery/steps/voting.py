@@ -1,8 +1,8 @@
 """Asking the model for a record's label, k times, and taking the majority (self-consistency).
 
-Shared by the ``label`` step (labeling unlabeled records) and by curation's LLM consistency check
-(re-labeling generated records). The reply model is an enum of the task's labels, so a constrained
-backend cannot answer anything else.
+Shared by the ``label`` step (labeling unlabeled records), the ``verify_k`` check of the rewriting
+augmentations and curation's LLM consistency check (re-labeling generated records). The reply
+model is an enum of the task's labels, so a constrained backend cannot answer anything else.
 """
 
 from __future__ import annotations

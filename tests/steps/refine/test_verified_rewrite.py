@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from datarefinery.steps.refine.rewrite import reply_cap, rewrite_reply_model
+from datarefinery.steps.refine.verified_rewrite import reply_cap, rewrite_reply_model
 
 
 def test_reply_model_caps_length_and_forbids_extra_keys() -> None:

@@ -1,9 +1,7 @@
-"""What every generation step shares: reply models built from the task's fields, prompt templates
-resolved from the step's options and the task, provenance, and the rejection of exact duplicates
-across the whole step (stateful across shards and resumes).
-
-``DeduplicatingStep`` is the base of every step that writes new text (synthesis and the rewriting
-augmentations); ``GenerationStep`` is the one that makes its own input (a source step).
+"""The base of every step that writes new text (synthesis, extrapolation and the rewriting
+augmentations), and what such steps share: reply models built from the task's fields, the token
+budget for them, prompt templates resolved from the step's options and the task, provenance, and
+the rejection of exact duplicates across the whole step (stateful across shards and resumes).
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from datarefinery.config import FieldSpec, TaskSpec, load_seeds
-from datarefinery.errors import ConfigError
+from datarefinery.config import FieldSpec, TaskSpec
 from datarefinery.llm.base import SamplingParams
 from datarefinery.prompts.render import PromptTemplate, resolve_template
 from datarefinery.records import Provenance, Record, Rejected
@@ -84,8 +81,8 @@ def combined_hash(*templates: PromptTemplate) -> str:
     return hashlib.sha256("+".join(t.hash for t in templates).encode()).hexdigest()[:12]
 
 
-class DeduplicatingStep(ModelStep[C]):
-    """An LLM step that writes new text: rejects exact duplicates of earlier outputs (in commit
+class TextWritingStep(ModelStep[C]):
+    """A model step that writes new text: rejects exact duplicates of earlier outputs (in commit
     order, so a resumed run rejects the same ones), and knows how to find its prompts and how to
     stamp provenance."""
 
@@ -163,27 +160,3 @@ class DeduplicatingStep(ModelStep[C]):
 
     def empty_fields(self, fields: dict[str, Any]) -> list[str]:
         return [n for n, v in fields.items() if isinstance(v, str) and not v.strip()]
-
-
-class GenerationStep(DeduplicatingStep[C]):
-    """A deduplicating step that makes its own input: ``plan()`` lists one job per unit of work."""
-
-    is_source = True
-
-    def writes(self, task: TaskSpec | None) -> set[str]:
-        return set(task.fields) if task else set()
-
-    def require_fields(self, fields: list[str], options: str) -> None:
-        """Instruction-style steps write exactly ``fields``: the task has those, and no label."""
-        task = self.ctx.require_task()
-        if task.label_field is not None or sorted(fields) != sorted(task.content_fields):
-            raise ConfigError(
-                f"step {self.ctx.name} writes the fields {fields}: the task's fields must be "
-                f"exactly those (it has {list(task.fields)}); set {options} to match"
-            )
-
-    def require_seeds(self, what: str) -> list[Record]:
-        seeds = load_seeds(self.ctx.require_task(), self.ctx.base_dir)
-        if not seeds:
-            raise ConfigError(f"step {self.ctx.name} needs {what}: add 'seeds:' to the task")
-        return seeds

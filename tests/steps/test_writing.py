@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from datarefinery.config import TaskSpec
-from datarefinery.steps.synthesize.common import batch_model, item_model
+from datarefinery.steps.writing import batch_model, item_model
 
 TASK = TaskSpec.model_validate(
     {

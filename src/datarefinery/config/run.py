@@ -1,0 +1,106 @@
+"""Run specs: a task, a model, an optional input file and the steps in order, loaded from YAML
+with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import Field, field_validator
+
+from datarefinery.config.llm import LlamaCppConfig, LLMConfig, OpenAIConfig, llm_identity
+from datarefinery.config.loading import Lines, StrictModel, read_spec_file, validate_spec
+from datarefinery.config.task import TaskSpec, check_seeds
+from datarefinery.io.formats import Format
+
+
+class InputSpec(StrictModel):
+    path: str
+    format: Format = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+
+class RunSpec(StrictModel):
+    """A whole pipeline: the task, the model, an optional input file and the steps in order.
+
+    Each entry of ``steps`` is a one-key mapping ``{step_name: {options}}``; the options are checked
+    against the step's own config model when the pipeline is built.
+    """
+
+    name: str = "run"
+    seed: int = 0
+    task: TaskSpec | None = None
+    llm: LLMConfig = Field(default_factory=LlamaCppConfig)
+    input: InputSpec | None = None
+    steps: list[dict[str, dict[str, Any] | None]]
+    shard_size: int = Field(default=32, ge=1, le=1_000_000)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_from_path(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("steps")
+    @classmethod
+    def _one_key_each(
+        cls, value: list[dict[str, dict[str, Any] | None]]
+    ) -> list[dict[str, dict[str, Any] | None]]:
+        if not value:
+            raise ValueError("a run needs at least one step")
+        for entry in value:
+            if len(entry) != 1:
+                raise ValueError(
+                    f"each step is a mapping with one key, the step name; got keys {list(entry)}"
+                )
+        return value
+
+    def spec_hash(self) -> str:
+        """Identity of what the run produces; a run directory only resumes the same hash."""
+        return spec_hash(self)
+
+
+class LoadedSpec:
+    """A validated spec with the line map of its file, for errors found later (step options)."""
+
+    def __init__(self, spec: RunSpec, source: str, lines: Lines) -> None:
+        self.spec = spec
+        self.source = source
+        self.lines = lines
+        self.base_dir = Path(source).parent if source != "<spec>" else Path.cwd()
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and validate a YAML run spec. Relative paths in it are relative to the file."""
+    path = Path(path)
+    source = str(path)
+    data, lines = read_spec_file(path, "a spec is a mapping (name:, task:, llm:, steps: ...)")
+    loaded = LoadedSpec(validate_spec(RunSpec, data, source, lines), source, lines)
+    check_seeds(loaded.spec.task, source, lines, loaded.base_dir)
+    return loaded
+
+
+def spec_from_dict(data: dict[str, Any]) -> LoadedSpec:
+    """Validate a spec given as a Python mapping (the Python API's equivalent of ``load_spec``)."""
+    loaded = LoadedSpec(validate_spec(RunSpec, data, "<spec>", {}), "<spec>", {})
+    check_seeds(loaded.spec.task, "<spec>", {}, loaded.base_dir)
+    return loaded
+
+
+class SpecWithLLM(Protocol):
+    """A spec with an ``llm:`` section: run specs and S3 specs."""
+
+    @property
+    def llm(self) -> LlamaCppConfig | OpenAIConfig: ...
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+def spec_hash(spec: SpecWithLLM) -> str:
+    """The identity of what a spec produces: its JSON dump with the llm's execution-only settings
+    left out. A run directory only resumes the same hash."""
+    data = spec.model_dump(mode="json")
+    data["llm"] = llm_identity(spec.llm)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
