@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from datarefinery.llm.base import Usage
+    from datarefinery.usage import Usage
 
 
 class DatarefineryError(Exception):

@@ -32,10 +32,6 @@ class Pipeline:
     def uses_surrogate_key(self) -> bool:
         return any(step.uses_surrogate_key for step in self.steps)
 
-    @property
-    def has_source(self) -> bool:
-        return bool(self.steps) and self.steps[0].is_source
-
     @classmethod
     def from_spec(cls, loaded: LoadedSpec) -> Pipeline:
         spec = loaded.spec

@@ -16,14 +16,12 @@ not fit one columnar schema, and a shard is small enough that the format costs n
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from datarefinery.errors import RunDirError
-from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
 from datarefinery.manifest import (
     MANIFEST_FORMAT,
     LoopManifest,
@@ -33,16 +31,6 @@ from datarefinery.manifest import (
     parse_manifest,
 )
 from datarefinery.records import Record, Rejected
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class StepDir:
@@ -68,13 +56,10 @@ class StepDir:
             self._shard(index, ".rejected.jsonl"),
             (json.dumps(r.to_dict(), ensure_ascii=False) for r in rejected),
         )
-        _write_json_atomic(self._shard(index, ".done"), stats.to_dict())
+        write_json_atomic(self._shard(index, ".done"), stats.to_dict())
 
     def shard_stats(self, index: int) -> ShardStats:
         return ShardStats.from_dict(json.loads(self._shard(index, ".done").read_text()))
-
-    def done_indices(self) -> list[int]:
-        return sorted(int(p.name[6:11]) for p in self.path.glob("shard-*.done"))
 
     def records(self, index: int) -> Iterator[Record]:
         with self._shard(index, ".jsonl").open(encoding="utf-8") as handle:
@@ -89,7 +74,7 @@ class StepDir:
                     yield line.rstrip("\n")
 
     def mark_complete(self, shards: int) -> None:
-        _write_json_atomic(self.path / "_COMPLETE", {"shards": shards})
+        write_json_atomic(self.path / "_COMPLETE", {"shards": shards})
 
     def complete_shards(self) -> int | None:
         marker = self.path / "_COMPLETE"
@@ -154,7 +139,7 @@ class RunDir:
             ) from None
 
     def write_manifest(self, manifest: ManifestBase) -> None:
-        _write_json_atomic(self.path / self.MANIFEST, manifest.to_json())
+        write_json_atomic(self.path / self.MANIFEST, manifest.to_json())
 
     def step_dir(self, index: int, name: str) -> StepDir:
         return StepDir(self.path / "steps" / f"{index + 1:02d}-{name}")

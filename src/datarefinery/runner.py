@@ -14,6 +14,7 @@ from typing import Any
 
 from datarefinery.config import LoadedSpec, load_spec, spec_from_dict
 from datarefinery.errors import UsageError
+from datarefinery.evaluate.run_diversity import DatasetSample, summarize_sample
 from datarefinery.executors.base import Executor
 from datarefinery.executors.local import LocalExecutor
 from datarefinery.executors.progress import ProgressSink
@@ -30,7 +31,6 @@ from datarefinery.manifest import (
 )
 from datarefinery.pipeline import Pipeline
 from datarefinery.redact import public_spec
-from datarefinery.run_diversity import DatasetSample, summarize_sample
 from datarefinery.rundir import RunDir, StepDir
 from datarefinery.surrogate_key import open_surrogate_key
 

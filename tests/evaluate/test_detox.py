@@ -9,9 +9,10 @@ from rich.console import Console
 
 from datarefinery.embeddings import Embedder
 from datarefinery.errors import UsageError
-from datarefinery.evaluate.detox import GateScorer, evaluate_detox, score_similarity
+from datarefinery.evaluate.detox import GateScorer, score_similarity
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.loop.detox_eval import evaluate_detox
 from tests.evaluate.test_toxicity_scorers import pairs
 
 

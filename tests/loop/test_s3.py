@@ -13,7 +13,7 @@ from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop.s3 import choose_examples, collect_errors, merge, run_s3
-from datarefinery.loop.smallmodel import make_small_model
+from datarefinery.models.smallmodel import make_small_model
 from datarefinery.records import Record
 from tests.support.specs import SENTIMENT_TASK
 

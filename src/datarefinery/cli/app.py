@@ -5,7 +5,7 @@ The commands call the public Python API (``datarefinery.run``, ``run_s3``, ``rea
 ``runner.versions`` (``version``), ``cli.progress`` (the progress bar and run summary, over
 ``llm.engine.EngineStats``), ``evaluate`` (``evaluate_dataset``, ``write_report``,
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
-``evaluate.refinement`` (``refinery eval``) and ``loop.experiment`` (``refinery experiment``).
+``loop.refine_eval`` (``refinery eval``) and ``loop.experiment`` (``refinery experiment``).
 """
 
 from __future__ import annotations

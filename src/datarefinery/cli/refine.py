@@ -17,8 +17,8 @@ from rich.table import Table
 from datarefinery import UsageError
 from datarefinery.cli.console import command_errors, console, fail
 from datarefinery.cli.run import run_and_report
-from datarefinery.evaluate.detox import evaluate_detox
-from datarefinery.evaluate.refinement import PII_METHODS, evaluate_pii
+from datarefinery.loop.detox_eval import evaluate_detox
+from datarefinery.loop.refine_eval import PII_METHODS, evaluate_pii
 
 refine_app = typer.Typer(
     help="Rewrite records to remove PII, toxicity or secrets (verified).", no_args_is_help=True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,14 +19,6 @@ from datarefinery.llm.base import Request, SamplingParams
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.structured import schema_of
 from datarefinery.prompts.render import load_template
-
-
-class ToxicityScorer(Protocol):
-    name: str
-
-    def score(self, texts: Sequence[str]) -> list[float]:
-        """One probability of toxicity per text."""
-        ...
 
 
 class ProfanityScorer:

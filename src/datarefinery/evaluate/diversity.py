@@ -9,23 +9,16 @@ dispersion, the Vendi score, length statistics, label balance and attribute cove
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from datarefinery.text import lower_words_and_marks, rouge2_f1
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased words and punctuation marks."""
-    return _TOKEN.findall(text.lower())
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -33,7 +26,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     total = 0
     unique: set[tuple[str, ...]] = set()
     for text in texts:
-        tokens = tokenize(text)
+        tokens = lower_words_and_marks(text)
         grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
         total += len(grams)
         unique.update(grams)
@@ -65,22 +58,6 @@ def mean_pairwise_distance(
 
 
 _PAIR_CHUNK = 8192
-
-
-def _bigrams(text: str) -> Counter[tuple[str, str]]:
-    tokens = tokenize(text)
-    return Counter(pairwise(tokens))
-
-
-def rouge2_f1(a: str, b: str) -> float:
-    """ROUGE-2 F1 of two texts: clipped bigram overlap, symmetric (0.0 when either has none)."""
-    grams_a, grams_b = _bigrams(a), _bigrams(b)
-    total_a, total_b = sum(grams_a.values()), sum(grams_b.values())
-    if not total_a or not total_b:
-        return 0.0
-    overlap = sum((grams_a & grams_b).values())
-    precision, recall = overlap / total_a, overlap / total_b
-    return 2 * precision * recall / (precision + recall) if overlap else 0.0
 
 
 def self_rouge2(texts: Sequence[str], *, max_pairs: int = 2000, seed: int = 0) -> float:

@@ -24,7 +24,6 @@ A rejected (or missing) record counts as emitted unchanged: the worst case.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,8 @@ from typing import Any
 from datarefinery.detect.factory import PII_ENTITIES
 from datarefinery.errors import InputFileError
 from datarefinery.io.read import read_records
-from datarefinery.steps.refine.checks import contains_value
+from datarefinery.text import WORD, WORD_OR_MARK, contains_value
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 # Words of an address that identify nobody: unit designators and military forms of USPS
 # Publication 28 (appendix C2, section 225), common street types, the US ship-type prefixes
 # (USS, USNS, USNV, USCGC) and "nan", the benchmark generator's placeholder for a missing field;
@@ -133,7 +131,7 @@ def read_gold(path: str | Path) -> list[GoldRecord]:
 
 def _identifying_tokens(value: str) -> list[str]:
     found = []
-    for token in re.findall(r"\w+", value):
+    for token in WORD.findall(value):
         low = token.casefold()
         if low in _BOILERPLATE:
             continue
@@ -144,7 +142,7 @@ def _identifying_tokens(value: str) -> list[str]:
 
 
 def _token_spans(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    return [(m.group(0), m.start(), m.end()) for m in WORD_OR_MARK.finditer(text)]
 
 
 @dataclass

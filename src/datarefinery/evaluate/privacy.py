@@ -22,13 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datarefinery.detect.base import PIIDetector
-
-_WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
-
-
-def _normalize(text: str) -> str:
-    return _SPACE.sub(" ", text.casefold()).strip()
+from datarefinery.text import WORD, casefold_spaces
 
 
 def pii_found(texts: Sequence[str], detector: PIIDetector) -> dict[str, Any]:
@@ -59,7 +53,7 @@ class SourceIndex:
 
     def __init__(self, sources: Sequence[str], *, n: int = 3, common_df: int = 50) -> None:
         self.n = n
-        self.docs = [_WORD.findall(_normalize(s)) for s in sources]
+        self.docs = [WORD.findall(casefold_spaces(s)) for s in sources]
         postings: dict[tuple[str, ...], set[int]] = {}
         for index, words in enumerate(self.docs):
             for i in range(len(words) - n + 1):
@@ -67,8 +61,8 @@ class SourceIndex:
         self.postings = {g: d for g, d in postings.items() if len(d) <= common_df}
 
     def longest_span(self, text: str, *, candidates: int = 5) -> Overlap:
-        normalized = _normalize(text)
-        matches = list(_WORD.finditer(normalized))
+        normalized = casefold_spaces(text)
+        matches = list(WORD.finditer(normalized))
         words = [m.group(0) for m in matches]
         n = self.n
         shared: Counter[int] = Counter()
@@ -141,7 +135,9 @@ def verbatim_overlap(
 
 
 def _value_pattern(values: Sequence[str]) -> re.Pattern[str] | None:
-    cleaned = sorted({_normalize(v) for v in values if len(v.strip()) >= 4}, key=len, reverse=True)
+    cleaned = sorted(
+        {casefold_spaces(v) for v in values if len(v.strip()) >= 4}, key=len, reverse=True
+    )
     if not cleaned:
         return None
     return re.compile("|".join(re.escape(v) for v in cleaned))
@@ -155,7 +151,7 @@ def known_value_leaks(texts: Sequence[str], values: Sequence[str]) -> dict[str, 
     records = 0
     if pattern is not None:
         for text in texts:
-            found = set(pattern.findall(_normalize(text)))
+            found = set(pattern.findall(casefold_spaces(text)))
             if found:
                 records += 1
                 leaked_values |= found

@@ -32,8 +32,8 @@ from datarefinery.evaluate.privacy import (
 )
 from datarefinery.evaluate.utility import utility
 from datarefinery.io.read import read_records
-from datarefinery.loop.smallmodel import ModelKind
 from datarefinery.manifest import LoopManifest, Manifest
+from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir
 
@@ -317,7 +317,7 @@ def _fidelity(
     real_vectors: NDArray[np.float32],
     text_fields: list[str],
 ) -> dict[str, Any]:
-    from datarefinery.steps.curate.crossfit import out_of_fold_proba
+    from datarefinery.models.crossfit import out_of_fold_proba
 
     result: dict[str, Any] = {
         "mmd_rbf": round(fid.mmd_rbf(vectors, real_vectors), 5),

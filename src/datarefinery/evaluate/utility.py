@@ -1,6 +1,6 @@
 """Utility: does a model trained on the dataset work on real data?
 
-Train each small model (``loop.smallmodel``: TF-IDF + logistic regression, embedding + logistic
+Train each small model (``models.smallmodel``: TF-IDF + logistic regression, embedding + logistic
 regression) on the dataset, test it on the real labeled set, and report accuracy and macro-F1; when
 a real training split is given, the same model trained on it is the reference ("gold") to compare
 with.
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from datarefinery.errors import UsageError
-from datarefinery.loop.smallmodel import ModelKind, make_small_model
+from datarefinery.models.smallmodel import ModelKind, make_small_model
 from datarefinery.records import Record
 
 if TYPE_CHECKING:

@@ -42,6 +42,18 @@ def write_jsonl_atomic(path: Path, lines: Iterable[str]) -> int:
     return count
 
 
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON (keys in their order, a final newline) through a temporary
+    file, an fsync and a rename, so readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
 def write_records(path: str | Path, records: Iterable[Record], *, format: Format = "auto") -> int:
     """Write records; the format follows the suffix unless given. Returns how many were written."""
     path = Path(path)

@@ -2,7 +2,7 @@
 
 from datarefinery.llm.base import Backend, Message, Request, Response, SamplingParams, Usage
 from datarefinery.llm.engine import Engine, EngineStats, StructuredResult
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 
 __all__ = [
     "Backend",
@@ -15,4 +15,5 @@ __all__ = [
     "ScriptedBackend",
     "StructuredResult",
     "Usage",
+    "schema_reply",
 ]

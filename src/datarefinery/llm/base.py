@@ -11,6 +11,8 @@ import abc
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from datarefinery.usage import Usage as Usage  # re-exported: Usage belongs to the backend contract
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -58,22 +60,6 @@ class Request:
 
     def prompt_bytes(self) -> int:
         return sum(len(m.content.encode("utf-8")) for m in self.messages)
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-        )
 
 
 FinishReason = Literal["stop", "length", "other"]

@@ -4,22 +4,13 @@ One worker thread owns a llama.cpp context with ``parallel`` sequence slots, eac
 cells (``kv_unified=False``). Requests wait in a queue; each step the worker admits waiting requests
 into free slots, builds one batch holding the next token of every generating sequence plus as much
 prompt of newly admitted ones as fits, decodes it, and samples one token per sequence with that
-sequence's own sampler chain and seed.
-
-Grammar-constrained sampling is done the way llama.cpp's own ``common_sampler`` does it, not the
-way llama-cpp-python does: sample from the ordinary chain first, then ask the grammar whether that
-one token is allowed, and only when it is not, resample with the grammar applied to the whole
-vocabulary. Applying the grammar to every vocabulary entry at every step (llama-cpp-python's order)
-is what made JSON output run at half the speed of free text.
+sequence's own sampler chain and seed (``llamacpp_sampling``, which also explains how grammars
+are applied).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
-import math
-import os
 import queue
 import threading
 import time
@@ -28,16 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
-import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_grammar import LlamaGrammar
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
-from datarefinery.llm.base import FinishReason, Request, SamplingParams, Usage
-
-_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-_NEG_INF = float("-inf")
+from datarefinery.llm.base import FinishReason, Request, Usage
+from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
 
 
 @dataclass
@@ -119,9 +106,8 @@ class BatchedDecoder:
             )
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        self._candidates = np.zeros(self.n_vocab, dtype=_TOKEN_DATA)
-        self._ids = np.arange(self.n_vocab, dtype=np.int32)
-        self._grammar_cache: dict[str, Any] = {}
+        self._sampler = TokenSampler(self.ctx, self.n_vocab)
+        self._grammars = GrammarSamplers(self.vocab)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-decoder", daemon=True)
@@ -151,9 +137,7 @@ class BatchedDecoder:
         self._closed = True
         self._queue.put(None)
         self._thread.join()
-        for sampler in self._grammar_cache.values():
-            llama_cpp.llama_sampler_free(sampler)
-        self._grammar_cache.clear()
+        self._grammars.close()
         llama_cpp.llama_batch_free(self.batch)
         llama_cpp.llama_free(self.ctx)
         self.llama.close()
@@ -187,42 +171,6 @@ class BatchedDecoder:
             stop += [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop)
         return tokens, tuple(s for s in stop if s)
 
-    def _grammar_sampler(self, schema: dict[str, Any]) -> Any:
-        key = json.dumps(schema, sort_keys=True)
-        pristine = self._grammar_cache.get(key)
-        if pristine is None:
-            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
-            pristine = llama_cpp.llama_sampler_init_grammar(
-                self.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
-            )
-            if not pristine:
-                raise RequestRejectedError("llama.cpp could not build a grammar from the schema")
-            self._grammar_cache[key] = pristine
-        return llama_cpp.llama_sampler_clone(pristine)
-
-    def _sampler_chain(self, params: SamplingParams, seed: int | None) -> Any:
-        """The same chain llama-cpp-python builds for a completion, without the grammar."""
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-
-        def add(sampler: Any) -> None:
-            llama_cpp.llama_sampler_chain_add(chain, sampler)
-
-        add(
-            llama_cpp.llama_sampler_init_penalties(
-                self.n_vocab, 64, 1.0, params.frequency_penalty, params.presence_penalty
-            )
-        )
-        if params.temperature <= 0:
-            add(llama_cpp.llama_sampler_init_greedy())
-            return chain
-        add(llama_cpp.llama_sampler_init_top_k(40))
-        add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
-        add(llama_cpp.llama_sampler_init_min_p(0.05, 1))
-        add(llama_cpp.llama_sampler_init_temp(params.temperature))
-        rng_seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-        add(llama_cpp.llama_sampler_init_dist(rng_seed & 0xFFFFFFFF))
-        return chain
-
     def _start(self, job: _Job, seq_id: int) -> _Slot | None:
         request = job.request
         try:
@@ -234,8 +182,8 @@ class BatchedDecoder:
                     f"context holds {self.n_ctx_seq} (raise llm.n_ctx or shorten the prompt)",
                     usage=Usage(),  # nothing was evaluated
                 )
-            grammar = self._grammar_sampler(request.json_schema) if request.json_schema else None
-            chain = self._sampler_chain(request.params, request.seed)
+            grammar = self._grammars.clone_for(request.json_schema) if request.json_schema else None
+            chain = sampler_chain(self.n_vocab, request.params, request.seed)
         except Exception as exc:
             with contextlib.suppress(InvalidStateError):
                 job.future.set_exception(exc)
@@ -332,47 +280,8 @@ class BatchedDecoder:
             if slot.batch_index >= 0:
                 self._advance(slot)
 
-    def _sample(self, slot: _Slot) -> int:
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(self.ctx, slot.batch_index), shape=(self.n_vocab,)
-        )
-        candidates = self._candidates
-        token = self._apply(slot.chain, candidates, logits, slot.grammar, grammar_first=False)
-        if slot.grammar is not None and not self._allowed(slot.grammar, token):
-            token = self._apply(slot.chain, candidates, logits, slot.grammar, grammar_first=True)
-        llama_cpp.llama_sampler_accept(slot.chain, token)
-        if slot.grammar is not None:
-            llama_cpp.llama_sampler_accept(slot.grammar, token)
-        return token
-
-    def _apply(
-        self, chain: Any, candidates: Any, logits: Any, grammar: Any, *, grammar_first: bool
-    ) -> int:
-        candidates["id"] = self._ids
-        candidates["logit"] = logits
-        candidates["p"] = 0.0
-        array = llama_cpp.llama_token_data_array(
-            data=candidates.ctypes.data_as(llama_cpp.llama_token_data_p),
-            size=self.n_vocab,
-            selected=-1,
-            sorted=False,
-        )
-        if grammar_first:
-            llama_cpp.llama_sampler_apply(grammar, ctypes.byref(array))
-        llama_cpp.llama_sampler_apply(chain, ctypes.byref(array))
-        if not 0 <= array.selected < array.size:
-            raise FatalBackendError("the sampler selected no token (every candidate was excluded)")
-        return int(candidates["id"][array.selected])
-
-    @staticmethod
-    def _allowed(grammar: Any, token: int) -> bool:
-        single = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
-        array = llama_cpp.llama_token_data_array(data=single, size=1, selected=-1, sorted=False)
-        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(array))
-        return not math.isinf(single[0].logit)
-
     def _advance(self, slot: _Slot) -> None:
-        token = self._sample(slot)
+        token = self._sampler.sample(slot.batch_index, slot.chain, slot.grammar)
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
             self._finish(slot, reason="stop")
             return

@@ -1,10 +1,14 @@
 """A backend whose answers a test writes: for fast unit tests of step logic, never the only test
-of a feature a user runs."""
+of a feature a user runs. ``schema_reply`` makes a script that answers any request with JSON
+fitting its schema, so a test says only what matters to it (``text=``) and gets valid replies
+for the rest."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from datarefinery.llm.base import Backend, Request, Response, Usage
 
@@ -25,6 +29,9 @@ def byte_usage(request: Request, text: str) -> Usage:
     four characters a token, so tests of the budget can catch an estimate that is too low."""
     completion = max(1, len(text.encode("utf-8")))
     return Usage(request.prompt_bytes(), min(completion, request.params.max_tokens))
+
+
+TextFn = Callable[[str, Request, int], str]
 
 
 class ScriptedBackend(Backend):
@@ -74,3 +81,42 @@ class ScriptedBackend(Backend):
         if isinstance(reply, Response):
             return reply
         return Response(text=reply, usage=self._usage(request, reply), model=self._name)
+
+
+def default_text(name: str, request: Request, index: int) -> str:
+    """``"<field> number <index> for call <seed>"``: differs by field, list item and call."""
+    return f"{name} number {index} for call {request.seed}"
+
+
+def schema_reply(text: TextFn = default_text) -> Callable[[Request], str]:
+    """A ``ScriptedBackend`` script: fills every string with ``text(field, request, index)``,
+    every enum with its first value, every list with its ``minItems`` items."""
+
+    def reply(request: Request) -> str:
+        schema = request.json_schema or {}
+        return json.dumps(_fill(schema, schema, request, "value", 0))
+
+    def _fill(
+        node: dict[str, Any], root: dict[str, Any], request: Request, name: str, i: int
+    ) -> Any:
+        if "$ref" in node:
+            node = root["$defs"][node["$ref"].split("/")[-1]]
+        if "enum" in node:
+            return node["enum"][0]
+        kind = node.get("type")
+        if kind == "object":
+            return {
+                key: _fill(child, root, request, key, i)
+                for key, child in node.get("properties", {}).items()
+            }
+        if kind == "array":
+            return [
+                _fill(node["items"], root, request, name, j) for j in range(node.get("minItems", 1))
+            ]
+        if kind == "integer":
+            return i
+        if kind == "boolean":
+            return True
+        return text(name, request, i)
+
+    return reply

@@ -1,1 +1,1 @@
-"""The S3 loop and the small models it trains."""
+"""The S3 loop and the experiments around it: orchestration over runs."""

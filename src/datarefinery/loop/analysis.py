@@ -19,7 +19,7 @@ from statistics import mean
 from typing import Any
 
 from datarefinery.errors import MissingDependencyError
-from datarefinery.steps.synthesize.similarity import rouge_tokens
+from datarefinery.text import rouge_tokens
 
 
 def word_edit_distance(a: Sequence[str], b: Sequence[str]) -> float:

@@ -18,7 +18,6 @@ analysis of the S3 run.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import platform
 import time
@@ -29,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import UsageError
+from datarefinery.io.write import write_json_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.analysis import extra_data_analysis
 from datarefinery.loop.s3 import run_s3
-from datarefinery.loop.smallmodel import ModelKind, accuracy, make_small_model
 from datarefinery.loop.spec import load_real, load_s3_spec
-from datarefinery.rundir import _write_json_atomic
+from datarefinery.models.smallmodel import ModelKind, accuracy, make_small_model
 
 Log = Callable[[str], None]
 
@@ -247,7 +246,7 @@ def run_experiment(
         "date": datetime.now(UTC).date().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    _write_json_atomic(config.out / "table.json", table)
+    write_json_atomic(config.out / "table.json", table)
     (config.out / "table.md").write_text(table_markdown(table), encoding="utf-8")
     return table
 
@@ -289,8 +288,3 @@ def table_markdown(table: dict[str, Any]) -> str:
     elif "cosine_note" in analysis:
         lines.append(f"- cosine not measured: {analysis['cosine_note']}")
     return "\n".join(lines) + "\n"
-
-
-def load_table(out: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((out / "table.json").read_text(encoding="utf-8"))
-    return data

@@ -32,16 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.config import LoadedSpec, RunSpec
-from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
 from datarefinery.llm.base import Backend
-from datarefinery.loop.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
 from datarefinery.manifest import LoopManifest, Manifest
+from datarefinery.models.smallmodel import SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
-from datarefinery.rundir import RunDir, _write_json_atomic
+from datarefinery.rundir import RunDir
 from datarefinery.runner import run, versions
-from datarefinery.steps.writing import normalized_key
+from datarefinery.text import normalized_key
 
 Log = Callable[[str], None]
 
@@ -291,7 +291,7 @@ class _Loop:
         )
         write_jsonl_atomic(folder / "train.jsonl", (r.to_json() for r in merged))
         write_jsonl_atomic(folder / "errors.jsonl", (r.to_json() for r in errors))
-        _write_json_atomic(done, result.to_dict())
+        write_json_atomic(done, result.to_dict())
         return result, merged
 
     def _sub_spec(
@@ -337,7 +337,7 @@ class _Loop:
             "best_round": best.round if best else None,
             "rounds": [r.to_dict() for r in result.rounds],
         }
-        _write_json_atomic(self.out / "summary.json", summary)
+        write_json_atomic(self.out / "summary.json", summary)
         (self.out / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
         manifest.status, manifest.message = result.status, result.message
         manifest.rounds = [r.to_dict() for r in result.rounds]

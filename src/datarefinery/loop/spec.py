@@ -28,7 +28,7 @@ from datarefinery.config import (
 )
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.io.read import read_numbered
-from datarefinery.loop.smallmodel import ModelKind
+from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Provenance, Record
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
-import unicodedata
 from collections.abc import Iterable
 from typing import Annotated, Any
 
@@ -20,6 +18,7 @@ from datarefinery.llm.base import SamplingParams
 from datarefinery.prompts.render import PromptTemplate, resolve_template
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.steps.base import C, ModelStep, Output, StepContext
+from datarefinery.text import normalized_key
 
 _PY_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool}
 
@@ -73,20 +72,6 @@ def text_budget(task: TaskSpec, fields: Iterable[str], n: int, floor: int) -> in
     full of multi-token characters, such as emoji, can still hit it; the engine then re-asks.)"""
     per_record = sum(task.fields[f].max_chars + len(f) + 8 for f in fields)
     return max(floor, n * per_record + 16)
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalize(text: str) -> str:
-    """Case-, whitespace- and Unicode-normalized text, for equality and containment checks."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-
-
-def normalized_key(fields: dict[str, Any], names: Iterable[str]) -> str:
-    """Case-, whitespace- and Unicode-normalized fingerprint of the given fields."""
-    parts = [normalize(str(fields.get(name, ""))) for name in names]
-    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def combined_hash(*templates: PromptTemplate) -> str:

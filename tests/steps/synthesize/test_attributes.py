@@ -9,11 +9,11 @@ import pytest
 import datarefinery
 from datarefinery.config import LlamaCppConfig, TaskSpec
 from datarefinery.errors import ConfigError
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.attributes import Attributes, AttributesConfig
 from tests.support.examples import example_spec, run_example
-from tests.support.fake import prompt_of, read_jsonl, schema_reply
+from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
 ATTRIBUTES = {"tone": {"angry": 3, "calm": 1}, "length": ["short", "long", "medium"]}

@@ -7,9 +7,9 @@ import pytest
 import datarefinery
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.llm.base import Request
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 from tests.support.examples import EXAMPLES, run_example
-from tests.support.fake import prompt_of, read_jsonl, schema_reply
+from tests.support.fake import prompt_of, read_jsonl
 
 PREMISES = EXAMPLES / "data" / "premises.jsonl"
 

@@ -9,9 +9,9 @@ import pytest
 import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 from tests.support.examples import EXAMPLES, run_example
-from tests.support.fake import prompt_of, read_jsonl, schema_reply
+from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
 SEED_FILE = EXAMPLES / "data" / "reviews.jsonl"

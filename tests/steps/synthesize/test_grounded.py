@@ -7,10 +7,10 @@ import pytest
 import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
-from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
 from datarefinery.steps.synthesize.grounded import support_share
 from tests.support.examples import EXAMPLES, run_example
-from tests.support.fake import prompt_of, read_jsonl, schema_reply
+from tests.support.fake import prompt_of, read_jsonl
 
 FACTS = EXAMPLES / "data" / "facts.jsonl"
 

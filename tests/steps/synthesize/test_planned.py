@@ -11,8 +11,8 @@ import yaml
 import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
-from datarefinery.llm.scripted import ScriptedBackend
-from tests.support.fake import prompt_of, read_jsonl, schema_reply
+from datarefinery.llm.scripted import ScriptedBackend, schema_reply
+from tests.support.fake import prompt_of, read_jsonl
 from tests.support.specs import SENTIMENT_TASK
 
 INSTRUCTION_TASK: dict[str, Any] = {

@@ -8,7 +8,7 @@ import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
-from datarefinery.steps.synthesize.similarity import SimilarityPool
+from datarefinery.text import SimilarityPool
 from tests.support.examples import example_spec, run_example
 from tests.support.fake import prompt_of, read_jsonl
 

@@ -32,13 +32,9 @@ from datarefinery.steps.base import (
     StepContext,
     gather_or_cancel,
 )
-from datarefinery.steps.synthesize.similarity import rouge_tokens
 from datarefinery.steps.voting import vote
-from datarefinery.steps.writing import (
-    TextWritingStep,
-    item_model,
-    text_budget,
-)
+from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
+from datarefinery.text import rouge_tokens
 
 # Variant keys the template needs that provenance does not (the label says the target already).
 PROMPT_ONLY = frozenset({"target", "target_description"})

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from datarefinery.config import TaskSpec
-from datarefinery.loop.smallmodel import ModelKind
+from datarefinery.models.crossfit import out_of_fold_proba
+from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
-from datarefinery.steps.curate.crossfit import out_of_fold_proba
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 
 

@@ -29,12 +29,12 @@ from pydantic import Field, model_validator
 from datarefinery.config import TaskSpec
 from datarefinery.io.read import read_records
 from datarefinery.llm.base import SamplingParams
-from datarefinery.loop.smallmodel import ModelKind, make_small_model
+from datarefinery.models.crossfit import out_of_fold_proba
+from datarefinery.models.smallmodel import ModelKind, make_small_model
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import clip, ensure_sandbox, run_python
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext, gather_or_cancel
-from datarefinery.steps.curate.crossfit import out_of_fold_proba
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 from datarefinery.steps.voting import vote
 

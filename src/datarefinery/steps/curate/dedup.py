@@ -21,11 +21,10 @@ from pydantic import Field
 
 from datarefinery.config import TaskSpec
 from datarefinery.errors import MissingDependencyError
-from datarefinery.evaluate.diversity import tokenize
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext
 from datarefinery.steps.curate.fields import chosen_fields
-from datarefinery.steps.writing import normalized_key
+from datarefinery.text import lower_words_and_marks, normalized_key
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -48,7 +47,7 @@ class DedupConfig(StepConfig):
 
 def shingles(text: str, n: int) -> list[str]:
     """Word n-grams of the tokenized text (the whole text when it has fewer than n words)."""
-    tokens = tokenize(text)
+    tokens = lower_words_and_marks(text)
     if len(tokens) <= n:
         return [" ".join(tokens)]
     return [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]

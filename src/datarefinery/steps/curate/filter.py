@@ -16,9 +16,9 @@ from pydantic import Field, field_validator
 
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError, MissingDependencyError
-from datarefinery.evaluate.diversity import tokenize
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, RecordStep, StepConfig, StepContext
+from datarefinery.text import lower_words_and_marks
 
 
 class FilterConfig(StepConfig):
@@ -62,7 +62,7 @@ class FilterConfig(StepConfig):
 def repetition_ratio(text: str, n: int = 3) -> float:
     """Share of the word n-grams of ``text`` that repeat an earlier n-gram of the same text
     (0 for no repetition; "a b c a b c" has 4 trigrams of which 1 is a repeat)."""
-    tokens = tokenize(text)
+    tokens = lower_words_and_marks(text)
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:
         return 0.0

@@ -1,46 +1,13 @@
-"""What a refinement is checked with: value matching (any case and spacing; numbers by their
-digits), the leak check, and the distance Δ(x, y) between a record and its rewrite."""
+"""What a refinement is checked with: the leak check (value matching, in ``datarefinery.text``:
+any case and spacing, numbers by their digits) and the distance Δ(x, y) between a record and its
+rewrite."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from datarefinery.steps.refine.surrogates import Replacement
-
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
-def value_pattern(value: str) -> re.Pattern[str]:
-    escaped = r"\s+".join(re.escape(part) for part in value.split())
-    left = r"(?<!\w)" if value[:1].isalnum() else ""
-    right = r"(?!\w)" if value[-1:].isalnum() else ""
-    return re.compile(left + escaped + right, re.IGNORECASE)
-
-
-def _digits(text: str) -> str:
-    return re.sub(r"\D", "", text)
-
-
-def contains_value(text: str, value: str) -> bool:
-    """Whether ``value`` occurs in ``text``: as words (any case, any spacing), or, for numbers of
-    seven digits or more (cards, phones, IBANs), as the same digits however they are grouped."""
-    value = value.strip()
-    if not value:
-        return False
-    if value_pattern(value).search(text):
-        return True
-    digits = _digits(value)
-    return (
-        len(digits) >= 7
-        and len(digits) >= 0.6 * len(value.replace(" ", ""))
-        and (digits in _digits(text))
-    )
+from datarefinery.text import contains_value, mask_values, token_f1, words_and_marks
 
 
 def leaked_values(originals: Iterable[Replacement], output: str) -> list[Replacement]:
@@ -55,24 +22,6 @@ def leaked_values(originals: Iterable[Replacement], output: str) -> list[Replace
         if contains_value(output, item.original):
             leaked.append(item)
     return leaked
-
-
-def token_f1(reference: Sequence[str], candidate: Sequence[str]) -> float:
-    """Bag-of-tokens F1 (1.0 for two empty sequences)."""
-    if not reference and not candidate:
-        return 1.0
-    common = sum((Counter(reference) & Counter(candidate)).values())
-    if common == 0:
-        return 0.0
-    precision = common / len(candidate)
-    recall = common / len(reference)
-    return 2 * precision * recall / (precision + recall)
-
-
-def mask_values(text: str, values: Iterable[str]) -> str:
-    for value in sorted({v for v in values if v.strip()}, key=len, reverse=True):
-        text = value_pattern(value).sub(" ", text)
-    return text
 
 
 def delta(
@@ -92,5 +41,7 @@ def delta(
     return {
         "edit_distance": distance,
         "edit_ratio": round(distance / max(1, len(original)), 4),
-        "token_f1_outside_pii": round(token_f1(tokens(outside_in), tokens(outside_out)), 4),
+        "token_f1_outside_pii": round(
+            token_f1(words_and_marks(outside_in), words_and_marks(outside_out)), 4
+        ),
     }

@@ -135,7 +135,7 @@ class DetoxRewrite(VerifiedRewrite[DetoxRewriteConfig]):
         similarity: float,
         attempts: int,
     ) -> Record:
-        from datarefinery.steps.refine.checks import token_f1, tokens
+        from datarefinery.text import token_f1, words_and_marks
 
         return with_text(
             record,
@@ -150,7 +150,9 @@ class DetoxRewrite(VerifiedRewrite[DetoxRewriteConfig]):
                 "toxicity_before": round(before, 4),
                 "toxicity_after": round(after, 4),
                 "similarity_to_input": round(similarity, 4),
-                "token_f1_to_input": round(token_f1(tokens(text), tokens(output)), 4),
+                "token_f1_to_input": round(
+                    token_f1(words_and_marks(text), words_and_marks(output)), 4
+                ),
                 "attempts": attempts,
             },
         )

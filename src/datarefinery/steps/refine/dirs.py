@@ -13,7 +13,7 @@ from datarefinery.detect.base import PIIDetector, Span, resolve_overlaps
 from datarefinery.detect.factory import DetectorConfig, make_detector
 from datarefinery.records import Record
 from datarefinery.steps.base import Output, RecordStep, StepContext
-from datarefinery.steps.refine.checks import delta, value_pattern
+from datarefinery.steps.refine.checks import delta
 from datarefinery.steps.refine.surrogates import (
     Consistency,
     Mode,
@@ -22,6 +22,7 @@ from datarefinery.steps.refine.surrogates import (
     apply_replacements,
 )
 from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
+from datarefinery.text import value_pattern
 
 
 class DirsConfig(TextStepConfig):

@@ -31,7 +31,7 @@ from datarefinery.llm.base import Message
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import LLMCall, Output, StepContext
-from datarefinery.steps.refine.checks import contains_value, delta, leaked_values, value_pattern
+from datarefinery.steps.refine.checks import delta, leaked_values
 from datarefinery.steps.refine.dirs import with_repeats
 from datarefinery.steps.refine.surrogates import (
     Consistency,
@@ -42,6 +42,7 @@ from datarefinery.steps.refine.surrogates import (
 )
 from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
 from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
+from datarefinery.text import contains_value, value_pattern
 
 
 class PIIRewriteConfig(TextStepConfig):

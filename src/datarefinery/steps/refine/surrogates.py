@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from datarefinery.detect.base import Span
 from datarefinery.errors import MissingDependencyError
+from datarefinery.text import casefold_spaces
 
 Mode = Literal["placeholder", "surrogate"]
 Consistency = Literal["record", "dataset"]
@@ -90,8 +91,10 @@ def _match_case(fake_value: str, original: str) -> str:
     return fake_value
 
 
-def normalize_value(value: str) -> str:
-    return " ".join(value.split()).casefold()
+# The key a value is looked up by. The ground-floor helper is the same function as the former
+# " ".join(value.split()).casefold() (same whitespace set, and case folding never makes or
+# removes whitespace: both checked over every code point).
+normalize_value = casefold_spaces
 
 
 @dataclass(frozen=True)

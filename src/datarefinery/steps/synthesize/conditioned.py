@@ -22,8 +22,7 @@ from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
 from datarefinery.steps.synthesize.pool import load_pool
-from datarefinery.steps.synthesize.similarity import rouge_l
-from datarefinery.steps.writing import normalize
+from datarefinery.text import normalize, rouge_l
 
 
 class ConditionedConfig(LabelledConfig):

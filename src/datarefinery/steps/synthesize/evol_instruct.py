@@ -32,13 +32,8 @@ from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.generation import GenerationStep
 from datarefinery.steps.synthesize.planned import SynthesisConfig
-from datarefinery.steps.synthesize.similarity import STOPWORDS, rouge_l, rouge_tokens
-from datarefinery.steps.writing import (
-    combined_hash,
-    item_model,
-    normalize,
-    text_budget,
-)
+from datarefinery.steps.writing import combined_hash, item_model, text_budget
+from datarefinery.text import STOPWORDS, normalize, rouge_l, rouge_tokens
 
 Operation = Literal[
     "constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth"

@@ -28,8 +28,8 @@ from datarefinery.steps.base import (
     gather_or_cancel,
 )
 from datarefinery.steps.synthesize.planned import copies_instructions
-from datarefinery.steps.synthesize.similarity import lcs_length, rouge_l, rouge_tokens
 from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
+from datarefinery.text import lcs_length, rouge_l, rouge_tokens
 
 
 class ExtrapolateConfig(StepConfig):

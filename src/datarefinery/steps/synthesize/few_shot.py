@@ -19,7 +19,7 @@ from datarefinery.errors import ConfigError
 from datarefinery.records import Record
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
-from datarefinery.steps.synthesize.similarity import rouge_l
+from datarefinery.text import rouge_l
 
 
 class FewShotConfig(LabelledConfig):

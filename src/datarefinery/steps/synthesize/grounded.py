@@ -22,8 +22,7 @@ from datarefinery.records import Provenance, Record, stable_id
 from datarefinery.steps.base import StepContext
 from datarefinery.steps.synthesize.planned import PlannedGeneration, SynthesisConfig
 from datarefinery.steps.synthesize.pool import load_pool
-from datarefinery.steps.synthesize.similarity import STOPWORDS, rouge_tokens
-from datarefinery.steps.writing import normalize
+from datarefinery.text import STOPWORDS, normalize, rouge_tokens
 
 
 class GroundedConfig(SynthesisConfig):

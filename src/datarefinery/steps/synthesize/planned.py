@@ -22,13 +22,8 @@ from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import LLMCall, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.generation import GenerationStep
-from datarefinery.steps.synthesize.similarity import rouge_l
-from datarefinery.steps.writing import (
-    batch_model,
-    item_model,
-    normalize,
-    text_budget,
-)
+from datarefinery.steps.writing import batch_model, item_model, text_budget
+from datarefinery.text import normalize, rouge_l
 
 DEFAULT_COUNT = 10
 

@@ -9,7 +9,7 @@ from datarefinery.errors import InputFileError
 from datarefinery.io.formats import Format
 from datarefinery.io.read import read_records
 from datarefinery.records import Record
-from datarefinery.steps.writing import normalized_key
+from datarefinery.text import normalized_key
 
 
 def load_pool(

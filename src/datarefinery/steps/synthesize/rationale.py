@@ -24,8 +24,8 @@ from datarefinery.llm.structured import schema_of
 from datarefinery.records import Record
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
-from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
-from datarefinery.steps.writing import combined_hash, normalize, strings_model
+from datarefinery.steps.writing import combined_hash, strings_model
+from datarefinery.text import SimilarityPool, normalize, rouge_tokens
 
 
 class RationaleConfig(LabelledConfig):

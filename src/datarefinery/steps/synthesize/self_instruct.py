@@ -25,13 +25,8 @@ from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext, gather_or_cancel
 from datarefinery.steps.synthesize.generation import GenerationStep
 from datarefinery.steps.synthesize.planned import SynthesisConfig
-from datarefinery.steps.synthesize.similarity import SimilarityPool, rouge_tokens
-from datarefinery.steps.writing import (
-    combined_hash,
-    item_model,
-    strings_model,
-    text_budget,
-)
+from datarefinery.steps.writing import combined_hash, item_model, strings_model, text_budget
+from datarefinery.text import SimilarityPool, rouge_tokens
 
 
 class SelfInstructConfig(SynthesisConfig):

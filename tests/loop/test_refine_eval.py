@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datarefinery.evaluate.refinement import sample_ids
+from datarefinery.loop.refine_eval import sample_ids
 
 
 def test_sample_is_seeded_and_complete_without_limit() -> None:

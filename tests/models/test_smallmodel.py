@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from datarefinery.errors import UsageError
-from datarefinery.loop.smallmodel import accuracy, make_small_model
+from datarefinery.models.smallmodel import accuracy, make_small_model
 from datarefinery.records import Record
 
 POSITIVE = ["great film", "loved it", "wonderful acting", "a great joy", "loved the story"]
@@ -61,7 +61,7 @@ def test_embedding_lr_generalizes_past_shared_words() -> None:
 
 @pytest.mark.slow
 def test_transformer_fine_tune_learns_a_separable_task() -> None:
-    from datarefinery.loop.finetune import TransformerClassifier
+    from datarefinery.models.finetune import TransformerClassifier
 
     train = records(POSITIVE, "pos") + records(NEGATIVE, "neg")
     model = TransformerClassifier(["text"], epochs=8, batch_size=10, learning_rate=1e-4).fit(train)
@@ -74,7 +74,7 @@ def test_transformer_fine_tune_learns_a_separable_task() -> None:
 
 def test_transformer_without_local_weights_says_so(tmp_path: Path) -> None:
     from datarefinery.errors import ModelNotFoundError
-    from datarefinery.loop.finetune import TransformerClassifier
+    from datarefinery.models.finetune import TransformerClassifier
 
     with pytest.raises(ModelNotFoundError, match="only loads local weights"):
         TransformerClassifier(["text"], weights=str(tmp_path))

@@ -1,8 +1,8 @@
 """The quick diversity summary written to ``manifest.json`` and printed at the end of a run:
 distinct-1/2 and embedding dispersion of each text field of the final dataset.
 
-The full evaluation report (fidelity, utility, privacy...) lives in ``datarefinery.evaluate``;
-this is only the glance a user gets for free. The dataset is read as a stream and a seeded
+The full evaluation report (fidelity, utility, privacy...) is ``evaluate_dataset`` in this
+package; this is only the glance a user gets for free. The dataset is read as a stream and a seeded
 reservoir of at most ``max_counted`` records is kept, so a million-record run does not hold its
 dataset in memory; distinct-n is computed on that sample (on every record of a smaller dataset),
 embeddings on at most ``max_embedded`` of it, because encoding costs about 20 ms a text on two CPU

@@ -1,5 +1,8 @@
 """Running refinement methods over an evaluation file and scoring them (``refinery eval``).
 
+This is orchestration over runs, which is why it sits with the S3 loop above the runner; the
+scores come from ``evaluate.pii`` and ``evaluate.detox``.
+
 Each method runs as an ordinary resumable run (``runner.run``) in ``WORK/<method>/``, on an input
 file holding only ``id`` and ``text`` (gold spans and references never reach a step); run the same
 command again after an interruption and finished shards and answered calls are reused. Scores come
@@ -64,7 +67,7 @@ def run_method(
     return result, outputs
 
 
-def _timing(result: RunResult, records: int) -> dict[str, Any]:
+def timing(result: RunResult, records: int) -> dict[str, Any]:
     manifest = load_manifest(result.run_dir)
     seconds = sum(s.seconds or 0.0 for s in manifest.sessions)
     return {
@@ -76,7 +79,7 @@ def _timing(result: RunResult, records: int) -> dict[str, Any]:
     }
 
 
-def _with_options(step: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def with_options(step: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     ((name, config),) = step.items()
     return {name: {**config, **options}}
 
@@ -104,13 +107,13 @@ def evaluate_pii(
     for method in methods:
         step = PII_METHODS[method]
         if detector:
-            step = _with_options(step, {"detector": detector})
+            step = with_options(step, {"detector": detector})
         sink = progress(method) if progress else None
         result, outputs = run_method(
             step, input_path, work / method, llm=llm, seed=seed, progress=sink
         )
         figures = score_pii(gold, outputs) if result.status == "complete" else {}
-        results[method] = {"method": method, **figures, **_timing(result, len(gold))}
+        results[method] = {"method": method, **figures, **timing(result, len(gold))}
         if result.status == "complete":
             results[method]["fallbacks"] = _fallbacks(result)
     return {

@@ -145,12 +145,12 @@ class EmbeddingLR(_Base):
 
 def _overlap_features(records: Sequence[Record], fields: Sequence[str]) -> NDArray[np.float64]:
     """Share of the second text's words found in the first, and the length ratio."""
-    from datarefinery.evaluate.diversity import tokenize
+    from datarefinery.text import lower_words_and_marks
 
     rows = []
     for record in records:
-        a = set(tokenize(str(record.fields[fields[0]])))
-        b = tokenize(str(record.fields[fields[1]]))
+        a = set(lower_words_and_marks(str(record.fields[fields[0]])))
+        b = lower_words_and_marks(str(record.fields[fields[1]]))
         overlap = sum(1 for w in b if w in a) / len(b) if b else 0.0
         rows.append([overlap, len(b) / max(1, len(a))])
     return np.asarray(rows, dtype=np.float64)
@@ -169,7 +169,7 @@ def make_small_model(
     if kind == "embedding-lr":
         return EmbeddingLR(text_fields, label_field, seed=seed, embedder=embedder)
     if kind == "transformer":
-        from datarefinery.loop.finetune import TransformerClassifier
+        from datarefinery.models.finetune import TransformerClassifier
 
         return TransformerClassifier(text_fields, label_field, seed=seed)
     raise UsageError(f"unknown small model {kind!r}: use tfidf-lr, embedding-lr or transformer")

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 import datarefinery
-from datarefinery import run_diversity
 from datarefinery.config import TaskSpec
 from datarefinery.errors import MissingDependencyError
+from datarefinery.evaluate import run_diversity
 from datarefinery.evaluate.diversity import distinct_n
 from datarefinery.llm.scripted import ScriptedBackend
 from tests.support.cli import refinery, write_spec

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from datarefinery.errors import UsageError
-from datarefinery.loop.smallmodel import ModelKind, make_small_model
+from datarefinery.models.smallmodel import ModelKind, make_small_model
 from datarefinery.records import Record
 
 if TYPE_CHECKING:
