@@ -86,7 +86,8 @@ class RunDirError(UsageError):
 class BackendError(DatarefineryError):
     """A model call failed. ``status`` is the HTTP status when there was one; ``usage`` the tokens
     the call cost when the backend knows them (without it the budget books the call's whole
-    reservation)."""
+    reservation).
+    """
 
     def __init__(
         self, message: str, *, status: int | None = None, usage: Usage | None = None

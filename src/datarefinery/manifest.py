@@ -48,7 +48,8 @@ class ShardStats(BaseModel):
 
 class StepSummary(BaseModel):
     """One step of a run: its shards (``shards_resumed`` of them committed by an earlier
-    session) and the records they took in, kept and rejected (by reason)."""
+    session) and the records they took in, kept and rejected (by reason).
+    """
 
     name: str
     step: str
@@ -82,7 +83,8 @@ class StepSummary(BaseModel):
 
 class Session(BaseModel):
     """One invocation of the run: when it started, how long it ran, when it finished (absent
-    when it was interrupted)."""
+    when it was interrupted).
+    """
 
     started: str
     seconds: float | None = None
@@ -128,7 +130,8 @@ class FieldDiversity(BaseModel):
 
 class DiversitySummary(BaseModel):
     """The end-of-run diversity glance (see ``run_diversity``); ``embedding`` names the model, or
-    says why dispersion was not computed."""
+    says why dispersion was not computed.
+    """
 
     records: int
     fields: dict[str, FieldDiversity] = Field(default_factory=dict)
@@ -143,7 +146,8 @@ MANIFEST_FORMAT = "datarefinery-run/1"
 
 class ManifestBase(BaseModel):
     """What every run directory's manifest holds: the spec (as written, JSON) and its hash, the
-    software versions, and one entry per session."""
+    software versions, and one entry per session.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -163,7 +167,8 @@ class ManifestBase(BaseModel):
 
     def begin_session(self, earlier: ManifestBase | None) -> None:
         """Start this session after the sessions ``earlier`` (the directory's last manifest)
-        recorded."""
+        recorded.
+        """
         self.sessions = [*(earlier.sessions if earlier else []), Session(started=_now())]
         self._clock = time.perf_counter()
 
@@ -204,7 +209,8 @@ def _sessions(sessions: list[Session]) -> list[dict[str, Any]]:
 
 class Manifest(ManifestBase):
     """A ``refinery run``'s manifest. ``usage_spent`` (prompt, completion tokens) and
-    ``cost_usd`` cover every session, so a resumed run's budget starts from them."""
+    ``cost_usd`` cover every session, so a resumed run's budget starts from them.
+    """
 
     executor: str = "local"
     model: ModelInfo | None = None
@@ -225,7 +231,8 @@ class Manifest(ManifestBase):
         self, usage_spent: tuple[int, int], cost_usd: float, engine: EngineCounts | None
     ) -> None:
         """Record what the run has spent so far and the engine's counters (after every
-        committed shard, and when the steps end)."""
+        committed shard, and when the steps end).
+        """
         self.usage_spent = usage_spent
         self.cost_usd = round(cost_usd, 6)
         self.engine = engine
@@ -276,7 +283,8 @@ class Manifest(ManifestBase):
 
 class LoopManifest(ManifestBase):
     """An S3 loop's manifest: its rounds (as in ``summary.json``), the best one, the tokens of
-    every round."""
+    every round.
+    """
 
     kind: Literal["s3"] = "s3"
     rounds: list[dict[str, Any]] | None = None

@@ -51,7 +51,8 @@ class Provenance:
 @dataclass(slots=True)
 class Record:
     """A training example: task columns in ``fields``, lineage in ``provenance``, step scores in
-    ``scores`` (numbers, or short strings such as a judge's reason)."""
+    ``scores`` (numbers, or short strings such as a judge's reason).
+    """
 
     id: str
     fields: dict[str, Any]
@@ -83,7 +84,8 @@ class Record:
 class Rejected:
     """A record a step dropped. ``reason`` is a short code that reports group by
     (``invalid_json``, ``duplicate``...); ``detail`` is the human explanation, e.g. the validation
-    error or the raw reply."""
+    error or the raw reply.
+    """
 
     record: Record
     step: str

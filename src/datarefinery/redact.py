@@ -48,7 +48,8 @@ def _char_class(char: str) -> int:
 def looks_like_token(value: str) -> bool:
     """True for strings shaped like a key or access token: a known key prefix, or at least 16
     characters of a token alphabet that switch often between digits, lower and upper case (random
-    strings do; words, version numbers and slugs like ``my-deployment-2024`` do not)."""
+    strings do; words, version numbers and slugs like ``my-deployment-2024`` do not).
+    """
     if len(value) < 16 or not _TOKEN_CHARS.fullmatch(value):
         return False
     if _TOKEN_PREFIX.match(value):
@@ -63,7 +64,8 @@ def looks_like_token(value: str) -> bool:
 
 def redact_url(url: str) -> str:
     """``url`` without userinfo, query string and fragment, and with every path segment that looks
-    like a token masked: the form every stored or printed copy of a server URL uses."""
+    like a token masked: the form every stored or printed copy of a server URL uses.
+    """
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -79,7 +81,8 @@ def redact_url(url: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The parts of ``url`` that may be credentials: the password (the user name when there is
-    none), every query value and every path segment that looks like a token."""
+    none), every query value and every path segment that looks like a token.
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -95,7 +98,8 @@ def url_secrets(url: str) -> list[str]:
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with each of ``secrets`` masked, then URL credentials and query strings and
     strings that carry a well-known key prefix. Secrets shorter than 4 characters are left (they
-    would mask ordinary text and protect nothing)."""
+    would mask ordinary text and protect nothing).
+    """
     for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     text = _URL_USERINFO.sub(r"\1", text)
@@ -139,7 +143,8 @@ _LOCK = threading.Lock()
 
 def install_log_redaction(secrets: Iterable[str] = ()) -> None:
     """Scrub ``secrets`` (and URL credentials) from the HTTP client's log records in this
-    process. Call it in the process that sends requests, before the first one."""
+    process. Call it in the process that sends requests, before the first one.
+    """
     with _LOCK:
         _FILTER.secrets.update(s for s in secrets if s)
         for name in _HTTP_LOGGERS:
@@ -150,7 +155,8 @@ def install_log_redaction(secrets: Iterable[str] = ()) -> None:
 
 def public_spec(data: dict[str, Any]) -> dict[str, Any]:
     """A dumped spec (``model_dump(mode="json")``) fit to store: the model server's URL
-    redacted. Runs read their spec from the file, never from this copy."""
+    redacted. Runs read their spec from the file, never from this copy.
+    """
     llm = data.get("llm")
     if isinstance(llm, dict) and isinstance(llm.get("base_url"), str):
         data = {**data, "llm": {**llm, "base_url": redact_url(llm["base_url"])}}

@@ -50,7 +50,8 @@ class StepDir:
         self, index: int, records: list[Record], rejected: list[Rejected], stats: ShardStats
     ) -> None:
         """Write a shard's outputs, then its marker. Until the marker exists the shard is not done,
-        and a rerun recomputes it (from the response cache) and overwrites the partial files."""
+        and a rerun recomputes it (from the response cache) and overwrites the partial files.
+        """
         write_jsonl_atomic(self._shard(index, ".jsonl"), (r.to_json() for r in records))
         write_jsonl_atomic(
             self._shard(index, ".rejected.jsonl"),
@@ -93,7 +94,8 @@ class StepDir:
 class RunDir:
     """Opens (or creates) a run directory for a spec; refuses one that holds a different spec.
 
-    ``previous`` is the manifest an earlier session left (``None`` in a new directory)."""
+    ``previous`` is the manifest an earlier session left (``None`` in a new directory).
+    """
 
     MANIFEST = "manifest.json"
 
@@ -160,7 +162,8 @@ class RunDir:
 def _check_deletable(root: Path) -> None:
     """Refuse ``--fresh`` on anything but a run directory of ours: one whose ``manifest.json``
     carries our format marker (or, from before the marker, our versions entry), and never the
-    working directory, one of its parents or the home folder."""
+    working directory, one of its parents or the home folder.
+    """
     resolved = root.resolve()
     here = Path.cwd().resolve()
     if resolved == here or resolved in here.parents or resolved == Path.home().resolve():

@@ -48,7 +48,8 @@ def versions() -> dict[str, str]:
 @dataclass
 class RunResult:
     """What a run produced. ``status`` is ``complete`` or ``stopped`` (budget reached or the model
-    became unreachable; rerunning the same command resumes)."""
+    became unreachable; rerunning the same command resumes).
+    """
 
     run_dir: Path
     status: str
@@ -126,6 +127,8 @@ async def _run(
     executor: Executor,
     diversity: bool,
 ) -> RunResult:
+    # Why long: open and check the run directory, run the steps, write the outputs and the final
+    # manifest: a linear sequence whose parts share the run directory and manifest
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
@@ -188,7 +191,8 @@ async def _run(
 
 def _checked_inputs(loaded: LoadedSpec, run_dir: RunDir) -> dict[str, Fingerprint]:
     """Fingerprints of the files the spec names; on resume, refuse any that changed since the
-    run began (a mix of shards made from old and new content would be silently wrong)."""
+    run began (a mix of shards made from old and new content would be silently wrong).
+    """
     files = named_files(loaded.spec.model_dump(mode="json"), loaded.base_dir)
     earlier = run_dir.previous.inputs if run_dir.previous is not None else None
     current = fingerprints(files, earlier)
@@ -199,7 +203,8 @@ def _checked_inputs(loaded: LoadedSpec, run_dir: RunDir) -> dict[str, Fingerprin
 
 def _lines(step_dir: StepDir, sample: DatasetSample | None) -> Iterator[str]:
     """The last step's records as dataset lines; the diversity sample is drawn in the same pass,
-    so the finished dataset is not read again for it."""
+    so the finished dataset is not read again for it.
+    """
     for record in step_dir.all_records():
         if sample is not None:
             sample.add(record.to_dict())
@@ -216,7 +221,8 @@ def _all_rejected(run_dir: RunDir, pipeline: Pipeline) -> Iterator[str]:
 
 def load_manifest(run_dir: str | Path) -> Manifest | LoopManifest:
     """The manifest of a run directory (``FileNotFoundError`` when it has none). Its attributes
-    are typed; ``manifest["key"]`` reads the JSON form, as when this returned a dict."""
+    are typed; ``manifest["key"]`` reads the JSON form, as when this returned a dict.
+    """
     path = Path(run_dir) / RunDir.MANIFEST
     manifest = RunDir(Path(run_dir)).read_manifest()
     if manifest is None:

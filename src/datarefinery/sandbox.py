@@ -117,7 +117,8 @@ class SandboxResult:
     """``status``: ok | error (an exception, or no valid report; ``error`` says which) | memory |
     timeout (wall clock) | cpu_limit | killed (another signal) | output_limit (printed more than
     ``STDOUT_BYTES``). ``answer`` is the string value of the result variable when the code set
-    it: untrusted, at most ``ANSWER_CHARS`` long."""
+    it: untrusted, at most ``ANSWER_CHARS`` long.
+    """
 
     status: str
     answer: str | None = None
@@ -139,7 +140,8 @@ class SandboxResult:
 
 def clip(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how much was cut (for untrusted output that
-    goes into scores, details and logs)."""
+    goes into scores, details and logs).
+    """
     if len(text) <= limit:
         return text
     return f"{text[:limit]}…[{len(text) - limit} more chars]"
@@ -164,7 +166,8 @@ def _library_binds() -> list[str]:
 
 def _runtime_binds() -> list[str]:
     """The interpreter, its shared library and its standard library, read-only under
-    ``/runtime``, with the base install's site-packages hidden."""
+    ``/runtime``, with the base install's site-packages hidden.
+    """
     exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     stdlib = os.path.dirname(os.path.realpath(os.__file__))
     inside = f"{_RUNTIME}/{sys.platlibdir}/python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -228,7 +231,8 @@ _MISSING = (
 @functools.cache
 def _checked(bwrap: str) -> str:
     """Runs a one-line program through the whole sandbox once per process; raises when any
-    layer cannot be set up (failures are not cached, so a fix takes effect on the next call)."""
+    layer cannot be set up (failures are not cached, so a fix takes effect on the next call).
+    """
     done = subprocess.run(
         _command(bwrap, 1 << 20),
         input=_payload("answer = 'ready'", 5, 256, 64, "answer"),
@@ -251,7 +255,8 @@ def _checked(bwrap: str) -> str:
 
 def ensure_sandbox() -> str:
     """Check that the sandbox can run code here (once per process) and return the ``bwrap`` it
-    uses; raise UsageError otherwise."""
+    uses; raise UsageError otherwise.
+    """
     seccomp_program()
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -302,7 +307,8 @@ async def _read_bounded(
     stream: asyncio.StreamReader | None, limit: int, overflow: Callable[[], None]
 ) -> bytes:
     """Up to ``limit`` bytes; past that ``overflow`` is called (it kills the sandbox) and the rest
-    is read to its end and dropped, so that the pipe closes."""
+    is read to its end and dropped, so that the pipe closes.
+    """
     assert stream is not None
     data = bytearray()
     while chunk := await stream.read(1 << 16):
@@ -326,7 +332,10 @@ async def run_python(
     result_var: str = "answer",
 ) -> SandboxResult:
     """Run ``code`` in the sandbox and report how it ended. Never raises for the code's faults;
-    raises :class:`UsageError`, running nothing, when the sandbox cannot be set up."""
+    raises :class:`UsageError`, running nothing, when the sandbox cannot be set up.
+    """
+    # Why long: starting, feeding, reading (bounded) and judging the sandboxed process must share
+    # one try/finally that kills it on every path
     bwrap = await asyncio.to_thread(ensure_sandbox)
     workdir_bytes = max(8 << 20, 4 * int(file_kb) * 1024)
     payload = _payload(code, cpu_s, memory_mb, file_kb, result_var)

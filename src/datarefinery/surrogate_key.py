@@ -42,7 +42,8 @@ class SurrogateKey:
 
     def read(self) -> bytes:
         """The key, read now in this process (a ``UsageError`` says what is missing and how to
-        fix it)."""
+        fix it).
+        """
         if self.env is not None:
             value = os.environ.get(self.env, "").strip()
             if not value:
@@ -85,7 +86,8 @@ def _read_key_file(path: Path) -> bytes:
 
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` to a new file only its owner can read, atomically: a crash leaves either no
-    file or the whole one."""
+    file or the whole one.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

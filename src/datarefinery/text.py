@@ -49,7 +49,8 @@ def normalize(text: str) -> str:
 
 def casefold_spaces(text: str) -> str:
     """Case-folded text with each run of whitespace as one space, trimmed (no Unicode
-    normalization, unlike ``normalize``)."""
+    normalization, unlike ``normalize``).
+    """
     return _SPACE.sub(" ", text.casefold()).strip()
 
 
@@ -116,7 +117,8 @@ def _bigrams(text: str) -> Counter[tuple[str, str]]:
 
 def rouge2_f1(a: str, b: str) -> float:
     """ROUGE-2 F1 of two texts: clipped bigram overlap of ``lower_words_and_marks``, symmetric
-    (0.0 when either has none)."""
+    (0.0 when either has none).
+    """
     grams_a, grams_b = _bigrams(a), _bigrams(b)
     total_a, total_b = sum(grams_a.values()), sum(grams_b.values())
     if not total_a or not total_b:
@@ -178,7 +180,8 @@ def token_f1(reference: Sequence[str], candidate: Sequence[str]) -> float:
 
 def value_pattern(value: str) -> re.Pattern[str]:
     """A pattern for ``value`` as words: any case, any whitespace between its parts, and not
-    inside a longer word where the value starts or ends with a letter or digit."""
+    inside a longer word where the value starts or ends with a letter or digit.
+    """
     escaped = r"\s+".join(re.escape(part) for part in value.split())
     left = r"(?<!\w)" if value[:1].isalnum() else ""
     right = r"(?!\w)" if value[-1:].isalnum() else ""
@@ -191,7 +194,8 @@ def _digits(text: str) -> str:
 
 def contains_value(text: str, value: str) -> bool:
     """Whether ``value`` occurs in ``text``: as words (any case, any spacing), or, for numbers of
-    seven digits or more (cards, phones, IBANs), as the same digits however they are grouped."""
+    seven digits or more (cards, phones, IBANs), as the same digits however they are grouped.
+    """
     value = value.strip()
     if not value:
         return False
@@ -207,7 +211,8 @@ def contains_value(text: str, value: str) -> bool:
 
 def mask_values(text: str, values: Iterable[str]) -> str:
     """``text`` with every occurrence of each value (as ``value_pattern`` finds it, longest value
-    first) replaced by a space."""
+    first) replaced by a space.
+    """
     for value in sorted({v for v in values if v.strip()}, key=len, reverse=True):
         text = value_pattern(value).sub(" ", text)
     return text

@@ -1,5 +1,6 @@
 """Token usage of model calls: on the ground floor, because errors carry it (a failed call that
-reported what it spent) as well as responses and budgets."""
+reported what it spent) as well as responses and budgets.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """What every ``refinery`` command shares: the consoles, the exit codes, and how an error or an
-interrupt ends a command."""
+interrupt ends a command.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def fail(exc: Exception) -> typer.Exit:
 def command_errors(resume_hint: str | None = None) -> Iterator[None]:
     """End the command the way every command ends: a ``DatarefineryError`` is printed and exits
     1 or 2 (``fail``). With ``resume_hint``, Ctrl-C exits 130 and says how to resume; without
-    it, an interrupt stays an interrupt."""
+    it, an interrupt stays an interrupt.
+    """
     try:
         yield
     except KeyboardInterrupt:

@@ -57,6 +57,7 @@ def evaluate_command(
     Writes OUT/metrics.json, OUT/report.html (open it in a browser; it works offline) and
     OUT/card.md (a dataset card; for a run directory it reads the run's manifest).
     """
+    # Why long: a typer signature, one option per few lines; the body is a handful of calls
     with command_errors():
         try:
             detector = make_detector(DetectorConfig.model_validate({"kind": pii_detector}))
@@ -90,7 +91,8 @@ def evaluate_command(
 
 def write_run_report(run_dir: Path) -> None:
     """The report of a finished run into RUN/report; a failure is a warning, never a failed run
-    (the dataset is already written)."""
+    (the dataset is already written).
+    """
     try:
         # Pattern detectors only: loading spaCy for every run would cost more than the run.
         evaluation = evaluate_dataset(run_dir, detector=make_detector("regex"))

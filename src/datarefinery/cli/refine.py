@@ -188,7 +188,8 @@ def eval_pii(
     seed: Seed = 0,
 ) -> None:
     """Score PII removal per method: token recall (no identifying token of a value left), lenient
-    recall (the full value gone), precision, F1, leaks, per entity type."""
+    recall (the full value gone), precision, F1, leaks, per entity type.
+    """
     methods = method or ["dirs", "pii_rewrite"]
     unknown = [m for m in methods if m not in PII_METHODS]
     if unknown:
@@ -257,7 +258,8 @@ def eval_detox(
     seed: Seed = 0,
 ) -> None:
     """Score detoxification: share non-toxic by the gate and by independent scorers, similarity
-    to the references and to the input."""
+    to the references and to the input.
+    """
     with command_errors():
         result = evaluate_detox(
             pairs,

@@ -85,7 +85,8 @@ def run_and_report(
     """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
     command the way every run command does: 130 when interrupted, 3 when the run stopped early,
     1 or 2 (usage) with the error on a failure. With ``report``, a complete run also gets
-    OUT/report/."""
+    OUT/report/.
+    """
     options: dict[str, Any] = dict(
         fresh=fresh, diversity=diversity, executor=executor, address=address
     )

@@ -76,7 +76,9 @@ def experiment_s3_command(
 ) -> None:
     """Gold, ZeroGen, GoldGen and S3 at the same record budget; writes OUT/table.md and
     OUT/table.json (rows: method, records, accuracy on the real test split) and the extra-data
-    analysis. Rerun to resume."""
+    analysis. Rerun to resume.
+    """
+    # Why long: a typer signature, one option per few lines; the body is a handful of calls
     _quiet_logs()
     say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
     with command_errors(RESUME):

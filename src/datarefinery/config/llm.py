@@ -61,7 +61,8 @@ class LLMSettings(StrictModel):
 
 class LlamaCppConfig(LLMSettings):
     """The embedded llama.cpp model: ``model`` is ``default`` (the packaged SmolLM2) or a GGUF
-    file path."""
+    file path.
+    """
 
     backend: Literal["llamacpp"] = "llamacpp"
     n_ctx: int = Field(default=2048, ge=256, description="context per sequence (llamacpp)")
@@ -73,7 +74,8 @@ class LlamaCppConfig(LLMSettings):
 
 class OpenAIConfig(LLMSettings):
     """An OpenAI-compatible server: ``model`` is the name the server serves; ``api_key_env`` names
-    the environment variable holding the key (the key itself never enters a spec)."""
+    the environment variable holding the key (the key itself never enters a spec).
+    """
 
     backend: Literal["openai"]
     model: str
@@ -114,7 +116,8 @@ def _backend_of(value: Any) -> str | None:
 
 def _validate_block(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate a mapping as its backend's block, so errors are located at ``llm.<field>`` (the
-    tagged union itself would put the tag in the location); other values go to the union."""
+    tagged union itself would put the tag in the location); other values go to the union.
+    """
     if not isinstance(value, dict):
         return handler(value)
     _BackendOnly.model_validate({"backend": value.get("backend", "llamacpp")})
@@ -127,7 +130,8 @@ def _validate_block(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 
 def _explained(exc: ValidationError, block: type[BaseModel]) -> ValidationError:
     """``exc`` with better words for two mistakes: an option of the other backend (``n_ctx`` in an
-    openai block is not a misspelling) and a missing openai option (say what to write)."""
+    openai block is not a misspelling) and a missing openai option (say what to write).
+    """
     details: list[InitErrorDetails] = []
     changed = False
     for error in exc.errors():

@@ -1,5 +1,6 @@
 """Reading spec files, for run specs and S3 specs alike: YAML with the line of every key, and
-pydantic validation errors that name the file, line and field."""
+pydantic validation errors that name the file, line and field.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class _LineLoader(yaml.SafeLoader):
 
 def load_yaml(text: str, source: str) -> tuple[Any, Lines]:
     """The YAML document in ``text`` and the line of every key path in it (``("llm", "model")``,
-    ``("steps", 0)``); invalid or empty YAML is a ``ConfigError`` at ``source``."""
+    ``("steps", 0)``); invalid or empty YAML is a ``ConfigError`` at ``source``.
+    """
     loader = _LineLoader(text)
     try:
         node = loader.get_single_node()
@@ -62,7 +64,8 @@ def load_yaml(text: str, source: str) -> tuple[Any, Lines]:
 
 def read_spec_file(path: Path, shape: str) -> tuple[dict[str, Any], Lines]:
     """A spec file's mapping and its line map. ``shape`` completes the error for a file that is not
-    a mapping, e.g. ``"a spec is a mapping (name:, task:, llm:, steps: ...)"``."""
+    a mapping, e.g. ``"a spec is a mapping (name:, task:, llm:, steps: ...)"``.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

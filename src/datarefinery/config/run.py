@@ -1,5 +1,6 @@
 """Run specs: a task, a model, an optional input file and the steps in order, loaded from YAML
-with errors that name the file, line and field."""
+with errors that name the file, line and field.
+"""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ class SpecWithLLM(Protocol):
 
 def spec_hash(spec: SpecWithLLM) -> str:
     """The identity of what a spec produces: its JSON dump with the llm's execution-only settings
-    left out. A run directory only resumes the same hash."""
+    left out. A run directory only resumes the same hash.
+    """
     data = spec.model_dump(mode="json")
     data["llm"] = llm_identity(spec.llm)
     # Where the surrogate key is read from may move; the key itself is checked when a run resumes.

@@ -1,5 +1,6 @@
 """The ``task:`` section: what the data is for (its fields, labels, attributes, seed examples and
-the sampling its generation steps share)."""
+the sampling its generation steps share).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from datarefinery.records import Provenance, Record
 
 class FieldSpec(StrictModel):
     """One column of the task's records. ``text`` fields are generated under a ``max_chars`` cap
-    (enforced by the decoding grammar on backends that support it)."""
+    (enforced by the decoding grammar on backends that support it).
+    """
 
     type: Literal["text", "label", "int", "float", "bool"] = "text"
     description: str = ""
@@ -128,7 +130,8 @@ class TaskSpec(StrictModel):
 
 def load_seeds(task: TaskSpec, base_dir: Path) -> list[Record]:
     """The task's seed examples as records (ids ``seed-N`` for inline seeds; a file's ``id``
-    column or line-based ids). A bad seed in a file is an ``InputFileError`` naming its line."""
+    column or line-based ids). A bad seed in a file is an ``InputFileError`` naming its line.
+    """
     if task.seeds is None:
         return []
     if isinstance(task.seeds, list):
@@ -155,7 +158,8 @@ def load_seeds(task: TaskSpec, base_dir: Path) -> list[Record]:
 
 def check_seeds(task: TaskSpec | None, source: str, lines: Lines, base: Path) -> None:
     """Check the task's seeds when the spec is loaded, so a bad seed stops the run before any
-    work: inline seeds are named by the spec's line and field, a seed file by its own."""
+    work: inline seeds are named by the spec's line and field, a seed file by its own.
+    """
     if task is None or task.seeds is None:
         return
     if isinstance(task.seeds, str):

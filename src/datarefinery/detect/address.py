@@ -273,7 +273,8 @@ class AddressDetector:
 
     def _extend(self, text: str, start: int, end: int) -> Span:
         """Grow a street match over unit, city, region and postal code, stopping before words
-        that start a new clause ("for this card", "and", "please")."""
+        that start a new clause ("for this card", "and", "please").
+        """
         tail = _TAIL.match(text, end)
         if tail is not None and tail.end() > end:
             end = self._trim(text, end, tail.end())

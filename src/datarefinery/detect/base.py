@@ -9,7 +9,8 @@ from typing import Protocol
 @dataclass(frozen=True, slots=True)
 class Span:
     """A detected value: ``text[start:end] == value``. ``entity_type`` uses Presidio's names
-    (PERSON, EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, ...)."""
+    (PERSON, EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, ...).
+    """
 
     entity_type: str
     start: int

@@ -116,7 +116,8 @@ def make_detector(
     entities: set[str] | None = None,
 ) -> PIIDetector:
     """A detector for ``config`` (a ``DetectorConfig`` or just its ``kind``). ``entities``
-    overrides the config's set. Presidio is loaded on the first ``detect`` call, not here."""
+    overrides the config's set. Presidio is loaded on the first ``detect`` call, not here.
+    """
     if isinstance(config, str):
         config = DetectorConfig(kind=config)
     wanted = entities if entities is not None else config.entity_set()

@@ -67,7 +67,8 @@ def name_lists() -> NameLists:
 
 def english_words(nlp: Any) -> frozenset[str]:
     """Lemmas of WordNet (nouns, verbs, adjectives, adverbs) from the spaCy lemmatizer's tables;
-    empty if the pipeline has no such tables."""
+    empty if the pipeline has no such tables.
+    """
     return _english_words(id(nlp), nlp)
 
 
@@ -288,7 +289,8 @@ class NameRules:
 
     def keep(self, span: Span) -> bool:
         """False for a one-word PERSON that is an English word and no listed first name
-        ("Salesperson", "Discipline", "White" of "the White Stripes")."""
+        ("Salesperson", "Discipline", "White" of "the White Stripes").
+        """
         if span.entity_type != "PERSON" or " " in span.value.strip():
             return True
         low = span.value.strip().lower()
@@ -296,7 +298,8 @@ class NameRules:
 
     def _unknown_pairs(self, text: str, tokens: list[Any]) -> list[Span]:
         """Two or three capitalized proper nouns in a row, none an English word and none a
-        place by spaCy's tag ("Edvard Petrussen", "Irenke Sörös")."""
+        place by spaCy's tag ("Edvard Petrussen", "Irenke Sörös").
+        """
         found = []
         run: list[Any] = []
         for token in [*tokens, None]:
@@ -315,13 +318,15 @@ class NameRules:
 
     def _first_name(self, low: str) -> bool:
         """A listed first name; one that is also an English word only if it is a common name
-        (Rose, Victoria: yes; Patience, Royal: no)."""
+        (Rose, Victoria: yes; Patience, Royal: no).
+        """
         rank = self.lists.first_rank.get(low)
         return rank is not None and (low not in self.words or rank <= _COMMON_NAME_RANK)
 
     def _given(self, low: str, *, surname_is_word: bool) -> bool:
         """Whether the word before a listed surname makes the two a name: a first name does;
-        another word only if neither is an English word ("White House" is no name)."""
+        another word only if neither is an English word ("White House" is no name).
+        """
         if self._first_name(low):
             return True
         return not surname_is_word and low not in self.words and low not in _NOT_FIRST_NAMES

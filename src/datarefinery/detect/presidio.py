@@ -26,7 +26,8 @@ _ANALYZER_LOCK = threading.Lock()
 
 def _offline_tldextract() -> None:
     """Point tldextract's module-level extractor (used by Presidio's e-mail recognizer) at the
-    suffix list bundled in the package, so detection never tries the network."""
+    suffix list bundled in the package, so detection never tries the network.
+    """
     import tldextract
     import tldextract.tldextract as module
 
@@ -153,7 +154,8 @@ _POSSESSIVE = re.compile(r"(?<=[^\W\d_])['’]s$")
 
 def without_possessive(spans: list[Span]) -> list[Span]:
     """PERSON spans without a trailing English possessive: the name of "Laura Carvalho's film"
-    is "Laura Carvalho" (the name rules' word patterns take the apostrophe in "O'Neil" along)."""
+    is "Laura Carvalho" (the name rules' word patterns take the apostrophe in "O'Neil" along).
+    """
     trimmed = []
     for span in spans:
         match = _POSSESSIVE.search(span.value) if span.entity_type == "PERSON" else None
@@ -182,7 +184,8 @@ _LIST_ITEM = re.compile(r"[^\W\d_][\w'’-]+")
 
 def cue_names(text: str, spans: list[Span]) -> list[Span]:
     """Names after a cue ("my name is", "follow up with", "Dear") when spaCy tagged none there,
-    and the siblings of a detected name in a list ("Anna, Ariana, Isabel and Jodi")."""
+    and the siblings of a detected name in a list ("Anna, Ariana, Isabel and Jodi").
+    """
     found: list[Span] = []
     all_lower = text == text.lower()
     for match in _NAME_CUES.finditer(text):

@@ -55,7 +55,8 @@ class ToxicityVerdict(BaseModel):
 
 class LLMToxicityJudge:
     """The model rates a text ``none`` / ``mild`` / ``severe`` (0, 0.5, 1) under a JSON enum, so a
-    constrained backend cannot answer anything else. ``None`` when no valid answer came back."""
+    constrained backend cannot answer anything else. ``None`` when no valid answer came back.
+    """
 
     name = "llm_judge"
 

@@ -70,7 +70,8 @@ def score_similarity(
     inputs: list[str], outputs: list[str], references: list[list[str]], embedder: Embedder
 ) -> dict[str, Any]:
     """Cosine to the input and to the best reference (records without references are left out of
-    the latter), and how many outputs are the input unchanged."""
+    the latter), and how many outputs are the input unchanged.
+    """
     vin, vout = embedder.encode(inputs), embedder.encode(outputs)
     best = []
     for i, refs in enumerate(references):

@@ -62,7 +62,8 @@ _PAIR_CHUNK = 8192
 
 def self_rouge2(texts: Sequence[str], *, max_pairs: int = 2000, seed: int = 0) -> float:
     """Mean ROUGE-2 F1 between texts of the set (all pairs, or ``max_pairs`` seeded random
-    pairs): high means the texts repeat each other's phrasing. Lower is more diverse."""
+    pairs): high means the texts repeat each other's phrasing. Lower is more diverse.
+    """
     count = len(texts)
     if count < 2:
         return 0.0
@@ -89,7 +90,8 @@ def vendi_score(vectors: NDArray[np.float32]) -> float:
     """The Vendi score (Friedman & Dieng 2023) with the cosine kernel: exp of the entropy of the
     eigenvalues of K/n, the "effective number of distinct items" (1 for n copies of one text, n
     for n orthogonal ones). Computed from the d x d matrix X^T X / n, which has the same non-zero
-    eigenvalues as K/n, so it costs O(n d^2), not O(n^3)."""
+    eigenvalues as K/n, so it costs O(n d^2), not O(n^3).
+    """
     count = len(vectors)
     if count == 0:
         return 0.0
@@ -102,7 +104,8 @@ def vendi_score(vectors: NDArray[np.float32]) -> float:
 
 def length_stats(texts: Sequence[str]) -> dict[str, dict[str, float]]:
     """Mean, standard deviation, min, median, 90th percentile and max of the lengths in
-    characters and in words (whitespace-separated)."""
+    characters and in words (whitespace-separated).
+    """
     stats: dict[str, dict[str, float]] = {}
     for unit, lengths in (
         ("chars", [len(t) for t in texts]),
@@ -122,7 +125,8 @@ def length_stats(texts: Sequence[str]) -> dict[str, dict[str, float]]:
 
 def label_balance(labels: Sequence[str]) -> dict[str, Any]:
     """Counts per label, the normalized entropy (1.0 = perfectly balanced, 0.0 = one label) and
-    the majority / minority ratio."""
+    the majority / minority ratio.
+    """
     counts = Counter(str(label) for label in labels)
     total = sum(counts.values())
     if not total:
@@ -143,7 +147,8 @@ def attribute_coverage(
     """How much of a declared attribute grid the records cover: per attribute, the share of its
     values that some record was conditioned on; and the share of the full grid's combinations
     (the product of all values) that occur. ``conditionings`` are the records' provenance
-    conditioning mappings."""
+    conditioning mappings.
+    """
     if not attributes:
         return {}
     per_attribute: dict[str, float] = {}

@@ -79,7 +79,8 @@ def classifier_auc(
     max_per_side: int = 2000,
 ) -> float:
     """Cross-validated ROC AUC of a logistic regression separating rows of ``x`` from rows of
-    ``y``; both sides are subsampled (seeded) to the same size so 0.5 is the chance level."""
+    ``y``; both sides are subsampled (seeded) to the same size so 0.5 is the chance level.
+    """
     try:
         from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import roc_auc_score

@@ -176,6 +176,8 @@ def score_pii(
     pii_types: frozenset[str] = PII_ENTITIES,
 ) -> dict[str, Any]:
     """The figures for one method; ``outputs`` maps record id to output text."""
+    # Why long: one pass over the gold values fills every counter (per type, token and lenient);
+    # split, the counters would travel between helpers as shared state
     per_type: dict[str, _Tally] = {}
     total = _Tally()
     changed_pii = changed_other = kept_outside = outside = 0
@@ -243,7 +245,8 @@ def _changes(
     record: GoldRecord, output: str, pii_types: frozenset[str]
 ) -> tuple[int, int, int, int]:
     """(changed tokens in PII spans, changed tokens outside any gold span, unchanged tokens
-    outside gold spans, tokens outside gold spans) for one record."""
+    outside gold spans, tokens outside gold spans) for one record.
+    """
     source = _token_spans(record.text)
     target = [t for t, _, _ in _token_spans(output)]
     matcher = difflib.SequenceMatcher(None, [t for t, _, _ in source], target, autojunk=False)

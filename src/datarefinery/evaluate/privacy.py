@@ -145,7 +145,8 @@ def _value_pattern(values: Sequence[str]) -> re.Pattern[str] | None:
 
 def known_value_leaks(texts: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
     """Records containing any of ``values`` (case and spacing ignored; values shorter than four
-    characters are skipped as too ambiguous)."""
+    characters are skipped as too ambiguous).
+    """
     pattern = _value_pattern(values)
     leaked_values: set[str] = set()
     records = 0

@@ -39,7 +39,8 @@ def text_fields(task: TaskSpec | None, rows: list[dict[str, Any]]) -> list[str]:
 class DatasetSample:
     """A uniform sample of at most ``size`` records fed one at a time (Algorithm R; in feeding
     order while everything fits), and how many were fed. A record is fed as ``Record.to_dict``
-    gives it, or as its JSON line, parsed only if the sample keeps it."""
+    gives it, or as its JSON line, parsed only if the sample keeps it.
+    """
 
     def __init__(self, size: int = MAX_COUNTED, seed: int = 0) -> None:
         self.size = size

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 
 class MemoEmbedder(Embedder):
     """An embedder that remembers every text it encoded, so the report, the fidelity tests and
-    the embedding utility model share one encoding of each text."""
+    the embedding utility model share one encoding of each text.
+    """
 
     def __init__(self, model: str = "default") -> None:
         super().__init__(model)
@@ -173,7 +174,10 @@ def evaluate(
     utility's test set); ``real_train`` a real training split (utility's reference); ``source``
     the records the dataset was made from (privacy overlap). ``real_label_field`` names the real
     sets' label column when it differs (e.g. ``label_text`` in the IMDb files). ``detector``
-    defaults to ``make_detector("both")`` (Presidio + patterns + addresses; the refine extra)."""
+    defaults to ``make_detector("both")`` (Presidio + patterns + addresses; the refine extra).
+    """
+    # Why long: the whole report in the order it is read (diversity, fidelity, utility, privacy),
+    # each family a short guarded block; the families share the loaded texts and embeddings
     started = time.perf_counter()
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     if not data.records:

@@ -35,7 +35,8 @@ CALIBRATION_SHARE = 1 / 3
 def reserve_split(ids: Sequence[str], size: int, seed: int) -> tuple[list[str], list[str]]:
     """``(reserved, measured)``: the ``size`` ids whose ``sha256(f"{seed}:{id}")`` is lowest, and
     the rest, each in the order given. A row's rank depends on its id alone, so the slice does not
-    change when the file is reordered."""
+    change when the file is reordered.
+    """
     if size < 0:
         raise UsageError(f"the reserve is a number of rows >= 0, not {size}")
     if len(set(ids)) != len(ids):
@@ -59,7 +60,8 @@ class Calibration:
 
 def calibrate(toxic_scores: Sequence[float], neutral_scores: Sequence[float]) -> Calibration:
     """Pick the threshold (toxic at or above) with the best balanced accuracy; among ties the one
-    closest to 0.5. Candidates are midpoints between neighbouring distinct scores."""
+    closest to 0.5. Candidates are midpoints between neighbouring distinct scores.
+    """
     if not toxic_scores or not neutral_scores:
         raise UsageError("calibration needs toxic and neutral texts")
     values = sorted(set(toxic_scores) | set(neutral_scores))
@@ -178,7 +180,8 @@ def fit_independent_scorers(
     calibration_share: float = CALIBRATION_SHARE,
 ) -> list[TrainedToxicityScorer]:
     """Fit each scorer on ``(id, toxic, neutral_references)`` rows: the first part (by the same
-    id hash as the reserve, seed + 1) trains, the held-out part picks the threshold."""
+    id hash as the reserve, seed + 1) trains, the held-out part picks the threshold.
+    """
     unknown = [n for n in names if n not in FITTERS]
     if unknown:
         raise UsageError(f"unknown toxicity scorer {unknown}; choose from {sorted(FITTERS)}")

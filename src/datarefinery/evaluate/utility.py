@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
     """Unweighted mean of the per-label F1 over the labels that occur in ``gold`` or
-    ``predicted`` (a label never predicted and never present does not count)."""
+    ``predicted`` (a label never predicted and never present does not count).
+    """
     labels = sorted(set(gold) | set(predicted))
     if not labels:
         return 0.0
@@ -73,7 +74,8 @@ def utility(
     embedder: Embedder | None = None,
 ) -> dict[str, Any]:
     """Per model kind: ``{"dataset": scores, "real_reference": scores | None}``; a kind that
-    cannot be trained (one label only) reports its error instead of scores."""
+    cannot be trained (one label only) reports its error instead of scores.
+    """
     result: dict[str, Any] = {}
     for kind in kinds:
         entry: dict[str, Any] = {}

@@ -20,24 +20,30 @@ from __future__ import annotations
 import abc
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from datarefinery.errors import BackendError, BudgetExceededError
 from datarefinery.executors.progress import NullProgress, ProgressSink
+from datarefinery.executors.shards import (
+    ShardOutput,
+    chunked,
+    commit_shard,
+    resume_shard,
+    summary_from_markers,
+)
 from datarefinery.io.read import read_records
 from datarefinery.llm.base import Backend, Usage
 from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
 from datarefinery.llm.factory import make_backend, make_cache, make_engine, make_limits
 from datarefinery.llm.limits import AdmissionControl, Spending
-from datarefinery.manifest import EngineCounts, Manifest, ModelInfo, ShardStats, StepSummary
-from datarefinery.records import Record, Rejected
+from datarefinery.manifest import EngineCounts, Manifest, ModelInfo, StepSummary
+from datarefinery.records import Record
 from datarefinery.rundir import RunDir, StepDir
-from datarefinery.steps.base import Output, Step, StepContext
+from datarefinery.steps.base import Step, StepContext
 from datarefinery.surrogate_key import SurrogateKey
 
 if TYPE_CHECKING:
@@ -54,46 +60,16 @@ class EngineParts:
     admission: AdmissionControl
 
 
-@dataclass(slots=True)
-class ShardOutput:
-    """A processed shard: its outputs, the seconds processing took, and ``stats``, the counters
-    of model calls made by an engine other than the run's own (a Ray worker's)."""
-
-    outputs: list[Output]
-    seconds: float
-    stats: EngineStats | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     """How the steps ended: ``complete``, or ``stopped`` (budget reached, backend failed) with
-    ``message``; and what the run has spent over every session."""
+    ``message``; and what the run has spent over every session.
+    """
 
     status: str
     message: str
     usage: Usage
     cost_usd: float
-
-
-def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    iterator = iter(records)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
-def check_accounted(step_name: str, batch: list[Record], outputs: list[Output]) -> None:
-    """A non-source step must return every input: kept, derived (as a parent) or rejected."""
-    seen: set[str] = set()
-    for output in outputs:
-        record = output.record if isinstance(output, Rejected) else output
-        seen.add(record.id)
-        seen.update(record.provenance.parent_ids)
-    lost = [r.id for r in batch if r.id not in seen]
-    if lost:
-        raise RuntimeError(
-            f"step {step_name} dropped {len(lost)} record(s) without a rejection "
-            f"(first: {lost[0]}); this is a bug in the step"
-        )
 
 
 class Executor(abc.ABC):
@@ -106,7 +82,8 @@ class Executor(abc.ABC):
 
     async def open(self, loaded: LoadedSpec, parts: EngineParts | None) -> EngineParts | None:
         """Called once before the first step with the parts of the run's engine (``None`` when
-        no step uses a model); returns the parts the run's engine is built from."""
+        no step uses a model); returns the parts the run's engine is built from.
+        """
         return parts
 
     def shards_at_once(self, step: Step[Any]) -> int:
@@ -119,7 +96,8 @@ class Executor(abc.ABC):
 
     async def close(self) -> EngineStats | None:
         """Called once when the run ends, however it ends; returns the counters of model calls
-        that no ``ShardOutput`` reported (those of shards stopped mid-way), if any."""
+        that no ``ShardOutput`` reported (those of shards stopped mid-way), if any.
+        """
         return None
 
     async def run(
@@ -136,7 +114,8 @@ class Executor(abc.ABC):
         """Run every step of ``pipeline`` into ``run_dir``, keeping ``manifest`` current (written
         after every commit). ``backend`` replaces the spec's; ``surrogate_key`` says where steps
         read the run's surrogate key (a handle, never the key). Budget and backend failures end
-        the run as ``stopped``; anything else is recorded as an interruption and re-raised."""
+        the run as ``stopped``; anything else is recorded as an interruption and re-raised.
+        """
         spec = loaded.spec
         progress = progress or NullProgress()
         parts = None
@@ -249,17 +228,13 @@ class Executor(abc.ABC):
     ) -> StepSummary:
         """Run one (set-up) step over ``source`` into ``step_dir``, skipping what it holds as
         committed. ``on_commit`` is awaited after every commit; ``counters`` receive the engine
-        counters that ``process_shard`` reports."""
+        counters that ``process_shard`` reports.
+        """
+        # Why long: the ordered-commit loop and its two closures share the in-flight, finished and
+        # next-commit state; the per-shard work is in executors/shards.py
         summary = StepSummary(name=step.ctx.name, step=step.name)
-        complete = step_dir.complete_shards()
-        if complete is not None and not step.stateful:
-            # Committed whole by an earlier session: counted from its markers, input not read.
-            for index in range(complete):
-                summary.add(step_dir.shard_stats(index), resumed=True)
-            progress.advance(
-                summary.records_in, summary.records_out, sum(summary.rejected.values())
-            )
-            return summary
+        if not step.stateful and step_dir.complete_shards() is not None:
+            return summary_from_markers(summary, step_dir, progress)
         in_flight: dict[int, asyncio.Task[ShardOutput]] = {}
         finished: dict[int, ShardOutput] = {}
         batches: dict[int, list[Record]] = {}
@@ -271,22 +246,11 @@ class Executor(abc.ABC):
         async def commit_ready() -> None:
             nonlocal next_commit
             while next_commit in finished:
-                done = finished.pop(next_commit)
                 batch = batches.pop(next_commit)
-                outputs = step.postprocess(done.outputs)
-                if not step.is_source:
-                    check_accounted(step.ctx.name, batch, outputs)
-                kept = [o for o in outputs if isinstance(o, Record)]
-                dropped = [o for o in outputs if isinstance(o, Rejected)]
-                stats = ShardStats(
-                    records_in=len(batch), records_out=len(kept), seconds=done.seconds
-                )
-                for rejection in dropped:
-                    stats.rejected[rejection.reason] = stats.rejected.get(rejection.reason, 0) + 1
-                step_dir.commit(next_commit, kept, dropped, stats)
-                summary.add(stats)
+                done = finished.pop(next_commit)
+                stats = commit_shard(step, step_dir, next_commit, batch, done, summary)
                 if not (step.uses_llm and self.progress_per_record):
-                    progress.advance(len(batch), len(kept), len(dropped))
+                    progress.advance(len(batch), stats.records_out, sum(stats.rejected.values()))
                 if on_commit is not None:
                     await on_commit()
                 next_commit += 1
@@ -301,13 +265,7 @@ class Executor(abc.ABC):
         try:
             for index, batch in enumerate(chunked(source, shard_size)):
                 if step_dir.is_done(index) and index == next_commit:
-                    stats = step_dir.shard_stats(index)
-                    summary.add(stats, resumed=True)
-                    if step.stateful:
-                        step.restore(step_dir.records(index))
-                    progress.advance(
-                        stats.records_in, stats.records_out, sum(stats.rejected.values())
-                    )
+                    resume_shard(step, step_dir, index, summary, progress)
                     next_commit += 1
                     continue
                 batches[index] = batch
@@ -337,7 +295,8 @@ class Executor(abc.ABC):
 
 class _Books:
     """The run's accounting: what it has spent and the engine's counters, recorded in the
-    manifest after every commit and when the steps end."""
+    manifest after every commit and when the steps end.
+    """
 
     def __init__(
         self, manifest: Manifest, run_dir: RunDir, admission: AdmissionControl | None

@@ -1,12 +1,14 @@
 """The local executor: asyncio on one machine, shard by shard, resumable (the step loop, resume
-and ordered commit are ``executors.base``)."""
+and ordered commit are ``executors.base``).
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from datarefinery.executors.base import Executor, ShardOutput
+from datarefinery.executors.base import Executor
+from datarefinery.executors.shards import ShardOutput
 from datarefinery.records import Record
 from datarefinery.steps.base import Step
 
@@ -14,7 +16,8 @@ from datarefinery.steps.base import Step
 class LocalExecutor(Executor):
     """Runs steps on this machine. ``shards_in_flight`` bounds how many shards of an LLM step are
     being processed at once (LLM concurrency itself is bounded by the engine); other steps run
-    one shard at a time."""
+    one shard at a time.
+    """
 
     name = "local"
 

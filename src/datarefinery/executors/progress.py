@@ -10,7 +10,8 @@ from datarefinery.llm.engine import EngineStats
 class ProgressSink(Protocol):
     """Told when a step starts and finishes and, in between, how many records went in and were
     kept or rejected. ``bind_engine`` hands over the run's engine counters (tokens, calls), which
-    change as the run goes."""
+    change as the run goes.
+    """
 
     def bind_engine(self, stats: EngineStats | None) -> None: ...
 

@@ -41,7 +41,8 @@ from datarefinery.errors import (
     RetryableBackendError,
     UsageError,
 )
-from datarefinery.executors.base import EngineParts, Executor, ShardOutput
+from datarefinery.executors.base import EngineParts, Executor
+from datarefinery.executors.shards import ShardOutput
 from datarefinery.llm.base import Backend, Response, Usage
 from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
@@ -60,7 +61,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 class Coordinator:
     """Hosts the cluster's one admission control and response cache (a Ray actor, async
-    methods); both arrive pickled from the driver."""
+    methods); both arrive pickled from the driver.
+    """
 
     def __init__(self, cache: ResponseStore | None, admission: AdmissionControl) -> None:
         self.cache = cache
@@ -181,7 +183,8 @@ class ShardWorker:
         log_level: int,
     ) -> None:
         """``coordinator`` is the name of the coordinator actor (a name, not a handle, so that a
-        restarted worker finds it again)."""
+        restarted worker finds it again).
+        """
         logging.getLogger("datarefinery").setLevel(log_level)
         self.pipeline = Pipeline.from_spec(loaded)
         self.ready: set[int] = set()

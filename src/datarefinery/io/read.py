@@ -66,7 +66,8 @@ def read_numbered(
     limit: int | None = None,
 ) -> Iterator[tuple[int, Record]]:
     """``read_records`` with each record's line (row number for Parquet and HF datasets), for
-    checks made after reading that must still name where the bad record is."""
+    checks made after reading that must still name where the bad record is.
+    """
     path = Path(path)
     if not path.exists():
         raise InputFileError(str(path), "no such file")

@@ -44,7 +44,8 @@ def write_jsonl_atomic(path: Path, lines: Iterable[str]) -> int:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as indented JSON (keys in their order, a final newline) through a temporary
-    file, an fsync and a rename, so readers see the old file or the new one, never half of one."""
+    file, an fsync and a rename, so readers see the old file or the new one, never half of one.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)

@@ -36,7 +36,8 @@ class SamplingParams:
 class Request:
     """One chat completion. ``json_schema`` asks the backend for output constrained to that schema
     (as far as the backend can); ``seed`` makes sampling repeatable and is part of the cache key, so
-    two calls that should differ must carry different seeds."""
+    two calls that should differ must carry different seeds.
+    """
 
     messages: tuple[Message, ...]
     params: SamplingParams = field(default_factory=SamplingParams)
@@ -87,7 +88,8 @@ REQUEST_OVERHEAD_TOKENS = 96
 
 def utf8_prompt_bound(request: Request) -> int:
     """At most how many prompt tokens ``request`` costs under a byte-level tokenizer and a common
-    chat template: its content's UTF-8 bytes plus the template allowances above."""
+    chat template: its content's UTF-8 bytes plus the template allowances above.
+    """
     return (
         request.prompt_bytes()
         + MESSAGE_OVERHEAD_TOKENS * len(request.messages)
@@ -98,7 +100,8 @@ def utf8_prompt_bound(request: Request) -> int:
 @dataclass(frozen=True, slots=True)
 class Response:
     """A backend's answer. ``parsed`` is set by the engine once the text validated against the
-    request's schema; ``cached`` says it came from the response cache and cost nothing."""
+    request's schema; ``cached`` says it came from the response cache and cost nothing.
+    """
 
     text: str
     finish_reason: FinishReason = "stop"
@@ -160,7 +163,8 @@ class Backend(abc.ABC):
     async def prompt_token_bound(self, request: Request) -> int:
         """At most how many prompt tokens ``request`` will cost: the budget reserves this plus
         ``max_tokens`` before the call. A backend with the model's tokenizer at hand counts the
-        rendered prompt exactly; this default holds for any text without one."""
+        rendered prompt exactly; this default holds for any text without one.
+        """
         return utf8_prompt_bound(request)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing

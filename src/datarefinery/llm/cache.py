@@ -34,7 +34,8 @@ def request_key(kind: str, identity: str, request: Request) -> str:
 
 class ResponseStore(Protocol):
     """Where an engine looks answers up and stores them: a ``ResponseCache`` in this process, or
-    a proxy to one hosted elsewhere (the Ray executor's coordinator)."""
+    a proxy to one hosted elsewhere (the Ray executor's coordinator).
+    """
 
     async def lookup(self, key: str) -> Response | None: ...
 

@@ -35,7 +35,8 @@ T = TypeVar("T", bound=BaseModel)
 @dataclass(slots=True)
 class EngineStats:
     """Counters for the manifest and the progress bar. ``usage`` is what the backend really
-    spent; ``cached_usage`` is what cache hits would have cost."""
+    spent; ``cached_usage`` is what cache hits would have cost.
+    """
 
     requests: int = 0
     cache_hits: int = 0
@@ -73,7 +74,8 @@ class EngineStats:
 @dataclass(frozen=True, slots=True)
 class StructuredResult(Generic[T]):
     """A structured call's outcome: ``value`` when a reply validated, else ``failure``.
-    ``responses`` holds every reply received (the original and the re-ask)."""
+    ``responses`` holds every reply received (the original and the re-ask).
+    """
 
     value: T | None
     failure: ParseFailure | None
@@ -136,7 +138,8 @@ class Engine:
     @property
     def budget(self) -> Budget | None:
         """The budget of this engine's own ``Limits`` (``None`` when its admission lives
-        elsewhere; ``admission.spending()`` answers for any)."""
+        elsewhere; ``admission.spending()`` answers for any).
+        """
         return self.admission.budget if isinstance(self.admission, Limits) else None
 
     @property

@@ -31,7 +31,8 @@ def make_backend(config: LLMConfig) -> Backend:
 
 def make_cache(config: LLMConfig, default_path: Path | None) -> ResponseCache | None:
     """The response cache at ``llm.cache_path``, else at ``default_path`` (the run directory's);
-    ``None`` when caching is off or there is nowhere to keep it."""
+    ``None`` when caching is off or there is nowhere to keep it.
+    """
     if not config.cache:
         return None
     path = Path(config.cache_path) if config.cache_path else default_path
@@ -40,7 +41,8 @@ def make_cache(config: LLMConfig, default_path: Path | None) -> ResponseCache | 
 
 def make_limits(config: LLMConfig, spent: Usage | None = None) -> Limits:
     """The budget and rate limits of ``config``; ``spent`` is what earlier sessions of the run
-    already used, so the budget holds across resumes."""
+    already used, so the budget holds across resumes.
+    """
     budget = Budget(
         max_tokens=config.budget.max_tokens,
         max_cost_usd=config.budget.max_cost_usd,

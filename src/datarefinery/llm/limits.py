@@ -130,7 +130,8 @@ class Budget:
 
     def settle(self, reservation: Reservation, usage: Usage | None) -> None:
         """Release a reservation and book what the call used: ``usage`` when the backend reported
-        it, else (a failed or timed-out call) the whole reservation."""
+        it, else (a failed or timed-out call) the whole reservation.
+        """
         self._reserved_tokens -= reservation.worst.total_tokens
         self._reserved_cost -= reservation.cost
         if usage is None:
@@ -149,7 +150,8 @@ class Budget:
 @dataclass(frozen=True, slots=True)
 class Admission:
     """A call let through by ``Limits.admit``: its budget reservation (which is also its
-    token-rate charge)."""
+    token-rate charge).
+    """
 
     reservation: Reservation
 
@@ -168,7 +170,8 @@ class Spending:
 
 class AdmissionControl(Protocol):
     """The gate an engine passes before and after every model call: ``Limits`` in this process,
-    or a proxy to the one a whole cluster shares (the Ray executor's coordinator)."""
+    or a proxy to the one a whole cluster shares (the Ray executor's coordinator).
+    """
 
     async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
         """Let a call through (waiting for the rate limits), or raise ``BudgetExceededError``."""
@@ -201,7 +204,8 @@ class Limits:
 
     async def admit(self, prompt_tokens: int, max_new_tokens: int) -> Admission:
         """Reserve the call's worst case, then wait for the rate limits (``BudgetExceededError``
-        when the budget cannot hold it)."""
+        when the budget cannot hold it).
+        """
         reservation = self.budget.reserve(prompt_tokens, max_new_tokens)
         try:
             if self.rpm is not None:
@@ -216,7 +220,8 @@ class Limits:
 
     async def release(self, admission: Admission, usage: Usage | None) -> None:
         """Settle a call: book its reported usage, or its whole reservation when there is none
-        (it failed or timed out), and return the unused part of its token-rate charge."""
+        (it failed or timed out), and return the unused part of its token-rate charge.
+        """
         if usage is not None and self.tpm is not None:
             self.tpm.give_back(admission.worst_case - usage.total_tokens)
         self.budget.settle(admission.reservation, usage)

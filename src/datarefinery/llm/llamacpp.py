@@ -106,7 +106,8 @@ class LlamaCppBackend(Backend):
 
     async def prompt_token_bound(self, request: Request) -> int:
         """Exactly the prompt the decoder evaluates: the GGUF's chat template (and the default
-        system prompt it adds, if any) rendered and tokenized by the model's own tokenizer."""
+        system prompt it adds, if any) rendered and tokenized by the model's own tokenizer.
+        """
         decoder = self._decoder
         if decoder is None:
             decoder = await asyncio.to_thread(self.load)

@@ -28,7 +28,8 @@ _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float3
 
 def sampler_chain(n_vocab: int, params: SamplingParams, seed: int | None) -> Any:
     """The same chain llama-cpp-python builds for a completion, without the grammar. The caller
-    frees it (``llama_sampler_free``)."""
+    frees it (``llama_sampler_free``).
+    """
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
     def add(sampler: Any) -> None:
@@ -53,7 +54,8 @@ def sampler_chain(n_vocab: int, params: SamplingParams, seed: int | None) -> Any
 
 class GrammarSamplers:
     """Grammar samplers by JSON schema: each schema is compiled once, and every sequence gets a
-    fresh clone of it (a grammar sampler holds the sequence's parse state)."""
+    fresh clone of it (a grammar sampler holds the sequence's parse state).
+    """
 
     def __init__(self, vocab: Any) -> None:
         self.vocab = vocab
@@ -81,7 +83,8 @@ class GrammarSamplers:
 
 class TokenSampler:
     """Picks the next token of a sequence from the logits of its row in the last decoded batch.
-    Reuses one candidates array, so it serves one thread (the decoder's worker)."""
+    Reuses one candidates array, so it serves one thread (the decoder's worker).
+    """
 
     def __init__(self, ctx: Any, n_vocab: int) -> None:
         self.ctx = ctx
@@ -91,7 +94,8 @@ class TokenSampler:
 
     def sample(self, batch_index: int, chain: Any, grammar: Any | None) -> int:
         """Sample with ``chain``, check the token against ``grammar`` (if any) and resample under
-        the grammar only when it is refused; both samplers then accept the token."""
+        the grammar only when it is refused; both samplers then accept the token.
+        """
         logits = np.ctypeslib.as_array(
             llama_cpp.llama_get_logits_ith(self.ctx, batch_index), shape=(self.n_vocab,)
         )

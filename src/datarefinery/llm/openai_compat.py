@@ -218,7 +218,8 @@ class OpenAICompatBackend(Backend):
     async def prompt_token_bound(self, request: Request) -> int:
         """The content's UTF-8 bytes plus the chat-template allowance (``utf8_prompt_bound``).
         In the ``openai`` dialect the schema's bytes are added: hosted APIs may put the schema of
-        ``response_format`` into the prompt, where grammar-based servers do not."""
+        ``response_format`` into the prompt, where grammar-based servers do not.
+        """
         return self._bound(request, await self._resolve_dialect())
 
     def _bound(self, request: Request, dialect: Dialect) -> int:
@@ -229,7 +230,8 @@ class OpenAICompatBackend(Backend):
 
     def _usage(self, request: Request, dialect: Dialect, reported: Any) -> Usage:
         """The usage the server reported; the call's worst case where it reported none (a
-        prompt of zero tokens is no report: some servers send zeros as placeholders)."""
+        prompt of zero tokens is no report: some servers send zeros as placeholders).
+        """
         bound = self._bound(request, dialect)
         prompt = _count(reported, "prompt_tokens")
         if not prompt:

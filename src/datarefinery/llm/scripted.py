@@ -1,7 +1,8 @@
 """A backend whose answers a test writes: for fast unit tests of step logic, never the only test
 of a feature a user runs. ``schema_reply`` makes a script that answers any request with JSON
 fitting its schema, so a test says only what matters to it (``text=``) and gets valid replies
-for the rest."""
+for the rest.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def word_usage(request: Request, text: str) -> Usage:
 def byte_usage(request: Request, text: str) -> Usage:
     """A byte-level tokenizer's worst case: a token for every UTF-8 byte of the prompt's content
     and of the reply (at most ``max_tokens``, where a real model stops). Far above the usual
-    four characters a token, so tests of the budget can catch an estimate that is too low."""
+    four characters a token, so tests of the budget can catch an estimate that is too low.
+    """
     completion = max(1, len(text.encode("utf-8")))
     return Usage(request.prompt_bytes(), min(completion, request.params.max_tokens))
 
@@ -90,7 +92,8 @@ def default_text(name: str, request: Request, index: int) -> str:
 
 def schema_reply(text: TextFn = default_text) -> Callable[[Request], str]:
     """A ``ScriptedBackend`` script: fills every string with ``text(field, request, index)``,
-    every enum with its first value, every list with its ``minItems`` items."""
+    every enum with its first value, every list with its ``minItems`` items.
+    """
 
     def reply(request: Request) -> str:
         schema = request.json_schema or {}

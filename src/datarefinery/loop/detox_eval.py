@@ -68,7 +68,10 @@ def evaluate_detox(
 
     ``reserve`` rows (hash of ``reserve_seed`` and id) train and calibrate the ``independent``
     scorers and are left out of everything else; ``reserve=0`` measures every row with the gate
-    scorer alone. ``limit`` then samples the measured rows with ``seed``."""
+    scorer alone. ``limit`` then samples the measured rows with ``seed``.
+    """
+    # Why long: reserve, fit the scorers, run the step, score every text set: one linear script
+    # whose result is the JSON the bench stores
     rows = read_pairs(pairs_path)
     if reserve and reserve >= len(rows):
         raise UsageError(

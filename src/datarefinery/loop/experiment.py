@@ -173,7 +173,10 @@ def run_experiment(
     config: ExperimentConfig, log: Log | None = None, *, backend: Backend | None = None
 ) -> dict[str, Any]:
     """Run gold, ZeroGen, GoldGen and S3 into ``config.out``; returns the table as a mapping.
-    ``backend`` replaces the model (tests)."""
+    ``backend`` replaces the model (tests).
+    """
+    # Why long: one method after the other at the same budget, in the table's order; each is a short
+    # call
     say = log or (lambda _: None)
     if config.budget < 8:
         raise UsageError("--budget is the records each method may make: at least 8")

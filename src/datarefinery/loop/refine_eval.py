@@ -50,7 +50,8 @@ def run_method(
     backend: Backend | None = None,
 ) -> tuple[RunResult, dict[str, str]]:
     """Run one method into ``out``; returns the result and the output text of every record.
-    ``backend`` replaces the model (tests pass a scripted one)."""
+    ``backend`` replaces the model (tests pass a scripted one).
+    """
     spec = {
         "name": out.name,
         "seed": seed,

@@ -49,7 +49,8 @@ Log = Callable[[str], None]
 @dataclass
 class RoundResult:
     """One round: the set it trained on, how the model did, what it got wrong, what it cost.
-    ``tokens`` counts the round's generation, whether the backend or a shared cache answered."""
+    ``tokens`` counts the round's generation, whether the backend or a shared cache answered.
+    """
 
     round: int
     added: int
@@ -92,7 +93,8 @@ def collect_errors(
     model: SmallModel, records: Sequence[Record], label_field: str = "label"
 ) -> list[Record]:
     """The records ``model`` misclassifies, with the predicted label and its probability in
-    ``scores`` (``predicted``, ``confidence``)."""
+    ``scores`` (``predicted``, ``confidence``).
+    """
     if not records:
         return []
     proba = model.predict_proba(records)
@@ -114,7 +116,8 @@ def merge(
     current: Sequence[Record], new: Sequence[Record], fields: Sequence[str]
 ) -> tuple[list[Record], int]:
     """``current`` followed by the records of ``new`` whose ``fields`` (normalized) are not already
-    there; and how many were dropped as repeats."""
+    there; and how many were dropped as repeats.
+    """
     seen = {normalized_key(r.fields, fields) for r in current}
     merged = list(current)
     dropped = 0
@@ -130,7 +133,8 @@ def merge(
 
 def choose_examples(pool: Sequence[Record], limit: int | None, seed: int) -> list[Record]:
     """A seeded sample of ``limit`` records of ``pool`` (all of it when ``limit`` is None), in
-    the pool's order so a rerun writes the same file."""
+    the pool's order so a rerun writes the same file.
+    """
     if limit is None or limit >= len(pool):
         return list(pool)
     picked = set(random.Random(seed).sample(range(len(pool)), limit))

@@ -35,7 +35,8 @@ from datarefinery.records import Provenance, Record
 class RealDataSpec(StrictModel):
     """Real labelled files. ``label_field`` is the file's column holding the label, mapped to the
     task's label names through ``label_map`` (values not in the map are used as they are);
-    ``columns`` maps a task field to a differently named column."""
+    ``columns`` maps a task field to a differently named column.
+    """
 
     validation: str
     test: str | None = None
@@ -51,7 +52,8 @@ class LoopSpec(StrictModel):
     after ``patience`` rounds without a better validation accuracy, or when ``max_records`` is
     reached. ``source: all`` extrapolates from the whole validation set instead of the errors
     (the GoldGen baseline). ``examples_per_round`` caps the examples extrapolated per round (a
-    seeded sample); ``extrapolate`` holds the options of the ``extrapolate`` step."""
+    seeded sample); ``extrapolate`` holds the options of the ``extrapolate`` step.
+    """
 
     small_model: ModelKind = "tfidf-lr"
     rounds: int = Field(default=2, ge=0, le=100)

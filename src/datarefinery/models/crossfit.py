@@ -31,7 +31,8 @@ def out_of_fold_proba(
 ) -> tuple[NDArray[np.float64], list[str]]:
     """Probabilities (rows = records, columns = the returned labels, sorted) from stratified
     ``folds``-fold cross-fitting. Folds shrink to the rarest label's count; fewer than two records
-    of a label, or fewer than two labels, is a usage error."""
+    of a label, or fewer than two labels, is a usage error.
+    """
     labels = [str(r.fields[label_field]) for r in records]
     counts = Counter(labels)
     if len(counts) < 2 or min(counts.values()) < 2:

@@ -43,7 +43,8 @@ async def gather_or_cancel(*calls: Awaitable[T]) -> list[T]:
     """``asyncio.gather``, except that when one call fails the others are cancelled and waited
     for before the error propagates. Plain ``gather`` leaves them running: on a budget stop they
     would go on calling the model after the run had written its manifest, so their spend would
-    be missing from it (and from the budget of the next session)."""
+    be missing from it (and from the budget of the next session).
+    """
     tasks = [asyncio.ensure_future(call) for call in calls]
     try:
         return list(await asyncio.gather(*tasks))
@@ -86,7 +87,8 @@ class StepContext:
 
     def read_surrogate_key(self) -> bytes:
         """The run's surrogate key, read now (call it in ``setup``: the context itself never
-        holds the key, so a context sent to a Ray worker carries none)."""
+        holds the key, so a context sent to a Ray worker carries none).
+        """
         if self.surrogate_key is None:
             raise RuntimeError(f"step {self.name} needs a surrogate key but the run has none")
         return self.surrogate_key.read()
@@ -98,7 +100,8 @@ class StepContext:
 
     def call_seed(self, *parts: object) -> int:
         """A per-call seed derived from the run seed, so calls differ from each other and reruns
-        repeat them exactly (the seed is part of the cache key)."""
+        repeat them exactly (the seed is part of the cache key).
+        """
         material = "\x1f".join(str(p) for p in (self.seed, self.name, *parts))
         return int.from_bytes(hashlib.sha256(material.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
@@ -126,7 +129,8 @@ class Step(abc.ABC, Generic[C]):
 
     def needs_whole_input(self) -> bool:
         """True for steps that must see every input record at once (selection, cross-fitted
-        classifiers, pairing): the executor then gives them a single shard."""
+        classifiers, pairing): the executor then gives them a single shard.
+        """
         return False
 
     def reads(self, task: TaskSpec | None) -> set[str]:
@@ -148,7 +152,8 @@ class Step(abc.ABC, Generic[C]):
     @abc.abstractmethod
     async def process(self, batch: list[Record]) -> list[Output]:
         """Turn a batch into outputs. Every input record must come back as at least one output
-        (a record, derived records, or a ``Rejected``) so nothing disappears silently."""
+        (a record, derived records, or a ``Rejected``) so nothing disappears silently.
+        """
 
     def restore(self, committed: Iterable[Record]) -> None:
         """Stateful steps: see the outputs of shards committed by an earlier session."""
@@ -189,7 +194,8 @@ class LLMCall(Generic[M]):
 
 class ModelStep(Step[C]):
     """A step that calls the model; it makes its calls in its own ``process`` (``ask`` makes one
-    structured call, ``report`` feeds the progress bar)."""
+    structured call, ``report`` feeds the progress bar).
+    """
 
     uses_llm = True
 
@@ -233,7 +239,8 @@ class ModelStep(Step[C]):
         parse: Callable[[Any, Record, Response], list[Output]],
     ) -> list[Output]:
         """One call per record: ``build_call``, ``ask``, then ``parse`` the validated reply (a
-        failed call becomes the record's rejection). Outputs come in the batch's order."""
+        failed call becomes the record's rejection). Outputs come in the batch's order.
+        """
 
         async def one(record: Record) -> list[Output]:
             answer = await self.ask(build_call(record))

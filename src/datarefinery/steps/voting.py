@@ -35,7 +35,8 @@ def label_reply_model(labels: list[str]) -> type[BaseModel]:
 @dataclass(frozen=True)
 class Vote:
     """The majority label of ``samples`` answers; ``agreement`` is its share of the valid answers
-    (0.0 and ``label=None`` when no answer was valid). ``failures`` counts unusable replies."""
+    (0.0 and ``label=None`` when no answer was valid). ``failures`` counts unusable replies.
+    """
 
     label: str | None
     agreement: float
@@ -56,7 +57,8 @@ async def vote(
     seeds: list[int],
 ) -> Vote:
     """Ask ``k`` times (one seed each) and return the majority; ties go to the label listed first
-    in the task, so the result is deterministic."""
+    in the task, so the result is deterministic.
+    """
     if len(seeds) != k:
         raise ValueError("one seed per sample")
     labels = list(task.labels)

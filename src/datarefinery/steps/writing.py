@@ -68,8 +68,9 @@ def strings_model(key: str, n: int, *, min_chars: int = 3, max_chars: int = 200)
 
 def text_budget(task: TaskSpec, fields: Iterable[str], n: int, floor: int) -> int:
     """``max_tokens`` for ``n`` records of ``fields``: one token per character at every field's cap
-    plus JSON syntax, so the grammar's ``maxLength``, not ``max_tokens``, ends a field. (Only text
-    full of multi-token characters, such as emoji, can still hit it; the engine then re-asks.)"""
+    plus JSON syntax, so the grammar's ``maxLength``, not ``max_tokens``, ends a field. Only text
+    full of multi-token characters, such as emoji, can still hit it; the engine then re-asks.
+    """
     per_record = sum(task.fields[f].max_chars + len(f) + 8 for f in fields)
     return max(floor, n * per_record + 16)
 
@@ -84,7 +85,8 @@ def combined_hash(*templates: PromptTemplate) -> str:
 class TextWritingStep(ModelStep[C]):
     """A model step that writes new text: rejects exact duplicates of earlier outputs (in commit
     order, so a resumed run rejects the same ones), and knows how to find its prompts and how to
-    stamp provenance."""
+    stamp provenance.
+    """
 
     stateful = True
 
@@ -155,7 +157,8 @@ class TextWritingStep(ModelStep[C]):
 
     def rng(self, *parts: object) -> random.Random:
         """A generator seeded from the run seed and ``parts``, for deterministic draws (which
-        demonstrations, attributes, contexts) that a resumed run repeats exactly."""
+        demonstrations, attributes, contexts) that a resumed run repeats exactly.
+        """
         return random.Random(self.ctx.call_seed(*parts))
 
     def empty_fields(self, fields: dict[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
 """``card.md``: a dataset card -- how the data was made (spec, model, methods, counts, rejects by
-reason, read from the run's manifest when there is one), what it measures, and license notes."""
+reason, read from the run's manifest when there is one), what it measures, and license notes.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ def _how_made(manifest: Manifest | LoopManifest) -> list[str]:
 
 
 def _metric_lines(metrics: dict[str, Any]) -> list[str]:
+    # Why long: one Markdown section per metric family, in reading order; each is a few flat lines
     div = metrics.get("diversity", {})
     real = metrics.get("real_diversity", {})
     lines = ["## Measurements", ""]

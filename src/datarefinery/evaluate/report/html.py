@@ -1,5 +1,6 @@
 """``report.html``: one self-contained page (inline CSS and SVG, no script, nothing fetched; a
-Content-Security-Policy forbids any request), every dataset string HTML-escaped."""
+Content-Security-Policy forbids any request), every dataset string HTML-escaped.
+"""
 
 from __future__ import annotations
 

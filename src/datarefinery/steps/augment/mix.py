@@ -39,7 +39,8 @@ def mix_counts(
     available_input: int, available_other: int, ratio: float, cap: int | None
 ) -> tuple[int, int]:
     """How many (input, other) records to keep: all of the scarcer side and as many of the other
-    side as the ratio asks (rounded to the nearest whole record), scaled down to ``cap``."""
+    side as the ratio asks (rounded to the nearest whole record), scaled down to ``cap``.
+    """
 
     def nearest(value: float) -> int:
         return math.floor(value + 0.5)

@@ -302,5 +302,5 @@ class Counterfactual(RewriteAugmentation):
 
 
 def word_similarity(a: str, b: str) -> float:
-    """difflib's ratio over word sequences: 1.0 for the same words in the same order."""
+    """Difflib's ratio over word sequences: 1.0 for the same words in the same order."""
     return difflib.SequenceMatcher(None, rouge_tokens(a), rouge_tokens(b), autojunk=False).ratio()

@@ -84,7 +84,8 @@ _NUMBER_NOISE = re.compile(r"[,$€£%\s]")
 
 def answers_match(stated: str, computed: str, tolerance: float = 1e-6) -> bool:
     """Numbers compare within a relative ``tolerance`` (ignoring thousands separators, currency
-    and percent signs); anything else compares case-insensitively after trimming."""
+    and percent signs); anything else compares case-insensitively after trimming.
+    """
     a, b = stated.strip().rstrip("."), computed.strip().rstrip(".")
     try:
         x, y = float(_NUMBER_NOISE.sub("", a)), float(_NUMBER_NOISE.sub("", b))

@@ -55,7 +55,8 @@ def shingles(text: str, n: int) -> list[str]:
 
 def lsh_bands(threshold: float, num_perm: int) -> int:
     """The number of bands (rows = num_perm / bands, a divisor) that minimizes the sum of the
-    false-positive and false-negative areas of the LSH S-curve around ``threshold``."""
+    false-positive and false-negative areas of the LSH S-curve around ``threshold``.
+    """
     grid = np.linspace(0.0, 1.0, 201)
     best, best_error = 1, float("inf")
     for bands in range(1, num_perm + 1):
@@ -142,7 +143,8 @@ class Dedup(Step[DedupConfig]):
 
     def _originals(self, records: list[Record]) -> dict[int, tuple[str, float]]:
         """Python id of each duplicate record -> (id of the kept record it repeats, similarity);
-        records that are kept are added to the index."""
+        records that are kept are added to the index.
+        """
         method = self.config.method
         if method == "exact":
             found: dict[int, tuple[str, float]] = {}

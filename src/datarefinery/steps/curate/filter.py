@@ -61,7 +61,8 @@ class FilterConfig(StepConfig):
 
 def repetition_ratio(text: str, n: int = 3) -> float:
     """Share of the word n-grams of ``text`` that repeat an earlier n-gram of the same text
-    (0 for no repetition; "a b c a b c" has 4 trigrams of which 1 is a repeat)."""
+    (0 for no repetition; "a b c a b c" has 4 trigrams of which 1 is a repeat).
+    """
     tokens = lower_words_and_marks(text)
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:

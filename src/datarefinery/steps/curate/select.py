@@ -35,7 +35,8 @@ class SelectConfig(StepConfig):
 
 def k_center_greedy(vectors: NDArray[np.float32], k: int) -> tuple[list[int], list[float]]:
     """Indices of ``k`` rows chosen by k-center greedy from the row nearest the centroid, and
-    each chosen row's distance to the rows chosen before it (inf for the first)."""
+    each chosen row's distance to the rows chosen before it (inf for the first).
+    """
     count = len(vectors)
     if k <= 0 or count == 0:
         return [], []
@@ -54,7 +55,8 @@ def k_center_greedy(vectors: NDArray[np.float32], k: int) -> tuple[list[int], li
 
 def quotas(counts: dict[str, int], n: int, mode: str) -> dict[str, int]:
     """How many records each label keeps: proportional (largest remainder) or equal, never more
-    than a label has; what a small label cannot use goes to the others."""
+    than a label has; what a small label cannot use goes to the others.
+    """
     total = sum(counts.values())
     if n >= total:
         return dict(counts)

@@ -1,6 +1,7 @@
 """What a refinement is checked with: the leak check (value matching, in ``datarefinery.text``:
 any case and spacing, numbers by their digits) and the distance Δ(x, y) between a record and its
-rewrite."""
+rewrite.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def delta(
 ) -> dict[str, float | int]:
     """Δ(x, y): character edit distance (and its ratio to the input length), and token F1 of the
     text outside the PII spans (replaced values removed from the output, the spans from the
-    input), which is 1.0 when nothing but PII changed."""
+    input), which is 1.0 when nothing but PII changed.
+    """
     from rapidfuzz.distance import Levenshtein
 
     distance = int(Levenshtein.distance(original, output))

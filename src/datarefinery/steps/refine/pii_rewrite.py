@@ -208,7 +208,8 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         caught: list[str],
     ) -> Output:
         """Surrogates for what still leaks: in the model's rewrite when it kept the text, else in
-        x. Rejected only if even that leaves an original value in place."""
+        x. Rejected only if even that leaves an original value in place.
+        """
         if rewrite is not None:
             scrubbed = self._scrub(record.id, text, plan, rewrite)
             if scrubbed is not None:
@@ -242,7 +243,8 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         self, record_id: str, text: str, plan: list[Replacement], candidate: str
     ) -> tuple[str, list[Replacement]] | None:
         """Replace every value of x still found in ``candidate`` by its surrogate, re-checking
-        (re-detection may find more); ``None`` if values remain after three rounds."""
+        (re-detection may find more); ``None`` if values remain after three rounds.
+        """
         for _ in range(3):
             leaks = self._leaks(text, plan, candidate)
             if not leaks:

@@ -100,7 +100,8 @@ normalize_value = casefold_spaces
 @dataclass(frozen=True)
 class Replacement:
     """One span of the input and what replaced it. Carries the original value for verification;
-    ``to_public`` leaves it out (it must not reach the output dataset)."""
+    ``to_public`` leaves it out (it must not reach the output dataset).
+    """
 
     entity_type: str
     start: int
@@ -121,7 +122,8 @@ class Replacement:
 
 class SurrogatePlanner:
     """Decides the replacement of every span of one record. ``key`` is the secret surrogate key
-    (not needed for placeholders)."""
+    (not needed for placeholders).
+    """
 
     def __init__(self, mode: Mode, consistency: Consistency, key: bytes | None = None) -> None:
         if mode == "surrogate" and not key:

@@ -1,5 +1,6 @@
 """The text field a refinement step rewrites: its options, why a record's text cannot be
-refined, and the refined record."""
+refined, and the refined record.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def with_text(
     template_hash: str | None = None,
 ) -> Record:
     """The refined record: same id, the new text, provenance naming this step (the input's source
-    kept), and the step's scores added to the earlier ones."""
+    kept), and the step's scores added to the earlier ones.
+    """
     provenance = type(record.provenance).from_dict(record.provenance.to_dict())
     provenance.step = step
     provenance.technique = technique

@@ -1,7 +1,8 @@
 """The base of the verified rewrite steps (``pii_rewrite``, ``detox_rewrite``): model steps whose
 verb is ``refine``, one record in and one record or rejection out. ``refine`` asks, checks the
 rewrite and re-asks by itself (the engine's own re-ask only covers replies that are not JSON);
-each call asks for a JSON reply ``{"text": ...}`` under a length cap."""
+each call asks for a JSON reply ``{"text": ...}`` under a length cap.
+"""
 
 from __future__ import annotations
 

@@ -168,7 +168,8 @@ class Extrapolate(TextWritingStep[ExtrapolateConfig]):
 def copied_share(candidate: str, reference: str) -> float:
     """The share of ``candidate``'s words that are a common subsequence with ``reference`` (the
     LCS over the candidate's length). Unlike ROUGE-L F1 it does not fall when the reference is
-    long: a record that copies the first lines of a long review scores 1.0, not 0.2."""
+    long: a record that copies the first lines of a long review scores 1.0, not 0.2.
+    """
     tokens = rouge_tokens(candidate)
     if not tokens:
         return 0.0

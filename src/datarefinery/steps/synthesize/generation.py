@@ -11,7 +11,8 @@ from datarefinery.steps.writing import TextWritingStep
 
 class GenerationStep(TextWritingStep[C]):
     """A text-writing step that makes its own input (a source step): ``plan()`` lists one job
-    per unit of work."""
+    per unit of work.
+    """
 
     is_source = True
 

@@ -129,7 +129,8 @@ class Grounded(PlannedGeneration[GroundedConfig]):
 
 def support_share(answer: str, fact: str) -> float:
     """The share of the answer's content words (stop words aside) that occur in the fact; an
-    answer of stop words only counts as supported when it occurs in the fact as it is."""
+    answer of stop words only counts as supported when it occurs in the fact as it is.
+    """
     fact_words = set(rouge_tokens(fact))
     words = [w for w in rouge_tokens(answer) if w not in STOPWORDS]
     if not words:

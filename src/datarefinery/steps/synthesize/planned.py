@@ -56,7 +56,8 @@ S = TypeVar("S", bound=SynthesisConfig)
 class PlannedGeneration(GenerationStep[S]):
     """Base of the per-label synthesis steps; steps whose config is a ``LabelledConfig`` plan
     ``count_per_label`` records per label (others override ``plan``). One call per job:
-    ``build_call`` and ``parse``, like an ``LLMStep``."""
+    ``build_call`` and ``parse``, like an ``LLMStep``.
+    """
 
     technique: ClassVar[str]
     template_name: ClassVar[str]
@@ -85,7 +86,8 @@ class PlannedGeneration(GenerationStep[S]):
 
     def condition(self, label: str | None, call: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """What call number ``call`` of ``label`` is conditioned on, as (conditioning for
-        provenance, fields copied into every record of the call). Must be deterministic."""
+        provenance, fields copied into every record of the call). Must be deterministic.
+        """
         return {}, {}
 
     def prompt_variables(self, job: Record) -> dict[str, Any]:
@@ -207,7 +209,8 @@ def copies_instructions(
     task: TaskSpec, record: Record, fields: list[str]
 ) -> tuple[str, str] | None:
     """Small models answer with the prompt's own words: a field's description ("one short
-    sentence"), its name or a label name instead of content."""
+    sentence"), its name or a label name instead of content.
+    """
     names = {normalize(label) for label in task.labels}
     for name in fields:
         value = record.fields.get(name)

@@ -1,5 +1,6 @@
 """Pools of contexts read from a file (NLI premises, QA contexts, facts, table rows) for the steps
-that condition each call on one of them."""
+that condition each call on one of them.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def load_pool(
 ) -> list[Record]:
     """The file's records (path relative to the spec), without repeats of the ``required`` fields
     (of every field when none is required): datasets such as RTE list one premise under several
-    hypotheses. Errors name the file and line."""
+    hypotheses. Errors name the file and line.
+    """
     resolved = Path(path)
     if not resolved.is_absolute():
         resolved = base_dir / resolved

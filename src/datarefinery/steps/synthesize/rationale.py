@@ -117,7 +117,8 @@ class Rationale(PlannedGeneration[RationaleConfig]):
 
     def rationale_of(self, job: Record) -> tuple[int, str]:
         """The reason job ``job`` is conditioned on: calls of a label take them in a seeded
-        order, in turn."""
+        order, in turn.
+        """
         label = self._label(job)
         found = self._reasons[label]
         assert not isinstance(found, Failure)
@@ -141,7 +142,8 @@ def dedup_reasons(
 ) -> list[str]:
     """Reasons in order, without exact repeats (ignoring case, spacing and a trailing full stop),
     near repeats (ROUGE-L above ``max_similarity`` with a kept one), and non-reasons: fewer than
-    two words, or a bare label name (small models answer "Positive")."""
+    two words, or a bare label name (small models answer "Positive").
+    """
     kept: list[str] = []
     seen = {normalize(label) for label in labels}
     pool = SimilarityPool()

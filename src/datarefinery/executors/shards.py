@@ -1,0 +1,95 @@
+"""One step's shards: cutting the input, committing a processed shard, counting committed ones.
+
+The pieces of ``Executor.run_step`` that need no executor, kept apart so the loop stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from datarefinery.executors.progress import ProgressSink
+from datarefinery.llm.engine import EngineStats
+from datarefinery.manifest import ShardStats, StepSummary
+from datarefinery.records import Record, Rejected
+from datarefinery.rundir import StepDir
+from datarefinery.steps.base import Output, Step
+
+
+@dataclass(slots=True)
+class ShardOutput:
+    """A processed shard: its outputs, the seconds processing took, and ``stats``, the counters
+    of model calls made by an engine other than the run's own (a Ray worker's).
+    """
+
+    outputs: list[Output]
+    seconds: float
+    stats: EngineStats | None = None
+
+
+def chunked(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def check_accounted(step_name: str, batch: list[Record], outputs: list[Output]) -> None:
+    """A non-source step must return every input: kept, derived (as a parent) or rejected."""
+    seen: set[str] = set()
+    for output in outputs:
+        record = output.record if isinstance(output, Rejected) else output
+        seen.add(record.id)
+        seen.update(record.provenance.parent_ids)
+    lost = [r.id for r in batch if r.id not in seen]
+    if lost:
+        raise RuntimeError(
+            f"step {step_name} dropped {len(lost)} record(s) without a rejection "
+            f"(first: {lost[0]}); this is a bug in the step"
+        )
+
+
+def commit_shard(
+    step: Step[Any],
+    step_dir: StepDir,
+    index: int,
+    batch: list[Record],
+    done: ShardOutput,
+    summary: StepSummary,
+) -> ShardStats:
+    """Commit one processed shard: the step's postprocessing, the accounting check, then the
+    shard's files and marker.
+    """
+    outputs = step.postprocess(done.outputs)
+    if not step.is_source:
+        check_accounted(step.ctx.name, batch, outputs)
+    kept = [o for o in outputs if isinstance(o, Record)]
+    dropped = [o for o in outputs if isinstance(o, Rejected)]
+    stats = ShardStats(records_in=len(batch), records_out=len(kept), seconds=done.seconds)
+    for rejection in dropped:
+        stats.rejected[rejection.reason] = stats.rejected.get(rejection.reason, 0) + 1
+    step_dir.commit(index, kept, dropped, stats)
+    summary.add(stats)
+    return stats
+
+
+def resume_shard(
+    step: Step[Any], step_dir: StepDir, index: int, summary: StepSummary, progress: ProgressSink
+) -> None:
+    """Count a shard an earlier session committed (and replay it into a stateful step)."""
+    stats = step_dir.shard_stats(index)
+    summary.add(stats, resumed=True)
+    if step.stateful:
+        step.restore(step_dir.records(index))
+    progress.advance(stats.records_in, stats.records_out, sum(stats.rejected.values()))
+
+
+def summary_from_markers(
+    summary: StepSummary, step_dir: StepDir, progress: ProgressSink
+) -> StepSummary:
+    """A step an earlier session committed whole: counted from its markers, its input not read."""
+    for index in range(step_dir.complete_shards() or 0):
+        summary.add(step_dir.shard_stats(index), resumed=True)
+    progress.advance(summary.records_in, summary.records_out, sum(summary.rejected.values()))
+    return summary
