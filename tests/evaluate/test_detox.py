@@ -103,11 +103,11 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     figures = result["methods"]["detox_rewrite"]
     assert figures["unchanged"] == 1 and figures["rejected_by_reason"] == {"still_toxic": 1}
 
-    from datarefinery.cli import app
+    from datarefinery.cli import refine
     from datarefinery.cli.refine import print_detox
 
     buffer = io.StringIO()
-    monkeypatch.setattr(app, "console", Console(file=buffer, width=240))
+    monkeypatch.setattr(refine, "console", Console(file=buffer, width=240))
     print_detox(result)
     printed = buffer.getvalue()
     assert "reserved 14 rows" in printed and "measured on the other 10" in printed
