@@ -233,8 +233,9 @@ class Executor(abc.ABC):
         # Why long: the ordered-commit loop and its two closures share the in-flight, finished and
         # next-commit state; the per-shard work is in executors/shards.py
         summary = StepSummary(name=step.ctx.name, step=step.name)
-        if not step.stateful and step_dir.complete_shards() is not None:
-            return summary_from_markers(summary, step_dir, progress)
+        complete = step_dir.complete_shards()
+        if complete is not None and not step.stateful:
+            return summary_from_markers(summary, step_dir, complete, progress)
         in_flight: dict[int, asyncio.Task[ShardOutput]] = {}
         finished: dict[int, ShardOutput] = {}
         batches: dict[int, list[Record]] = {}

@@ -86,10 +86,12 @@ def resume_shard(
 
 
 def summary_from_markers(
-    summary: StepSummary, step_dir: StepDir, progress: ProgressSink
+    summary: StepSummary, step_dir: StepDir, shards: int, progress: ProgressSink
 ) -> StepSummary:
-    """A step an earlier session committed whole: counted from its markers, its input not read."""
-    for index in range(step_dir.complete_shards() or 0):
+    """A step an earlier session committed whole (``shards`` of them): counted from its markers,
+    its input not read.
+    """
+    for index in range(shards):
         summary.add(step_dir.shard_stats(index), resumed=True)
     progress.advance(summary.records_in, summary.records_out, sum(summary.rejected.values()))
     return summary
