@@ -62,6 +62,16 @@ def test_schema_constrained_output_obeys_enum_and_max_length(backend: LlamaCppBa
         assert set(value) == {"mood", "text"}
 
 
+def test_the_model_writes_properties_in_the_order_the_schema_declares(
+    backend: LlamaCppBackend,
+) -> None:
+    # "text" before "mood" is not alphabetical: a step that asks for reasoning before its answer
+    # relies on the declared order reaching the grammar.
+    schema = {**SCHEMA, "properties": dict(reversed(SCHEMA["properties"].items()))}
+    for seed in range(2):
+        assert list(json.loads(ask(backend, seed, schema))) == ["text", "mood"]
+
+
 def test_same_seed_same_answer(backend: LlamaCppBackend) -> None:
     answers = {ask(backend, 11) for _ in range(2)}
     assert len(answers) == 1

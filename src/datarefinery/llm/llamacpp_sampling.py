@@ -63,7 +63,9 @@ class GrammarSamplers:
 
     def clone_for(self, schema: dict[str, Any]) -> Any:
         """A new grammar sampler for ``schema``; the caller frees it (``llama_sampler_free``)."""
-        key = json.dumps(schema, sort_keys=True)
+        # Not sort_keys: llama.cpp's converter emits an object's properties in the order given,
+        # so a sorted dump would make the model write ``answer`` before ``reasoning``.
+        key = json.dumps(schema)
         pristine = self._pristine.get(key)
         if pristine is None:
             grammar = LlamaGrammar.from_json_schema(key, verbose=False)
