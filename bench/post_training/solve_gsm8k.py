@@ -9,8 +9,9 @@ Prints and saves (``--results``):
 - the rejections by reason.
 
 The run directory (``--runs``) is resumable, and answered calls come from its cache. Note
-gsm8k-test-454 (line 105 of the sample, so --k 105 or more): its reference answer is wrong (150; the right
-answer is 240, see the data's SOURCE.md), so a correct solution is rejected there.
+gsm8k-test-454 (line 105 of the sample, so in a run with --k 105 or more): its reference answer
+is wrong (150; the right answer is 240, see the data's SOURCE.md), so a correct solution is
+rejected there.
 
     .venv/bin/python bench/post_training/solve_gsm8k.py --k 20 \\
         --model /work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf

@@ -1,4 +1,4 @@
-"""Final answers: pull one out of a reply and decide whether it matches a reference.
+r"""Final answers: pull one out of a reply and decide whether it matches a reference.
 
 Pure functions, no model. The reference decides how a candidate is read:
 
@@ -13,7 +13,7 @@ Pure functions, no model. The reference decides how a candidate is read:
   a final full stop are ignored.
 
 Before either side is read, ``final_answer`` keeps only what follows the last ``####`` (GSM8K's
-marker), a ``\\boxed{...}``, or an "answer is" / "Answer:" lead-in.
+marker), a ``\boxed{...}``, or an "answer is" / "Answer:" lead-in.
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ class Solve(ModelStep[SolveConfig]):
                 f"none of the {len(samples)} samples matched the reference "
                 f"{clip(reference, SHOWN_CHARS)!r} ({tally})"
             )
-            unsolved = Record(problem.id, problem.fields, problem.provenance, {**scores})
+            unsolved = Record(problem.id, problem.fields, problem.provenance)
+            unsolved.scores.update({**problem.scores, **scores})
             return [*outputs, Rejected(unsolved, name, "unsolved", detail)]
         chosen = correct
         if self.config.keep == "one_per_problem":
@@ -217,7 +218,9 @@ class Solve(ModelStep[SolveConfig]):
         }
         record = Record(
             id=stable_id(ctx.name, problem.id, index),
-            fields=dict(problem.fields),
+            # Empty until the reply fills them: the reference (often also called "answer") is
+            # in the conditioning, so it is never mistaken for what the model said.
+            fields={**problem.fields, self._solution_field: None, cfg.answer_field: None},
             provenance=Provenance(
                 step=ctx.name,
                 technique="program_of_thought" if cfg.mode == "program" else "rejection_sampling",
@@ -240,7 +243,6 @@ class Solve(ModelStep[SolveConfig]):
     async def _run_program(self, record: Record, program: str, reference: str) -> Sample:
         cfg = self.config
         record.fields[cfg.program_field] = program
-        record.fields[cfg.answer_field] = None
         async with self.slots:
             result = await run_python(
                 program, timeout_s=cfg.timeout_s, cpu_s=cfg.cpu_s, memory_mb=cfg.memory_mb
@@ -261,10 +263,11 @@ class Solve(ModelStep[SolveConfig]):
         shown = clip(stated, SHOWN_CHARS)
         expected = verdict.expected.shown
         if verdict.got is None:
-            detail = f"the answer {shown!r} states no {verdict.expected.kind}; expected {expected!r}"
+            detail = (
+                f"the answer {shown!r} states no {verdict.expected.kind}; expected {expected!r}"
+            )
             return Sample(Rejected(record, self.ctx.name, "no_answer", detail), False)
         if not verdict.matched:
             detail = f"got {verdict.got.shown!r} (from {shown!r}), expected {expected!r}"
             return Sample(Rejected(record, self.ctx.name, "wrong_answer", detail), False)
         return Sample(record, True)
-
