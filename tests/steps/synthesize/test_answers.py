@@ -81,7 +81,9 @@ def test_tolerance_is_relative_for_decimals() -> None:
 def test_shown_forms_are_short_and_readable() -> None:
     verdict = check_answer("I got $1,234.50", "2469/2")
     assert verdict.matched
-    assert verdict.got is not None and verdict.got.shown == "2469/2"
+    assert verdict.got is not None and verdict.got.shown == "1234.5"
+    assert check_answer("1/3", "1/3").expected.shown == "1/3"
+    assert check_answer("76.8", "7").got.shown == "76.8"  # type: ignore[union-attr]
     assert check_answer("75%", "75%").expected.shown == "75%"
 
 

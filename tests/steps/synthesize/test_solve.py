@@ -32,7 +32,7 @@ def seed_of(problem: str, index: int) -> int:
 
 
 def solution(answer: str, reasoning: str = "12 - 5 + 8 = 15") -> str:
-    return json.dumps({"reasoning": reasoning, "answer": answer})
+    return json.dumps({"reasoning": reasoning, "result": answer})
 
 
 def scripted(replies: dict[tuple[str, int], list[str] | str]) -> tuple[Engine, ScriptedBackend]:
@@ -97,7 +97,9 @@ def test_each_sample_is_its_own_request_with_its_seed_and_temperature() -> None:
     )
     sent = sorted((r.seed, r.params.temperature) for r in backend.requests)
     assert sent == sorted((seed_of("p1", i), t) for i, t in enumerate([0.2, 0.9, 0.2]))
-    assert set(backend.requests[0].json_schema["properties"]) == {"reasoning", "answer"}
+    properties = list(backend.requests[0].json_schema["properties"])
+    # The embedded backend sorts the schema's keys: sorted, the reasoning must still come first.
+    assert properties == sorted(properties) == ["reasoning", "result"]
     assert "Mia has 12 pencils" in backend.requests[0].messages[-1].content
 
 

@@ -64,12 +64,22 @@ class Reading:
     @property
     def shown(self) -> str:
         if isinstance(self.value, Fraction):
-            whole = self.value.denominator == 1
-            number = str(self.value.numerator) if whole else str(self.value)
+            number = _shown_fraction(self.value)
             return f"{number}%" if self.percent else number
         if isinstance(self.value, float):
             return f"{self.value:g}"
         return "" if self.value is None else self.value
+
+
+def _shown_fraction(value: Fraction) -> str:
+    """An integer, a decimal when it ends (``76.8``, not ``384/5``), else ``a/b``."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    rest = value.denominator
+    for factor in (2, 5):
+        while rest % factor == 0:
+            rest //= factor
+    return f"{float(value):.12g}" if rest == 1 else str(value)
 
 
 def final_answer(text: str) -> str:

@@ -5,7 +5,7 @@ sample a separate request with its own seed and a temperature taken in turn from
 ``temperatures`` (so each is cached on its own and a rerun repeats it), and only the samples whose
 final answer matches the reference are kept (matching: :mod:`.answers`).
 
-- ``mode: cot`` (default): the reply is ``{"reasoning", "answer"}`` under a JSON schema. With the
+- ``mode: cot`` (default): the reply is ``{"reasoning", "result"}`` under a JSON schema. With the
   embedded model the schema becomes a decoding grammar, so even a 135M model's reply parses and
   the answer comes apart from the reasoning; a reply that does not validate is re-asked once by
   the engine, then rejected with the engine's reason (``invalid_json`` / ``schema``).
@@ -68,9 +68,6 @@ class SolveConfig(StepConfig):
     program_field: str = "program"
     instructions: str | None = Field(default=None, description="added to the prompt")
     template: str | None = None
-    solution_chars: int = Field(
-        default=1500, ge=20, le=20000, description="longest reasoning (or program) accepted"
-    )
     answer_chars: int = Field(default=60, ge=1, le=1000)
     max_tokens: int | None = Field(default=None, ge=16, description="default: llm.max_tokens")
     tolerance: float = Field(default=1e-6, ge=0, description="relative, for decimal answers")
@@ -114,7 +111,9 @@ class Solve(ModelStep[SolveConfig]):
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         cfg = self.config
-        solution = (str, Field(..., min_length=1, max_length=cfg.solution_chars))
+        # No maxLength on the reasoning or program: llama.cpp refuses a grammar that repeats a
+        # character rule over a thousand times; max_tokens bounds them instead.
+        solution = (str, Field(..., min_length=1))
         self.reply_model: type[BaseModel]
         if cfg.mode == "program":
             ensure_sandbox()  # refuse at set-up, before any call, where the sandbox cannot run
@@ -122,7 +121,10 @@ class Solve(ModelStep[SolveConfig]):
             self.reply_model = create_model("Program", program=solution)
         else:
             answer = (str, Field(..., max_length=cfg.answer_chars))
-            self.reply_model = create_model("Solution", reasoning=solution, answer=answer)
+            # "result", not "answer": the embedded backend builds its grammar from the schema
+            # with sorted keys, so the reply's keys must sort in the order the model should
+            # write them, the reasoning before the answer it leads to.
+            self.reply_model = create_model("Solution", reasoning=solution, result=answer)
         self.reply_model.model_config["extra"] = "forbid"
         default = "solve_program" if cfg.mode == "program" else "solve"
         self.template = load_template(cfg.template or default)
@@ -237,7 +239,7 @@ class Solve(ModelStep[SolveConfig]):
         if cfg.mode == "program":
             return await self._run_program(record, str(answer.value.program), reference)
         record.fields[cfg.reasoning_field] = str(answer.value.reasoning)
-        record.fields[cfg.answer_field] = str(answer.value.answer).strip()
+        record.fields[cfg.answer_field] = str(answer.value.result).strip()
         return self._judge(record, record.fields[cfg.answer_field], reference)
 
     async def _run_program(self, record: Record, program: str, reference: str) -> Sample:
