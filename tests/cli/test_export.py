@@ -29,8 +29,22 @@ def test_sft_messages_with_field_options(tmp_path: Path) -> None:
     out = tmp_path / "sft.jsonl"
     done = RUNNER.invoke(
         app,
-        ["export", str(data), "-o", str(out), "--format", "sft-messages", "--prompt-field", "q",
-         "--response-field", "a", "--system-field", "persona", "--keep", "id"],
+        [
+            "export",
+            str(data),
+            "-o",
+            str(out),
+            "--format",
+            "sft-messages",
+            "--prompt-field",
+            "q",
+            "--response-field",
+            "a",
+            "--system-field",
+            "persona",
+            "--keep",
+            "id",
+        ],
     )
     assert done.exit_code == 0, done.output
     assert "wrote 1 rows to" in done.output
@@ -51,7 +65,11 @@ def test_dpo_from_a_run_directory(tmp_path: Path) -> None:
     _jsonl(run / "dataset.jsonl", [record])
     done = RUNNER.invoke(app, ["export", str(run), "-o", str(tmp_path / "dpo.jsonl"), "-f", "dpo"])
     assert done.exit_code == 0, done.output
-    assert json.loads((tmp_path / "dpo.jsonl").read_text()) == {"prompt": "2+2?", "chosen": "4", "rejected": "5"}
+    assert json.loads((tmp_path / "dpo.jsonl").read_text()) == {
+        "prompt": "2+2?",
+        "chosen": "4",
+        "rejected": "5",
+    }
 
 
 def test_without_format_the_suffix_still_chooses(tmp_path: Path) -> None:
@@ -66,7 +84,9 @@ def test_without_format_the_suffix_still_chooses(tmp_path: Path) -> None:
 
 def test_a_missing_field_exits_2_naming_file_line_record_and_option(tmp_path: Path) -> None:
     data = _jsonl(tmp_path / "in.jsonl", [{"id": "r7", "text": "Fine.", "label": "positive"}])
-    done = RUNNER.invoke(app, ["export", str(data), "-o", str(tmp_path / "o.jsonl"), "-f", "alpaca"])
+    done = RUNNER.invoke(
+        app, ["export", str(data), "-o", str(tmp_path / "o.jsonl"), "-f", "alpaca"]
+    )
     assert done.exit_code == EXIT_USAGE
     message = _said(done.output)
     assert "in.jsonl, line 1, field 'prompt': record r7: no prompt field" in message

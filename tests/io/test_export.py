@@ -21,14 +21,20 @@ CHAT = [
 
 def instructions() -> list[Record]:
     return [
-        Record(id=f"i{n}", fields={"instruction": f"Task {n}.", "input": "x" * n, "output": f"Done {n}."})
+        Record(
+            id=f"i{n}",
+            fields={"instruction": f"Task {n}.", "input": "x" * n, "output": f"Done {n}."},
+        )
         for n in range(3)
     ]
 
 
 def pairs() -> list[Record]:
     return [
-        Record(id=f"p{n}", fields={"prompt": f"{n}+{n}?", "chosen": str(2 * n), "rejected": "7", "margin": 1.5})
+        Record(
+            id=f"p{n}",
+            fields={"prompt": f"{n}+{n}?", "chosen": str(2 * n), "rejected": "7", "margin": 1.5},
+        )
         for n in range(3)
     ]
 
@@ -52,11 +58,21 @@ def read_back(path: Path) -> list[dict[str, Any]]:
 EXPECTED = {
     "sft-messages": (
         instructions,
-        {"messages": [{"role": "user", "content": "Task 1.\n\nx"}, {"role": "assistant", "content": "Done 1."}]},
+        {
+            "messages": [
+                {"role": "user", "content": "Task 1.\n\nx"},
+                {"role": "assistant", "content": "Done 1."},
+            ]
+        },
     ),
     "sharegpt": (
         instructions,
-        {"conversations": [{"from": "human", "value": "Task 1.\n\nx"}, {"from": "gpt", "value": "Done 1."}]},
+        {
+            "conversations": [
+                {"from": "human", "value": "Task 1.\n\nx"},
+                {"from": "gpt", "value": "Done 1."},
+            ]
+        },
     ),
     "alpaca": (instructions, {"instruction": "Task 1.", "input": "x", "output": "Done 1."}),
     "dpo": (pairs, {"prompt": "1+1?", "chosen": "2", "rejected": "7"}),
@@ -117,8 +133,15 @@ def test_record_format_by_name_ignores_the_suffix(tmp_path: Path) -> None:
 def test_mapping_and_keep(tmp_path: Path) -> None:
     records = [Record(id="q1", fields={"q": "Why?", "a": "Because.", "topic": "life"})]
     path = tmp_path / "out.jsonl"
-    datarefinery.export(records, path, format="alpaca", mapping={"prompt": "q", "response": "a", "keep": ["id", "topic"]})
-    assert read_back(path) == [{"instruction": "Why?", "input": "", "output": "Because.", "id": "q1", "topic": "life"}]
+    datarefinery.export(
+        records,
+        path,
+        format="alpaca",
+        mapping={"prompt": "q", "response": "a", "keep": ["id", "topic"]},
+    )
+    assert read_back(path) == [
+        {"instruction": "Why?", "input": "", "output": "Because.", "id": "q1", "topic": "life"}
+    ]
 
 
 def test_rows_get_every_column(tmp_path: Path) -> None:
@@ -149,12 +172,17 @@ def test_a_record_missing_a_field_names_file_line_record_and_option(tmp_path: Pa
     out = tmp_path / "out.jsonl"
     with pytest.raises(InputFileError) as caught:
         datarefinery.export(data, out, format="sft-messages")
-    assert str(caught.value).startswith(f"{data}, line 2, field 'response': record bad: no response field")
+    assert str(caught.value).startswith(
+        f"{data}, line 2, field 'response': record bad: no response field"
+    )
     assert "set --response-field" in str(caught.value)
     assert not out.exists()
     with pytest.raises(UsageError, match="field 'rejected': record p0: no field 'rejected'"):
         datarefinery.export(
-            [Record(id="p0", fields={"prompt": "p", "chosen": "c"})], out, format="dpo", mapping={"rejected": "rejected"}
+            [Record(id="p0", fields={"prompt": "p", "chosen": "c"})],
+            out,
+            format="dpo",
+            mapping={"rejected": "rejected"},
         )
 
 
@@ -175,5 +203,13 @@ def test_usage_errors(tmp_path: Path, kwargs: dict[str, Any], message: str) -> N
 
 def test_the_format_table_names_every_shape() -> None:
     assert set(EXPORT_FORMATS) == {
-        "jsonl", "csv", "parquet", "hf", "sft-messages", "sharegpt", "alpaca", "dpo", "dpo-messages"
+        "jsonl",
+        "csv",
+        "parquet",
+        "hf",
+        "sft-messages",
+        "sharegpt",
+        "alpaca",
+        "dpo",
+        "dpo-messages",
     }

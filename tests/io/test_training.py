@@ -86,8 +86,12 @@ def test_alpaca_from_a_single_turn_chat_and_refused_for_several_turns() -> None:
         "output": "Paris.",
         "system": "Be brief.",
     }
-    long_chat = [*CHAT, {"role": "user", "content": "And Spain?"}, {"role": "assistant", "content": "Madrid."}]
-    with pytest.raises(MappingProblem, match="does not fit Alpaca.*sft-messages or sharegpt"):
+    long_chat = [
+        *CHAT,
+        {"role": "user", "content": "And Spain?"},
+        {"role": "assistant", "content": "Madrid."},
+    ]
+    with pytest.raises(MappingProblem, match=r"does not fit Alpaca.*sft-messages or sharegpt"):
         alpaca_row(rec(messages=long_chat), DEFAULT)
 
 
@@ -106,7 +110,11 @@ def test_dpo_standard_and_conversational() -> None:
 
 def test_dpo_with_message_fields() -> None:
     prompt = CHAT[:2]
-    record = rec(prompt=prompt, chosen=[CHAT[2]], rejected=json.dumps([{"role": "assistant", "content": "Rome."}]))
+    record = rec(
+        prompt=prompt,
+        chosen=[CHAT[2]],
+        rejected=json.dumps([{"role": "assistant", "content": "Rome."}]),
+    )
     row = dpo_messages_row(record, DEFAULT)
     assert row["prompt"] == prompt and row["rejected"][0]["content"] == "Rome."
     with pytest.raises(MappingProblem, match="holds messages: use --format dpo-messages"):
@@ -168,10 +176,21 @@ def test_a_chat_without_an_assistant_turn_is_refused() -> None:
 
 
 def test_keep_copies_fields_scores_and_the_id() -> None:
-    record = Record(id="r9", fields={"prompt": "p", "chosen": "c", "rejected": "r", "margin": 2}, scores={"judge": 4})
+    record = Record(
+        id="r9",
+        fields={"prompt": "p", "chosen": "c", "rejected": "r", "margin": 2},
+        scores={"judge": 4},
+    )
     mapping = ExportMapping(keep=("id", "margin", "judge"))
     row = with_kept(dpo_row(record, mapping), record, mapping)
-    assert row == {"prompt": "p", "chosen": "c", "rejected": "r", "id": "r9", "margin": 2, "judge": 4}
+    assert row == {
+        "prompt": "p",
+        "chosen": "c",
+        "rejected": "r",
+        "id": "r9",
+        "margin": 2,
+        "judge": 4,
+    }
     with pytest.raises(MappingProblem, match="would overwrite"):
         with_kept({"prompt": "p"}, record, ExportMapping(keep=("prompt",)))
     with pytest.raises(MappingProblem, match="no field or score 'nope'"):

@@ -12,14 +12,10 @@ errors) and, for what that API does not cover, these internals:
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-import datarefinery
-from datarefinery import UsageError
-from datarefinery.cli.console import command_errors, console
+from datarefinery.cli.console import console
 from datarefinery.cli.evaluate import evaluate_command
 from datarefinery.cli.export import export_command
 from datarefinery.cli.refine import eval_app, refine_app

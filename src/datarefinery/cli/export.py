@@ -25,7 +25,6 @@ def _field(part: str, default: str) -> Any:
     )
 
 
-# Typer reads options from the signature, and each of the eight mapping options is one line of it.
 def export_command(
     source: Annotated[
         Path,
@@ -72,6 +71,7 @@ def export_command(
     rows (sft-messages, sharegpt, alpaca, dpo, dpo-messages). A record missing a mapped field
     stops the export with its file, line, record id and the option to set (exit 2).
     """
+    # Why long: typer reads the options from this signature, one entry per field-mapping option.
     with command_errors():
         markers = ("dataset.jsonl", "dataset_info.json", "state.json")
         if source.is_dir() and not any((source / name).exists() for name in markers):
@@ -91,4 +91,3 @@ def export_command(
         )
         count = datarefinery.export(source, out, format=format, mapping=mapping)
     console.print(f"wrote {count} {'rows' if format in _TRAINING else 'records'} to {out}")
-

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import InputFileError, MissingDependencyError, UsageError
+from datarefinery.io.formats import Format
 from datarefinery.io.read import read_numbered
 from datarefinery.io.training import SHAPES, ExportMapping, MappingProblem, Row, with_kept
 from datarefinery.io.write import write_jsonl_atomic, write_records
@@ -40,9 +41,9 @@ class ExportFormat:
     takes_mapping: bool
 
 
-def _record_format(name: str) -> Writer:
+def _record_format(name: Format) -> Writer:
     def write(path: Path, located: Iterable[Located], mapping: ExportMapping) -> int:
-        return write_records(path, (record for record, _ in located), format=name)  # type: ignore[arg-type]
+        return write_records(path, (record for record, _ in located), format=name)
 
     return write
 
@@ -201,4 +202,3 @@ def _write_flat_csv(path: Path, rows: list[Row], columns: list[str], what: str) 
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-

@@ -88,7 +88,9 @@ def _find(record: Record, mapping: ExportMapping, part: str) -> str | None:
     if chosen is not None:
         if chosen not in record.fields:
             raise MappingProblem(
-                chosen, part, f"no field {chosen!r} (it has: {_present(record)}); check --{part}-field"
+                chosen,
+                part,
+                f"no field {chosen!r} (it has: {_present(record)}); check --{part}-field",
             )
         return chosen
     return next((name for name in DEFAULT_FIELDS[part] if name in record.fields), None)
@@ -113,9 +115,7 @@ def _require(record: Record, mapping: ExportMapping, part: str) -> tuple[str, An
 
 def _text(value: Any, field: str, part: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise MappingProblem(
-            field, part, f"the {part} must be text, got {type(value).__name__}"
-        )
+        raise MappingProblem(field, part, f"the {part} must be text, got {type(value).__name__}")
     text = str(value)
     if not text.strip():
         raise MappingProblem(field, part, f"the {part} is empty")
@@ -198,7 +198,11 @@ def conversation(record: Record, mapping: ExportMapping) -> list[Message]:
         return messages
     user = {"role": "user", "content": _user_text(record, mapping)}
     name, value = _require(record, mapping, "response")
-    return [*_system(record, mapping), user, {"role": "assistant", "content": _text(value, name, "response")}]
+    return [
+        *_system(record, mapping),
+        user,
+        {"role": "assistant", "content": _text(value, name, "response")},
+    ]
 
 
 def sft_messages_row(record: Record, mapping: ExportMapping) -> Row:
@@ -207,7 +211,9 @@ def sft_messages_row(record: Record, mapping: ExportMapping) -> Row:
 
 def sharegpt_row(record: Record, mapping: ExportMapping) -> Row:
     turns = conversation(record, mapping)
-    return {"conversations": [{"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in turns]}
+    return {
+        "conversations": [{"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in turns]
+    }
 
 
 def alpaca_row(record: Record, mapping: ExportMapping) -> Row:
