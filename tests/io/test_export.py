@@ -213,3 +213,31 @@ def test_the_format_table_names_every_shape() -> None:
         "dpo",
         "dpo-messages",
     }
+
+
+@pytest.mark.slow
+def test_a_real_run_exports_for_every_chat_trainer(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    from tests.support.examples import run_example
+
+    result = run_example(
+        "evol_instruct",
+        tmp_path / "run",
+        {"rounds": 1},
+        max_chars={"instruction": 150, "output": 150},
+        n_threads=1,
+    )
+    assert result.status == "complete"
+    kept = list(datarefinery.read_records(result.dataset_path))
+    for name in ("sft-messages", "sharegpt", "alpaca"):
+        out = tmp_path / f"{name}.jsonl"
+        assert datarefinery.export(
+            tmp_path / "run", out, format=name, mapping={"keep": ["id"]}
+        ) == len(kept)
+        if kept:
+            rows = datasets.load_dataset("json", data_files=str(out), split="train")
+            assert rows["id"] == [r.id for r in kept]
+    saved = tmp_path / "sft_hf"
+    datarefinery.export(tmp_path / "run", saved, format="sft-messages")
+    for row, record in zip(datasets.load_from_disk(str(saved)), kept, strict=True):
+        assert row["messages"][-1] == {"role": "assistant", "content": record.fields["output"]}
