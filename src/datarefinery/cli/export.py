@@ -53,7 +53,7 @@ def export_command(
     messages_field: Annotated[str | None, _field("messages", "messages, when present")] = None,
     prompt_field: Annotated[str | None, _field("prompt", "prompt | instruction | question")] = None,
     response_field: Annotated[str | None, _field("response", "response | output | answer")] = None,
-    system_field: Annotated[str | None, _field("system", "none: no system message unless set")] = None,
+    system_field: Annotated[str | None, _field("system", "none, so no system message")] = None,
     input_field: Annotated[str | None, _field("input", "input, when present")] = None,
     chosen_field: Annotated[str | None, _field("chosen", "chosen")] = None,
     rejected_field: Annotated[str | None, _field("rejected", "rejected")] = None,
