@@ -12,7 +12,7 @@ from datarefinery.errors import (
     InputFileError,
     UsageError,
 )
-from datarefinery.io import read_records, write_records
+from datarefinery.io import ExportMapping, export, read_records, write_records
 from datarefinery.llm import (
     Backend,
     Engine,
@@ -37,6 +37,7 @@ __all__ = [
     "ConfigError",
     "DatarefineryError",
     "Engine",
+    "ExportMapping",
     "InputFileError",
     "LLMConfig",
     "Message",
@@ -55,6 +56,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "export",
     "load_spec",
     "read_records",
     "run",

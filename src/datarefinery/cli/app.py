@@ -1,25 +1,23 @@
 """The ``refinery`` command: one module per command group, assembled here.
 
-The commands call the public Python API (``datarefinery.run``, ``run_s3``, ``read_records``,
-``write_records``, the errors) and, for what that API does not cover, these internals:
+The commands call the public Python API (``datarefinery.run``, ``run_s3``, ``export``, the
+errors) and, for what that API does not cover, these internals:
 ``runner.versions`` (``version``), ``cli.progress`` (the progress bar and run summary, over
 ``llm.engine.EngineStats``), ``evaluate`` (``evaluate_dataset``, ``write_report``,
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
-``loop.refine_eval`` (``refinery eval``) and ``loop.experiment`` (``refinery experiment``).
+``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``) and
+``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
-import datarefinery
-from datarefinery import UsageError
-from datarefinery.cli.console import command_errors, console
+from datarefinery.cli.console import console
 from datarefinery.cli.evaluate import evaluate_command
+from datarefinery.cli.export import export_command
 from datarefinery.cli.refine import eval_app, refine_app
 from datarefinery.cli.run import run_command
 from datarefinery.cli.s3 import experiment_app, s3_command
@@ -32,24 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def export_command(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.", show_default=False)],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "-o", "--out", help="Output file: .jsonl, .csv, .parquet, or a folder (HF dataset)."
-        ),
-    ],
-) -> None:
-    """Write a run's dataset in another format (flat columns for CSV / Parquet / HF)."""
-    with command_errors():
-        dataset = run_dir / "dataset.jsonl"
-        if not dataset.exists():
-            raise UsageError(f"{run_dir} has no dataset.jsonl: is it a finished run directory?")
-        count = datarefinery.write_records(out, datarefinery.read_records(dataset))
-    console.print(f"wrote {count} records to {out}")
 
 
 def version_command() -> None:

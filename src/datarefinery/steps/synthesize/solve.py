@@ -121,9 +121,8 @@ class Solve(ModelStep[SolveConfig]):
             self.reply_model = create_model("Program", program=solution)
         else:
             answer = (str, Field(..., max_length=cfg.answer_chars))
-            # "result", not "answer": the embedded backend builds its grammar from the schema
-            # with sorted keys, so the reply's keys must sort in the order the model should
-            # write them, the reasoning before the answer it leads to.
+            # Declared order is decoding order on the embedded backend: the reasoning first, so
+            # the answer is written after the working that leads to it.
             self.reply_model = create_model("Solution", reasoning=solution, result=answer)
         self.reply_model.model_config["extra"] = "forbid"
         default = "solve_program" if cfg.mode == "program" else "solve"

@@ -1,0 +1,93 @@
+"""``refinery export``: a run's dataset (or any records file) as records or as training data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+import datarefinery
+from datarefinery import UsageError
+from datarefinery.cli.console import command_errors, console
+from datarefinery.io.export import EXPORT_FORMATS
+
+_FORMATS_HELP = "; ".join(f"{name}: {f.summary}" for name, f in EXPORT_FORMATS.items())
+_TRAINING = {name for name, f in EXPORT_FORMATS.items() if f.takes_mapping}
+
+
+def _field(part: str, default: str) -> Any:
+    return typer.Option(
+        f"--{part}-field",
+        help=f"Record field holding the {part} (default: {default}).",
+        show_default=False,
+        rich_help_panel="Field mapping (training formats)",
+    )
+
+
+def export_command(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A finished run directory, or a records file (.jsonl, .csv, .parquet, HF folder).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Output: .jsonl, .json, .csv, .parquet, or a folder (Hugging Face dataset).",
+        ),
+    ],
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "-f",
+            "--format",
+            help=f"{_FORMATS_HELP}. Default: whole records, the format from OUT's suffix.",
+            show_default=False,
+        ),
+    ] = None,
+    messages_field: Annotated[str | None, _field("messages", "messages, when present")] = None,
+    prompt_field: Annotated[str | None, _field("prompt", "prompt | instruction | question")] = None,
+    response_field: Annotated[str | None, _field("response", "response | output | answer")] = None,
+    system_field: Annotated[str | None, _field("system", "none, so no system message")] = None,
+    input_field: Annotated[str | None, _field("input", "input, when present")] = None,
+    chosen_field: Annotated[str | None, _field("chosen", "chosen")] = None,
+    rejected_field: Annotated[str | None, _field("rejected", "rejected")] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            help="Copy this record field (or 'id') into every row; repeat for more.",
+            show_default=False,
+            rich_help_panel="Field mapping (training formats)",
+        ),
+    ] = None,
+) -> None:
+    """Write records in another format: whole records (jsonl, csv, parquet, hf) or training
+    rows (sft-messages, sharegpt, alpaca, dpo, dpo-messages). A record missing a mapped field
+    stops the export with its file, line, record id and the option to set (exit 2).
+    """
+    # Why long: typer reads the options from this signature, one entry per field-mapping option.
+    with command_errors():
+        markers = ("dataset.jsonl", "dataset_info.json", "state.json")
+        if source.is_dir() and not any((source / name).exists() for name in markers):
+            raise UsageError(
+                f"{source} has no dataset.jsonl: is it a finished run directory? "
+                "(or give a records file or a saved Hugging Face dataset)"
+            )
+        mapping = datarefinery.ExportMapping(
+            messages=messages_field,
+            prompt=prompt_field,
+            response=response_field,
+            system=system_field,
+            input=input_field,
+            chosen=chosen_field,
+            rejected=rejected_field,
+            keep=tuple(keep or ()),
+        )
+        count = datarefinery.export(source, out, format=format, mapping=mapping)
+    console.print(f"wrote {count} {'rows' if format in _TRAINING else 'records'} to {out}")
