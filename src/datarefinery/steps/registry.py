@@ -38,6 +38,8 @@ STEPS: dict[str, str] = {
     "label": "datarefinery.steps.augment.label:Label",
     "mix": "datarefinery.steps.augment.mix:Mix",
     "extrapolate": "datarefinery.steps.synthesize.extrapolate:Extrapolate",
+    "responses": "datarefinery.steps.synthesize.responses:Responses",
+    "preferences": "datarefinery.steps.curate.preferences:Preferences",
 }
 
 
