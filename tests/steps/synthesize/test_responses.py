@@ -9,11 +9,13 @@ from pydantic import ValidationError
 
 import datarefinery
 from datarefinery.config import LlamaCppConfig, LLMConfig, TaskSpec
+from datarefinery.errors import ConfigError
 from datarefinery.llm.base import Backend, Request, Response
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.limits import Budget, Limits
 from datarefinery.llm.pool import EnginePool
 from datarefinery.llm.scripted import ScriptedBackend
+from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, StepContext
 from datarefinery.steps.synthesize.responses import Responses, ResponsesConfig
@@ -183,3 +185,21 @@ def test_a_run_with_models_shares_the_runs_cache_and_counts_their_calls(
     again = datarefinery.run(spec, tmp_path / "run", backend=main, diversity=False)
     assert again.dataset_path.read_text() == first.dataset_path.read_text()
     assert again.manifest["engine"]["cache_hits"] == 8
+
+
+def test_a_bad_model_block_names_file_line_and_field(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: x\n"
+        "input: in.jsonl\n"
+        "steps:\n"
+        "  - responses:\n"
+        "      models:\n"
+        "        - {backend: llamacpp, model: default}\n"
+        "        - {backend: openai, model: big, n_ctx: 512}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        Pipeline.from_spec(datarefinery.load_spec(spec))
+    message = str(caught.value)
+    assert "line 7, field steps[0].responses.models[1].base_url: backend 'openai' needs" in message
+    assert "models[1].n_ctx: an option of backend llamacpp" in message
