@@ -40,6 +40,7 @@ from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
 from datarefinery.llm.factory import make_backend, make_cache, make_engine, make_limits
 from datarefinery.llm.limits import AdmissionControl, Spending
+from datarefinery.llm.pool import EnginePool
 from datarefinery.manifest import EngineCounts, Manifest, ModelInfo, StepSummary
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir, StepDir
@@ -135,6 +136,7 @@ class Executor(abc.ABC):
             if parts is not None:
                 books.admission = parts.admission
                 books.engine = make_engine(spec.llm, parts.backend, parts.cache, parts.admission)
+                books.pool = EnginePool(parts.cache, parts.admission)
             progress.bind_engine(books.engine.stats if books.engine else None)
             await self._steps(loaded, pipeline, run_dir, books, progress, surrogate_key)
         except BudgetExceededError as exc:
@@ -177,6 +179,7 @@ class Executor(abc.ABC):
                     task=spec.task,
                     llm=spec.llm,
                     engine=books.engine,
+                    engines=books.pool,
                     base_dir=loaded.base_dir,
                     on_record=(
                         (lambda kept, rejected: progress.advance(1, kept, rejected))
@@ -209,6 +212,8 @@ class Executor(abc.ABC):
         # Every shard has finished or been cancelled by now, so nothing spends after this.
         await books.refresh()
         leftover = await self.close()
+        if books.pool is not None:
+            await books.pool.aclose()
         if books.engine is not None:
             if leftover is not None:
                 books.engine.stats.add(leftover)
@@ -306,6 +311,7 @@ class _Books:
         self.run_dir = run_dir
         self.admission = admission
         self.engine: Engine | None = None
+        self.pool: EnginePool | None = None  # the engines of extra model blocks
         self.spent: Spending | None = None
 
     async def refresh(self) -> None:
@@ -316,7 +322,11 @@ class _Books:
         usage = self.spent.usage if self.spent else Usage(*self.manifest.usage_spent)
         counts = None
         if self.admission is not None:
-            stats = self.engine.stats if self.engine else EngineStats()
+            stats = EngineStats()
+            if self.engine is not None:
+                stats.add(self.engine.stats)
+            if self.pool is not None:
+                stats.add(self.pool.stats())
             counts = EngineCounts.model_validate(stats.to_dict())
         self.manifest.record_shard(
             (usage.prompt_tokens, usage.completion_tokens),

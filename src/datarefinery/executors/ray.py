@@ -48,6 +48,7 @@ from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
 from datarefinery.llm.factory import make_engine
 from datarefinery.llm.limits import Admission, AdmissionControl, Spending
+from datarefinery.llm.pool import EnginePool
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
 from datarefinery.steps.base import Output, Step, StepContext
@@ -189,15 +190,20 @@ class ShardWorker:
         self.pipeline = Pipeline.from_spec(loaded)
         self.ready: set[int] = set()
         self.engine: Engine | None = None
+        self.pool: EnginePool | None = None
         if backend is not None and coordinator is not None:
             handle = ray.get_actor(coordinator)
             cache = CoordinatorCache(handle) if shared_cache else None
-            self.engine = make_engine(loaded.spec.llm, backend, cache, CoordinatorAdmission(handle))
+            admission = CoordinatorAdmission(handle)
+            self.engine = make_engine(loaded.spec.llm, backend, cache, admission)
+            self.pool = EnginePool(cache, admission)
 
     def _take_stats(self) -> EngineStats | None:
         if self.engine is None:
             return None
         taken, self.engine.stats = self.engine.stats, EngineStats()
+        if self.pool is not None:
+            taken.add(self.pool.take_stats())
         return taken
 
     async def process(self, ctx: StepContext, batch: list[Record]) -> ShardResult:
@@ -205,7 +211,7 @@ class ShardWorker:
         started = time.perf_counter()
         try:
             if ctx.index not in self.ready:
-                step.setup(replace(ctx, engine=self.engine, on_record=None))
+                step.setup(replace(ctx, engine=self.engine, engines=self.pool, on_record=None))
                 self.ready.add(ctx.index)
             outputs = await step.process(batch)
         except DatarefineryError as exc:
@@ -309,7 +315,7 @@ class RayExecutor(Executor):
         self._busy[index] += 1
         # The driver's context holds the driver's engine and progress callback; the worker
         # supplies its own engine and reports progress per shard.
-        ctx = replace(step.ctx, engine=None, on_record=None)
+        ctx = replace(step.ctx, engine=None, engines=None, on_record=None)
         ref = self._pool[index].process.remote(ctx, batch)
         self._running.add(ref)
         try:

@@ -32,6 +32,7 @@ from datarefinery.config import LLMConfig, TaskSpec
 from datarefinery.errors import ConfigError, RequestRejectedError
 from datarefinery.llm.base import Request, Response, SamplingParams
 from datarefinery.llm.engine import Engine
+from datarefinery.llm.pool import EnginePool
 from datarefinery.records import Record, Rejected
 from datarefinery.surrogate_key import SurrogateKey
 
@@ -67,7 +68,9 @@ C = TypeVar("C", bound=StepConfig)
 @dataclass
 class StepContext:
     """What a step may use at run time. ``engine`` is ``None`` for runs without LLM steps;
-    ``surrogate_key`` says where the run's surrogate key is read (``None`` when no step needs one).
+    ``engines`` builds engines for model blocks a step names besides ``llm`` (same cache and
+    budget); ``surrogate_key`` says where the run's surrogate key is read (``None`` when no step
+    needs one).
     """
 
     name: str
@@ -79,11 +82,18 @@ class StepContext:
     base_dir: Path = field(default_factory=Path.cwd)
     on_record: Callable[[int, int], None] | None = None
     surrogate_key: SurrogateKey | None = None
+    engines: EnginePool | None = None
 
     def require_engine(self) -> Engine:
         if self.engine is None:
             raise RuntimeError(f"step {self.name} needs an engine but the run has none")
         return self.engine
+
+    def engine_for(self, config: LLMConfig) -> Engine:
+        """The engine of a model block other than the run's ``llm:``."""
+        if self.engines is None:
+            raise RuntimeError(f"step {self.name} needs engines for its models but has none")
+        return self.engines.engine_for(config)
 
     def read_surrogate_key(self) -> bytes:
         """The run's surrogate key, read now (call it in ``setup``: the context itself never

@@ -39,6 +39,8 @@ STEPS: dict[str, str] = {
     "mix": "datarefinery.steps.augment.mix:Mix",
     "extrapolate": "datarefinery.steps.synthesize.extrapolate:Extrapolate",
     "solve": "datarefinery.steps.synthesize.solve:Solve",
+    "responses": "datarefinery.steps.synthesize.responses:Responses",
+    "preferences": "datarefinery.steps.curate.preferences:Preferences",
 }
 
 

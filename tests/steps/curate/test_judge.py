@@ -80,7 +80,12 @@ def test_pairwise_keeps_order_consistent_preferences() -> None:
         {"mode": "pairwise", "group_by": "prompt"}, pairs("dull", "funny", "lonely"), prefers_funny
     )
     (pair,) = kept(outputs)
-    assert pair.fields == {"prompt": "Review a comedy.", "chosen": "funny", "rejected": "dull"}
+    assert pair.fields == {
+        "prompt": "Review a comedy.",
+        "chosen": "funny",
+        "rejected": "dull",
+        "margin": 1.0,
+    }
     assert pair.provenance.parent_ids == ["r1", "r0"]
     assert len(backend.requests) == 2  # both orders
     (alone,) = rejected(outputs)
@@ -95,6 +100,19 @@ def test_pairwise_drops_position_bias() -> None:
     )
     assert [r.reason for r in rejected(outputs)] == ["inconsistent_preference"] * 2
     assert "first-shown answer both times" in rejected(outputs)[0].detail
+
+
+def test_pairwise_rejects_a_tie_in_either_order() -> None:
+    def tie_when_one_is_first(request: Request) -> str:
+        first = request.messages[-1].content.split("\nA: ")[1].split("\n")[0]
+        return json.dumps({"reason": "same", "better": "tie" if first == "one" else "A"})
+
+    outputs, backend = judge(
+        {"mode": "pairwise", "group_by": "prompt"}, pairs("one", "two"), tie_when_one_is_first
+    )
+    assert [r.reason for r in rejected(outputs)] == ["tie"] * 2
+    assert "a tie" in rejected(outputs)[0].detail
+    assert backend.requests[0].json_schema["properties"]["better"]["enum"] == ["A", "B", "tie"]
 
 
 def test_pairwise_needs_group_by() -> None:

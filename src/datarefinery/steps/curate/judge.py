@@ -7,9 +7,11 @@ record whose mean is below it is rejected (``low_score``).
 
 Pairwise (``mode: pairwise``): records sharing the value of ``group_by`` (e.g. the same prompt)
 are paired in input order; each pair is judged twice with the candidates swapped, and only a
-preference that survives the swap becomes a ``{group_by, chosen, rejected}`` record (a DPO-style
-preference pair, parents = both records). A preference that flips with the order is position
-bias, not a judgement: both records are rejected (``inconsistent_preference``).
+preference that survives the swap becomes a ``{group_by, chosen, rejected, margin}`` record (a
+DPO-style preference pair, parents = both records; a verdict is binary, so ``margin`` is 1.0:
+graded margins come from pointwise scores and the ``preferences`` step). A preference that flips
+with the order is position bias, not a judgement: both records are rejected
+(``inconsistent_preference``); a ``tie`` verdict in either order rejects both as ``tie``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from datarefinery.steps.base import (
 )
 
 Score = Literal[1, 2, 3, 4, 5]
-Better = Literal["A", "B"]
+Better = Literal["A", "B", "tie"]
 DEFAULT_CRITERIA = {
     "quality": "realistic, fluent, correct, and a good example of its label for the task",
 }
@@ -103,7 +105,7 @@ class Judge(LLMStep[JudgeConfig]):
 
     def writes(self, task: TaskSpec | None) -> set[str]:
         if self.config.mode == "pairwise":
-            return {str(self.config.group_by), "chosen", "rejected"}
+            return {str(self.config.group_by), "chosen", "rejected", "margin"}
         return set()
 
     def setup(self, ctx: StepContext) -> None:
@@ -222,7 +224,10 @@ class Judge(LLMStep[JudgeConfig]):
             first_choice, reason = forward.split("\x1f", 1)
             second_choice = backward.split("\x1f", 1)[0]
             a_wins = first_choice == "A"
-            if a_wins != (second_choice == "B"):
+            if "tie" in (first_choice, second_choice):
+                detail = f"the judge called {a.id} and {b.id} a tie: {reason}"
+                outputs = [Rejected(r, self.ctx.name, "tie", detail) for r in (a, b)]
+            elif a_wins != (second_choice == "B"):
                 shown = "first" if first_choice == "A" else "second"
                 detail = (
                     f"the judge preferred the {shown}-shown answer both times ({a.id} vs "
@@ -247,6 +252,7 @@ class Judge(LLMStep[JudgeConfig]):
                 group_field: chosen.fields.get(group_field, value),
                 "chosen": chosen.fields.get(self.compared, ""),
                 "rejected": rejected.fields.get(self.compared, ""),
+                "margin": 1.0,
             },
             provenance=Provenance(
                 step=self.ctx.name,
