@@ -16,6 +16,7 @@ STEPS: dict[str, str] = {
     "adversarial": "datarefinery.steps.curate.adversarial:Adversarial",
     "code_anonymize": "datarefinery.steps.refine.code_anonymize:CodeAnonymize",
     "consistency": "datarefinery.steps.curate.consistency:Consistency",
+    "decontaminate": "datarefinery.steps.curate.decontaminate:Decontaminate",
     "dedup": "datarefinery.steps.curate.dedup:Dedup",
     "detox_rewrite": "datarefinery.steps.refine.detox_rewrite:DetoxRewrite",
     "dirs": "datarefinery.steps.refine.dirs:Dirs",
