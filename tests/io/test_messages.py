@@ -45,7 +45,7 @@ def test_parse_messages_names_the_message_and_the_problem() -> None:
     for value, message in cases:
         with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
             parse_messages(value)
-    with pytest.raises(ValueError, match="message 3: content has 51 characters, more than 10"):
+    with pytest.raises(ValueError, match="message 2: content has 19 characters, more than 10"):
         parse_messages(CHAT, max_chars=10)
 
 

@@ -102,6 +102,8 @@ def test_a_broken_turn_is_asked_again_with_a_new_seed_keeping_earlier_turns(
             return "Thanks! How can I help you with anything else?"  # speaks as the assistant
         if role == "assistant" and turn == 1 and attempt < 3:
             return "Assistant: fine.\nUser: and then?" if attempt == 1 else " "
+        if role == "user" and turn == 1 and attempt == 1:
+            return 'Answer with one JSON object: {"message": "<the user\'s message>"}.'
         return polite(role, turn, attempt, request)
 
     result = run(tmp_path, {"count": 1})
@@ -110,13 +112,13 @@ def test_a_broken_turn_is_asked_again_with_a_new_seed_keeping_earlier_turns(
     (record,) = read_jsonl(again.dataset_path)
     (plain,) = read_jsonl(result.dataset_path)
     messages = record["fields"]["messages"]
-    assert messages[0] == plain["fields"]["messages"][0]
+    assert messages[0]["content"] == "Question 1 about my late order, try 2."
     assert messages[1]["content"] == "Answer 1: we are on it, try 3."
     assert messages[2]["content"] == "Question 2 about my late order, try 2."
     seeds = record["provenance"]["conditioning"]["turn_seeds"]
-    assert [s["tries"] for s in seeds] == [1, 3, 2, 1]
+    assert [s["tries"] for s in seeds] == [2, 3, 2, 1]
     first_seeds = [s["seed"] for s in plain["provenance"]["conditioning"]["turn_seeds"]]
-    assert seeds[0]["seed"] == first_seeds[0] and seeds[1]["seed"] != first_seeds[1]
+    assert seeds[0]["seed"] != first_seeds[0] and seeds[3]["seed"] == first_seeds[3]
 
 
 @pytest.mark.parametrize(
@@ -198,6 +200,11 @@ def test_turn_problem() -> None:
     assert turn_problem("Where is my parcel please", "assistant", earlier, 80) == (
         "repeated_turn",
         "nearly repeats the previous message",
+    )
+    prompt = ("Write the first message this user sends to the assistant.",)
+    assert turn_problem("Write the first message this user sends.", "user", [], 80, prompt) == (
+        "copies_instructions",
+        f"the user message copies the prompt's {prompt[0]!r}",
     )
 
 

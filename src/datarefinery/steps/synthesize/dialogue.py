@@ -79,10 +79,16 @@ class DialogueConfig(StepConfig):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-def turn_problem(text: str, role: str, earlier: list[dict[str, str]], max_chars: int) -> tuple[
-    str, str
-] | None:
-    """(reason, detail) when a simulated message is unusable, else ``None``."""
+def turn_problem(
+    text: str,
+    role: str,
+    earlier: list[dict[str, str]],
+    max_chars: int,
+    instructions: tuple[str, ...] = (),
+) -> tuple[str, str] | None:
+    """(reason, detail) when a simulated message is unusable, else ``None``. ``instructions``
+    are the prompt's own lines (not the chat's): small models answer by copying them.
+    """
     if not text.strip():
         return "empty_turn", "the message is empty"
     if len(text) > max_chars:
@@ -95,6 +101,9 @@ def turn_problem(text: str, role: str, earlier: list[dict[str, str]], max_chars:
         phrase = next((p for p in _ASSISTANT_PHRASES if p in lowered), None)
         if phrase:
             return "role_confusion", f"the user message speaks as the assistant ({phrase!r})"
+    copied = next((i for i in instructions if rouge_l(text, i) >= REPEAT_ROUGE), None)
+    if copied is not None:
+        return "copies_instructions", f"the {role} message copies the prompt's {copied!r}"
     for number, message in enumerate(earlier, start=1):
         if normalize(message["content"]) == lowered:
             return "repeated_turn", f"repeats message {number}"
@@ -213,12 +222,15 @@ class Dialogue(GenerationStep[DialogueConfig]):
         failure = Failure("empty_turn", "")
         for attempt in range(self.config.retries + 1):
             seed = self.ctx.call_seed(job.id, turn, role, attempt)
-            answer = await self.ask(self._call(job, chat, turn, role, seed))
+            call = self._call(job, chat, turn, role, seed)
+            answer = await self.ask(call)
             if isinstance(answer, Failure):
                 failure = answer
                 continue
             text = str(answer.value.message).strip()
-            problem = turn_problem(text, role, chat, self.max_chars)
+            problem = turn_problem(
+                text, role, chat, self.max_chars, _instructions(call.request, chat)
+            )
             if problem is None:
                 return text, seed, attempt + 1
             failure = Failure(*problem)
@@ -266,3 +278,18 @@ class Dialogue(GenerationStep[DialogueConfig]):
             fields={self.field: list(messages)},
             provenance=self.provenance("dialogue", conditioning, template_hash),
         )
+
+
+def _instructions(request: Request, chat: list[dict[str, str]]) -> tuple[str, ...]:
+    """The prompt's lines of four words or more that are not the chat's own messages (which come
+    as chat messages to the assistant and as ``User: ...`` lines to the user simulator).
+    """
+    said = {normalize(m["content"]) for m in chat}
+    lines = []
+    for message in request.messages:
+        if normalize(message.content) in said:
+            continue
+        for line in message.content.splitlines():
+            if len(line.split()) >= 4 and normalize(line.split(": ", 1)[-1]) not in said:
+                lines.append(line)
+    return tuple(lines)
