@@ -18,7 +18,7 @@ from datarefinery.steps.writing import item_model, reply_fields
 CHAT = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Where is my parcel?"},
-    {"role": "assistant", "content": "It left the warehouse today, with \"express\" post."},
+    {"role": "assistant", "content": 'It left the warehouse today, with "express" post.'},
 ]
 TASK = TaskSpec.model_validate(
     {
@@ -71,7 +71,10 @@ def test_parquet_stores_a_list_of_structs(tmp_path: Path) -> None:
 
 def test_a_bad_chat_in_a_file_names_file_line_record_and_field(tmp_path: Path) -> None:
     path = tmp_path / "chats.csv"
-    path.write_text('id,messages\nr1,"[{""role"": ""user"", ""content"": ""hi""}]"\nr2,"[{""role"": ""bot"", ""content"": ""hi""}]"\n')
+    path.write_text(
+        'id,messages\nr1,"[{""role"": ""user"", ""content"": ""hi""}]"\n'
+        'r2,"[{""role"": ""bot"", ""content"": ""hi""}]"\n'
+    )
     with pytest.raises(InputFileError) as caught:
         list(read_records(path, messages=["messages"]))
     assert str(caught.value) == (
@@ -107,7 +110,8 @@ def test_structured_output_schema_for_a_chat() -> None:
     reply = parse_reply(json.dumps({"messages": CHAT[1:], "topic": "post"}), model)
     assert not hasattr(reply, "reason")
     assert reply_fields(reply, ["messages"]) == {"messages": CHAT[1:]}  # type: ignore[arg-type]
-    wrong = parse_reply(json.dumps({"messages": [{"role": "bot", "content": "hi"}], "topic": "t"}), model)
+    bot = {"messages": [{"role": "bot", "content": "hi"}], "topic": "t"}
+    wrong = parse_reply(json.dumps(bot), model)
     assert getattr(wrong, "reason", None) == "schema"
 
 

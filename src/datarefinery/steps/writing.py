@@ -38,7 +38,9 @@ def item_model(task: TaskSpec, fields: list[str], name: str = "Item") -> type[Ba
         elif spec.type == "label":
             definitions[field_name] = (str, Field(..., max_length=64))
         elif spec.type == "messages":
-            definitions[field_name] = (list[_capped_message(spec.max_chars)], Field(..., min_length=1))
+            message = _capped_message(spec.max_chars)
+            chat = (list[message], Field(..., min_length=1))  # type: ignore[valid-type]
+            definitions[field_name] = chat
         else:
             definitions[field_name] = (
                 str,

@@ -191,7 +191,8 @@ def test_turn_problem() -> None:
     assert turn_problem("x" * 9, "user", [], 8)[0] == "too_long"  # type: ignore[index]
     for text in ("Customer: hi", "Hi.\nAgent: hello", "### assistant\nhi"):
         assert turn_problem(text, "user", [], 80)[0] == "role_confusion"  # type: ignore[index]
-    assert turn_problem("As an AI, I can check.", "user", [], 80)[0] == "role_confusion"  # type: ignore[index]
+    slipped = turn_problem("As an AI, I can check.", "user", [], 80)
+    assert slipped is not None and slipped[0] == "role_confusion"
     assert turn_problem("As an AI, I can check.", "assistant", [], 80) is None
     assert turn_problem("where is my parcel, PLEASE?", "assistant", earlier, 80) == (
         "repeated_turn",

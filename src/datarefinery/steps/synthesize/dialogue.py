@@ -235,9 +235,7 @@ class Dialogue(GenerationStep[DialogueConfig]):
                 return text, seed, attempt + 1
             failure = Failure(*problem)
         tries = self.config.retries + 1
-        return Failure(
-            failure.reason, f"turn {turn} ({role}), {tries} tries: {failure.detail}"
-        )
+        return Failure(failure.reason, f"turn {turn} ({role}), {tries} tries: {failure.detail}")
 
     def _call(
         self, job: Record, chat: list[dict[str, str]], turn: int, role: str, seed: int
