@@ -194,6 +194,10 @@ def test_turn_problem() -> None:
     slipped = turn_problem("As an AI, I can check.", "user", [], 80)
     assert slipped is not None and slipped[0] == "role_confusion"
     assert turn_problem("As an AI, I can check.", "assistant", [], 80) is None
+    welcome = turn_problem("Welcome to the shoe shop! Follow me.", "user", [], 80)
+    assert welcome is not None and welcome[0] == "role_confusion"
+    placeholder = turn_problem("<The user's message to the chat-</em>", "user", [], 80)
+    assert placeholder == ("copies_instructions", "the user message is the prompt's placeholder")
     assert turn_problem("where is my parcel, PLEASE?", "assistant", earlier, 80) == (
         "repeated_turn",
         "repeats message 1",

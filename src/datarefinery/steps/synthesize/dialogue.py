@@ -51,7 +51,13 @@ _ASSISTANT_PHRASES = (
     "i'm an ai",
     "happy to help",
     "glad to help",
+    "welcome to",
+    "thank you for contacting",
+    "thanks for contacting",
+    "thank you for reaching out",
 )
+# The prompt's ``"<the user's message>"`` copied as the message (whole or cut off).
+_PLACEHOLDER = re.compile(r"<[^<>]{0,40}message", re.IGNORECASE)
 REPEAT_ROUGE = 0.8
 
 
@@ -101,6 +107,8 @@ def turn_problem(
         phrase = next((p for p in _ASSISTANT_PHRASES if p in lowered), None)
         if phrase:
             return "role_confusion", f"the user message speaks as the assistant ({phrase!r})"
+    if _PLACEHOLDER.search(text):
+        return "copies_instructions", f"the {role} message is the prompt's placeholder"
     copied = next((i for i in instructions if rouge_l(text, i) >= REPEAT_ROUGE), None)
     if copied is not None:
         return "copies_instructions", f"the {role} message copies the prompt's {copied!r}"
