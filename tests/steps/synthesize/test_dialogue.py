@@ -206,6 +206,11 @@ def test_turn_problem() -> None:
         "repeated_turn",
         "nearly repeats the previous message",
     )
+    quoted = "Where is my parcel, please? I ask because I am the customer and I am waiting."
+    assert turn_problem(quoted, "assistant", earlier, 80) == (
+        "repeated_turn",
+        "holds the whole previous message",
+    )
     prompt = ("Write the first message this user sends to the assistant.",)
     assert turn_problem("Write the first message this user sends.", "user", [], 80, prompt) == (
         "copies_instructions",

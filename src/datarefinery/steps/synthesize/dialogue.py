@@ -55,6 +55,9 @@ _ASSISTANT_PHRASES = (
     "thank you for contacting",
     "thanks for contacting",
     "thank you for reaching out",
+    "unable to assist",
+    "as a chatbot",
+    "as an assistant",
 )
 # The prompt's ``"<the user's message>"`` copied as the message (whole or cut off).
 _PLACEHOLDER = re.compile(r"<[^<>]{0,40}message", re.IGNORECASE)
@@ -115,8 +118,12 @@ def turn_problem(
     for number, message in enumerate(earlier, start=1):
         if normalize(message["content"]) == lowered:
             return "repeated_turn", f"repeats message {number}"
-    if earlier and rouge_l(text, earlier[-1]["content"]) >= REPEAT_ROUGE:
-        return "repeated_turn", "nearly repeats the previous message"
+    if earlier:
+        previous = normalize(earlier[-1]["content"])
+        if len(previous) >= 20 and previous in lowered:
+            return "repeated_turn", "holds the whole previous message"
+        if rouge_l(text, earlier[-1]["content"]) >= REPEAT_ROUGE:
+            return "repeated_turn", "nearly repeats the previous message"
     return None
 
 
