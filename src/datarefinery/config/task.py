@@ -11,16 +11,19 @@ from pydantic import Field, field_validator, model_validator
 
 from datarefinery.config.loading import Lines, StrictModel, line_of
 from datarefinery.errors import ConfigError, InputFileError
+from datarefinery.io.messages import parse_messages
 from datarefinery.io.read import read_numbered
 from datarefinery.records import Provenance, Record
 
 
 class FieldSpec(StrictModel):
     """One column of the task's records. ``text`` fields are generated under a ``max_chars`` cap
-    (enforced by the decoding grammar on backends that support it).
+    (enforced by the decoding grammar on backends that support it); a ``messages`` field is a chat
+    (a list of ``{role, content}``, roles system / user / assistant) and ``max_chars`` caps each
+    message's content.
     """
 
-    type: Literal["text", "label", "int", "float", "bool"] = "text"
+    type: Literal["text", "label", "int", "float", "bool", "messages"] = "text"
     description: str = ""
     min_chars: int = Field(default=1, ge=0)
     max_chars: int = Field(default=600, ge=1, le=20_000)
@@ -125,7 +128,17 @@ class TaskSpec(StrictModel):
                 problems.append((name, f"{value!r} is not one of the labels {list(self.labels)}"))
             elif spec.type == "text" and not isinstance(value, str):
                 problems.append((name, f"expected text, got {type(value).__name__}"))
+            elif spec.type == "messages":
+                try:
+                    parse_messages(value, max_chars=spec.max_chars)
+                except ValueError as exc:
+                    problems.append((name, str(exc)))
         return problems
+
+    @property
+    def messages_fields(self) -> list[str]:
+        """The fields of type ``messages`` (read from CSV as JSON text, parsed on reading)."""
+        return [n for n, f in self.fields.items() if f.type == "messages"]
 
 
 def load_seeds(task: TaskSpec, base_dir: Path) -> list[Record]:
@@ -147,7 +160,7 @@ def load_seeds(task: TaskSpec, base_dir: Path) -> list[Record]:
     if not path.is_absolute():
         path = base_dir / path
     records = []
-    for line, record in read_numbered(path):
+    for line, record in read_numbered(path, messages=task.messages_fields):
         for field, message in task.seed_problems(record.fields):
             raise InputFileError(str(path), message, line=line, field=field)
         records.append(record)

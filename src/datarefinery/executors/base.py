@@ -359,4 +359,5 @@ def first_source(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Record]:
         format=spec.input.format,
         required=sorted(pipeline.input_required),
         limit=spec.input.limit,
+        messages=spec.task.messages_fields if spec.task is not None else None,
     )

@@ -3,7 +3,8 @@
 Rows become ``Record``s: a row in datarefinery's own shape (``id`` + ``fields`` mapping) is read
 back as it was written; any other row is a flat mapping of task fields (an ``id`` column, if
 present, becomes the record id). Every problem is an ``InputFileError`` naming the file, the line
-(or row) and the field.
+(or row) and the field. Fields named in ``messages`` are chats: a list (JSONL, Parquet) or its JSON
+text (CSV), checked and read back as a list of ``{role, content}``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from datarefinery.errors import InputFileError, MissingDependencyError
 from datarefinery.io.formats import Format
+from datarefinery.io.messages import parse_messages
 from datarefinery.records import Provenance, Record, stable_id
 
 _SUFFIXES: dict[str, Format] = {
@@ -52,9 +54,12 @@ def read_records(
     format: Format = "auto",
     required: list[str] | None = None,
     limit: int | None = None,
+    messages: list[str] | None = None,
 ) -> Iterator[Record]:
     """Stream records from ``path``. ``required`` fields must be present and non-empty."""
-    for _, record in read_numbered(path, format=format, required=required, limit=limit):
+    for _, record in read_numbered(
+        path, format=format, required=required, limit=limit, messages=messages
+    ):
         yield record
 
 
@@ -64,6 +69,7 @@ def read_numbered(
     format: Format = "auto",
     required: list[str] | None = None,
     limit: int | None = None,
+    messages: list[str] | None = None,
 ) -> Iterator[tuple[int, Record]]:
     """``read_records`` with each record's line (row number for Parquet and HF datasets), for
     checks made after reading that must still name where the bad record is.
@@ -76,6 +82,7 @@ def read_numbered(
     for count, (line, row) in enumerate(rows(path), start=1):
         record = _to_record(row, path, line)
         _check_required(record, required or [], path, line)
+        _parse_messages(record, messages or [], path, line)
         yield line, record
         if limit is not None and count >= limit:
             return
@@ -116,6 +123,18 @@ def _check_required(record: Record, required: list[str], path: Path, line: int) 
             )
         if value is None or (isinstance(value, str) and not value.strip()):
             raise InputFileError(str(path), "is empty", line=line, field=name)
+
+
+def _parse_messages(record: Record, names: list[str], path: Path, line: int) -> None:
+    for name in names:
+        if name not in record.fields or record.fields[name] is None:
+            continue  # a missing field is ``required``'s (or the validate step's) to report
+        try:
+            record.fields[name] = parse_messages(record.fields[name])
+        except ValueError as exc:
+            raise InputFileError(
+                str(path), f"record {record.id}: {exc}", line=line, field=name
+            ) from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -42,6 +42,7 @@ STEPS: dict[str, str] = {
     "solve": "datarefinery.steps.synthesize.solve:Solve",
     "responses": "datarefinery.steps.synthesize.responses:Responses",
     "preferences": "datarefinery.steps.curate.preferences:Preferences",
+    "dialogue": "datarefinery.steps.synthesize.dialogue:Dialogue",
 }
 
 

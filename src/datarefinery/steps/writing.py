@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from datarefinery.config import FieldSpec, TaskSpec
+from datarefinery.io.messages import ChatMessage
 from datarefinery.llm.base import SamplingParams
 from datarefinery.prompts.render import PromptTemplate, resolve_template
 from datarefinery.records import Provenance, Record, Rejected
@@ -36,6 +37,10 @@ def item_model(task: TaskSpec, fields: list[str], name: str = "Item") -> type[Ba
             definitions[field_name] = (_PY_TYPES[spec.type], Field(...))
         elif spec.type == "label":
             definitions[field_name] = (str, Field(..., max_length=64))
+        elif spec.type == "messages":
+            message = _capped_message(spec.max_chars)
+            chat = (list[message], Field(..., min_length=1))  # type: ignore[valid-type]
+            definitions[field_name] = chat
         else:
             definitions[field_name] = (
                 str,
@@ -43,6 +48,23 @@ def item_model(task: TaskSpec, fields: list[str], name: str = "Item") -> type[Ba
             )
     model: type[BaseModel] = create_model(
         name, __config__=ConfigDict(extra="forbid"), **definitions
+    )
+    return model
+
+
+def reply_fields(item: BaseModel, names: Iterable[str]) -> dict[str, Any]:
+    """The values of ``names`` in a validated reply, as plain data (a ``messages`` field's items
+    are pydantic models in the reply and must become mappings in a record).
+    """
+    dumped = item.model_dump()
+    return {name: dumped[name] for name in names}
+
+
+def _capped_message(max_chars: int) -> type[BaseModel]:
+    model: type[BaseModel] = create_model(
+        "ChatMessage",
+        __base__=ChatMessage,
+        content=(str, Field(..., min_length=1, max_length=max_chars)),
     )
     return model
 

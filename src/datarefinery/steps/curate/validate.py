@@ -2,7 +2,9 @@
 
 A record missing a task field, holding a value of the wrong type, an empty text, or a label outside
 the task's label set is rejected with the field and the reason. Values read from CSV arrive as
-strings; numeric and boolean fields are converted when the text is unambiguous.
+strings; numeric and boolean fields are converted when the text is unambiguous, and a ``messages``
+field's JSON text is parsed. A chat is checked message by message (role, empty or over-long
+content, a system message after the first).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from datarefinery.config import FieldSpec, TaskSpec
+from datarefinery.io.messages import parse_messages
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, RecordStep, StepConfig, StepContext
 
@@ -69,6 +72,13 @@ class Validate(RecordStep[ValidateConfig]):
             if len(value.strip()) < max(1, spec.min_chars):
                 return value, f"shorter than {max(1, spec.min_chars)} characters"
             return value, None
+        if spec.type == "messages":
+            if isinstance(value, str) and not self.config.coerce:
+                return value, "expected a list of messages, got text (coerce: false)"
+            try:
+                return parse_messages(value, max_chars=spec.max_chars), None
+            except ValueError as exc:
+                return value, str(exc)
         return self._number(spec.type, value)
 
     def _number(self, kind: str, value: Any) -> tuple[Any, str | None]:

@@ -22,7 +22,7 @@ from datarefinery.llm.structured import schema_of
 from datarefinery.records import Provenance, Record, Rejected, stable_id
 from datarefinery.steps.base import LLMCall, Output, StepConfig, StepContext
 from datarefinery.steps.synthesize.generation import GenerationStep
-from datarefinery.steps.writing import batch_model, item_model, text_budget
+from datarefinery.steps.writing import batch_model, item_model, reply_fields, text_budget
 from datarefinery.text import normalize, rouge_l
 
 DEFAULT_COUNT = 10
@@ -184,7 +184,7 @@ class PlannedGeneration(GenerationStep[S]):
         label = record.provenance.conditioning.get("label")
         outputs: list[Output] = []
         for i, item in enumerate(items):
-            values = {**record.fields, **{f: getattr(item, f) for f in self.generated_fields()}}
+            values = {**record.fields, **reply_fields(item, self.generated_fields())}
             if task.label_field is not None:
                 values[task.label_field] = label
             # Task field order first, then anything a step adds (kept, not silently lost).
