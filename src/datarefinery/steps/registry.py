@@ -38,6 +38,7 @@ STEPS: dict[str, str] = {
     "label": "datarefinery.steps.augment.label:Label",
     "mix": "datarefinery.steps.augment.mix:Mix",
     "extrapolate": "datarefinery.steps.synthesize.extrapolate:Extrapolate",
+    "magpie": "datarefinery.steps.synthesize.magpie:Magpie",
 }
 
 
