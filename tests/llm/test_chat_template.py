@@ -63,7 +63,7 @@ def test_a_template_that_refuses_the_conversation_is_a_config_error() -> None:
         "{{ raise_exception('System role not supported') }}{% endif %}"
         "[INST] {{ m['content'] }} [/INST]{% endfor %}"
     )
-    with pytest.raises(ConfigError, match="System role not supported.*system_prompt"):
+    with pytest.raises(ConfigError, match=r"System role not supported.*system_prompt"):
         render_pre_query(ChatTemplate(strict), "be brief")
     pre = render_pre_query(ChatTemplate(strict))
     assert (pre.prompt, pre.stop) == ("[INST] ", "[/INST]")

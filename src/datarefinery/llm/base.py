@@ -38,10 +38,10 @@ class Request:
     (as far as the backend can); ``seed`` makes sampling repeatable and is part of the cache key, so
     two calls that should differ must carry different seeds.
 
-    A *raw* request (``Request.raw``) has a ``prompt`` instead of messages: text the model continues
-    as it is, chat-template markup included (special tokens are parsed, nothing is added). Steps that
-    render turns themselves use it (Magpie's pre-query); the model's template is
-    ``Backend.chat_template()``.
+    A *raw* request (``Request.raw``) has a ``prompt`` instead of messages: text the model
+    continues as it is, chat-template markup included (special tokens are parsed, nothing is
+    added). Steps that render turns themselves use it (Magpie's pre-query); the model's template
+    is ``Backend.chat_template()``.
     """
 
     messages: tuple[Message, ...]
@@ -60,7 +60,7 @@ class Request:
 
     def key_material(self) -> dict[str, Any]:
         """What identifies this request in the response cache (besides the backend's identity)."""
-        material = {
+        material: dict[str, Any] = {
             "messages": [[m.role, m.content] for m in self.messages],
             "params": asdict(self.params),
             "schema": self.json_schema,

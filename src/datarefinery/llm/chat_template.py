@@ -1,7 +1,7 @@
-"""Render the *pre-query* of a chat template: everything a model sees before a user's words.
+r"""Render the *pre-query* of a chat template: everything a model sees before a user's words.
 
 Magpie (arXiv 2406.08464) gives an aligned model only this prefix (for ChatML
-``<|im_start|>system\\n...<|im_end|>\\n<|im_start|>user\\n``) and lets it write the user's turn.
+``<|im_start|>system\n...<|im_end|>\n<|im_start|>user\n``) and lets it write the user's turn.
 Templates only know how to render whole turns, so the prefix is found by rendering a conversation
 whose user turn is a marker and cutting the text where the marker starts; what follows the marker
 up to the end of its line is the end-of-turn text the completion must stop at.
@@ -70,8 +70,9 @@ def render_pre_query(chat: ChatTemplate, system_prompt: str | None = None) -> Pr
     except TemplateError as exc:
         where = " after a system turn" if system_prompt else ""
         raise ConfigError(
-            f"the chat template could not render a user turn{where}: {exc}; give the model's own template as chat_template (or drop system_prompt if "
-            "the template has no system role)"
+            f"the chat template could not render a user turn{where}: {exc}; give the model's "
+            "own template as chat_template (or drop system_prompt if the template has no system "
+            "role)"
         ) from None
     cut = rendered.find(_MARKER)
     if cut < 0:

@@ -31,7 +31,12 @@ INSTRUCTIONS = [
 
 def spec(**options: Any) -> dict[str, Any]:
     step = {"count": len(INSTRUCTIONS), "system_prompt": SYSTEM}
-    return {"seed": 3, "shard_size": 100, "llm": {"concurrency": 1}, "steps": [{"magpie": step | options}]}
+    return {
+        "seed": 3,
+        "shard_size": 100,
+        "llm": {"concurrency": 1},
+        "steps": [{"magpie": step | options}],
+    }
 
 
 class Recording(ScriptedBackend):
@@ -55,14 +60,22 @@ def test_pairs_and_every_rejection_reason(tmp_path: Path) -> None:
     # Calls run concurrently, so which job got which instruction is not fixed: compare as sets.
     kept = sorted((r["fields"] for r in read_jsonl(result.dataset_path)), key=str)
     assert kept == [
-        {"instruction": "How long should I boil an egg?",
-         "response": "Answer to: How long should I boil an egg?"},
+        {
+            "instruction": "How long should I boil an egg?",
+            "response": "Answer to: How long should I boil an egg?",
+        },
         {"instruction": "What makes bread rise?", "response": "Answer to: What makes bread rise?"},
     ]
     reasons = [r["reason"] for r in read_jsonl(result.rejected_path)]
     assert sorted(reasons) == sorted(
-        ["empty_instruction", "template_leak", "template_leak", "duplicate", "too_short",
-         "truncated_instruction"]
+        [
+            "empty_instruction",
+            "template_leak",
+            "template_leak",
+            "duplicate",
+            "too_short",
+            "truncated_instruction",
+        ]
     )
     raw = [r for r in backend.requests if r.prompt is not None]
     assert len(raw) == len(INSTRUCTIONS)
@@ -100,7 +113,9 @@ def test_the_spec_template_wins_and_a_backend_without_one_is_a_config_error(
     with pytest.raises(ConfigError, match="chat_template"):
         datarefinery.run(spec(), tmp_path / "a", backend=backend)
     template = "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-    result = datarefinery.run(spec(chat_template=template), tmp_path / "b", backend=Recording(chat_template=None))
+    result = datarefinery.run(
+        spec(chat_template=template), tmp_path / "b", backend=Recording(chat_template=None)
+    )
     assert result.status == "complete"
     with pytest.raises(ConfigError, match="different names"):
         datarefinery.run(spec(response_field="instruction"), tmp_path / "c", backend=Recording())
@@ -111,7 +126,12 @@ def test_example_on_the_embedded_model(tmp_path: Path) -> None:
     result = run_example(
         "magpie",
         tmp_path,
-        {"count": 2, "instruction_max_tokens": 32, "response_max_tokens": 32, "keep_truncated": True},
+        {
+            "count": 2,
+            "instruction_max_tokens": 32,
+            "response_max_tokens": 32,
+            "keep_truncated": True,
+        },
         n_threads=1,
         parallel=1,
     )
@@ -122,7 +142,11 @@ def test_example_on_the_embedded_model(tmp_path: Path) -> None:
         assert record["fields"]["instruction"] and record["fields"]["response"]
         assert "<|im_" not in record["fields"]["instruction"]
     assert {r["reason"] for r in rejected} <= {
-        "empty_instruction", "template_leak", "truncated_instruction", "too_short", "duplicate",
+        "empty_instruction",
+        "template_leak",
+        "truncated_instruction",
+        "too_short",
+        "duplicate",
         "empty_response",
     }
 

@@ -1,8 +1,8 @@
-"""``magpie``: instructions written by an aligned model from its own chat template (Magpie,
+r"""``magpie``: instructions written by an aligned model from its own chat template (Magpie,
 Xu et al. 2024, arXiv 2406.08464), then answered by the same model.
 
 Each pair takes two calls. The first is a raw completion of the template's *pre-query* (the text
-before a user's words, e.g. ``<|im_start|>user\\n`` in ChatML, after the system turn): an aligned
+before a user's words, e.g. ``<|im_start|>user\n`` in ChatML, after the system turn): an aligned
 model continues it with a plausible user request and stops at the end of the turn. The second is an
 ordinary chat call that answers that request. A ``system_prompt`` steers what kind of requests come
 out; the template is the model's own (``Backend.chat_template()``) unless ``chat_template`` gives
@@ -32,7 +32,9 @@ _ROLES = {"system", "user", "assistant", "human", "gpt", "model"}
 
 
 class MagpieConfig(StepConfig):
-    count: int = Field(default=10, ge=1, le=1_000_000, description="pairs to make, rejects included")
+    count: int = Field(
+        default=10, ge=1, le=1_000_000, description="pairs to make, rejects included"
+    )
     system_prompt: str | None = Field(
         default=None, description="the system turn of the pre-query: steers the domain"
     )
