@@ -181,3 +181,12 @@ def test_through_the_openai_compatible_server(
     assert len(kept) + len(rejected) == 2
     for record in kept:
         assert record["fields"]["instruction"] and "<|im_" not in record["fields"]["instruction"]
+
+
+def test_a_task_if_given_must_have_exactly_the_two_fields(tmp_path: Path) -> None:
+    task = {"description": "d", "fields": {"instruction": {}, "response": {}}}
+    result = datarefinery.run(spec() | {"task": task}, tmp_path / "a", backend=Recording())
+    assert result.status == "complete" and len(read_jsonl(result.dataset_path)) == 2
+    task["fields"] = {"instruction": {}, "output": {}}
+    with pytest.raises(ConfigError, match="instruction_field and response_field"):
+        datarefinery.run(spec() | {"task": task}, tmp_path / "b", backend=Recording())

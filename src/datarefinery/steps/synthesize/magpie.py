@@ -65,8 +65,10 @@ class Magpie(GenerationStep[MagpieConfig]):
         return [self.config.instruction_field]
 
     def sampling(self, **overrides: Any) -> SamplingParams:
-        # Magpie needs no task, so the task's sampling defaults (TextWritingStep) do not apply.
-        return ModelStep.sampling(self, **overrides)
+        # Magpie needs no task; without one there are no task sampling defaults to merge.
+        if self.ctx.task is None:
+            return ModelStep.sampling(self, **overrides)
+        return super().sampling(**overrides)
 
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
@@ -75,6 +77,9 @@ class Magpie(GenerationStep[MagpieConfig]):
                 f"step {ctx.name}: instruction_field and response_field are both "
                 f"{self.config.instruction_field!r}; give them different names"
             )
+        if ctx.task is not None:  # optional: it names the text fields for validate and reports
+            fields = [self.config.instruction_field, self.config.response_field]
+            self.require_fields(fields, "instruction_field and response_field")
         self._pre: PreQuery | None = None
 
     def plan(self) -> list[Record]:
