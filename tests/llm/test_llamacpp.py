@@ -10,6 +10,7 @@ import pytest
 
 from datarefinery.errors import BudgetExceededError, RequestRejectedError
 from datarefinery.llm.base import Message, Request, Response, SamplingParams
+from datarefinery.llm.chat_template import render_pre_query
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.limits import Budget
 from datarefinery.llm.llamacpp import LlamaCppBackend
@@ -150,3 +151,24 @@ def test_many_calls_in_flight_on_hard_text_stay_within_the_budget() -> None:
     assert answered and len(answered) < len(requests)
     assert engine.budget.spent.total_tokens <= 1500
     assert engine.budget.spent == engine.stats.usage  # every call was answered or refused
+
+
+def test_a_raw_pre_query_is_continued_with_a_user_turn(backend: LlamaCppBackend) -> None:
+    """Magpie's call: the GGUF's template rendered up to the user's words, completed raw; the
+    model ends its turn with an end-of-generation token, which is not in the text."""
+
+    async def check() -> tuple[str, Response, int]:
+        chat = await backend.chat_template()
+        pre = render_pre_query(chat, "You answer questions about cooking.")
+        params = SamplingParams(temperature=1.0, max_tokens=48, stop=(pre.stop,))
+        request = Request.raw(pre.prompt, params, seed=3)
+        return (
+            pre.prompt,
+            await backend.complete(request),
+            await backend.prompt_token_bound(request),
+        )
+
+    prompt, response, bound = asyncio.run(check())
+    assert prompt.endswith("<|im_start|>user\n")
+    assert response.usage.prompt_tokens == bound < len(prompt)  # markup parsed as special tokens
+    assert response.text.strip() and "<|im_" not in response.text

@@ -343,3 +343,48 @@ def test_a_garbled_reply_carries_the_usage_it_reported() -> None:
     with pytest.raises(RetryableBackendError, match="unreadable reply") as garbled:
         asyncio.run(backend_with(handler, dialect="none").complete(request()))
     assert garbled.value.usage == Usage(9, 8)
+
+
+def test_a_raw_prompt_goes_to_the_completions_endpoint() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        seen.append((req.url.path, body))
+        return httpx.Response(
+            200,
+            json={
+                "choices": [{"text": "What is a noun?", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 4, "completion_tokens": 5},
+            },
+        )
+
+    backend = backend_with(handler, dialect="llamacpp")
+    params = SamplingParams(temperature=1.0, max_tokens=16, stop=("<|im_end|>",))
+    response = asyncio.run(backend.complete(Request.raw("<|im_start|>user\n", params, seed=9)))
+    assert response.text == "What is a noun?"
+    assert response.usage == Usage(4, 5)
+    path, body = seen[0]
+    assert path == "/v1/completions"
+    assert body["prompt"] == "<|im_start|>user\n" and "messages" not in body
+    assert body["stop"] == ["<|im_end|>"] and body["seed"] == 9
+
+
+def test_the_chat_template_comes_from_props_at_the_server_root() -> None:
+    asked: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        asked.append(req.url.path)
+        if req.url.path == "/props":
+            return httpx.Response(
+                200, json={"chat_template": "{{ x }}", "bos_token": "<s>", "eos_token": "</s>"}
+            )
+        return httpx.Response(404)
+
+    backend = backend_with(handler)
+    chat = asyncio.run(backend.chat_template())
+    assert chat is not None
+    assert (chat.template, chat.bos_token, chat.eos_token) == ("{{ x }}", "<s>", "</s>")
+    assert asyncio.run(backend.chat_template()) == chat and asked == ["/props"]
+    silent = backend_with(lambda req: httpx.Response(404))
+    assert asyncio.run(silent.chat_template()) is None

@@ -37,30 +37,60 @@ class Request:
     """One chat completion. ``json_schema`` asks the backend for output constrained to that schema
     (as far as the backend can); ``seed`` makes sampling repeatable and is part of the cache key, so
     two calls that should differ must carry different seeds.
+
+    A *raw* request (``Request.raw``) has a ``prompt`` instead of messages: text the model
+    continues as it is, chat-template markup included (special tokens are parsed, nothing is
+    added). Steps that render turns themselves use it (Magpie's pre-query); the model's template
+    is ``Backend.chat_template()``.
     """
 
     messages: tuple[Message, ...]
     params: SamplingParams = field(default_factory=SamplingParams)
     json_schema: dict[str, Any] | None = None
     seed: int | None = None
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prompt is not None and self.messages:
+            raise ValueError("a request has messages or a raw prompt, not both")
+
+    @classmethod
+    def raw(cls, prompt: str, params: SamplingParams, *, seed: int | None = None) -> Request:
+        return cls(messages=(), params=params, seed=seed, prompt=prompt)
 
     def key_material(self) -> dict[str, Any]:
         """What identifies this request in the response cache (besides the backend's identity)."""
-        return {
+        material: dict[str, Any] = {
             "messages": [[m.role, m.content] for m in self.messages],
             "params": asdict(self.params),
             "schema": self.json_schema,
             "seed": self.seed,
         }
+        # Only when set, so the keys of chat requests cached before raw prompts existed still hold.
+        if self.prompt is not None:
+            material["prompt"] = self.prompt
+        return material
 
     def with_messages(self, messages: tuple[Message, ...]) -> Request:
         return replace(self, messages=messages)
 
     def prompt_chars(self) -> int:
-        return sum(len(m.content) for m in self.messages)
+        return sum(len(m.content) for m in self.messages) + len(self.prompt or "")
 
     def prompt_bytes(self) -> int:
-        return sum(len(m.content.encode("utf-8")) for m in self.messages)
+        texts = [m.content for m in self.messages] + [self.prompt or ""]
+        return sum(len(text.encode("utf-8")) for text in texts)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTemplate:
+    """A model's chat template (Jinja, as in a GGUF's ``tokenizer.chat_template`` or a Hugging Face
+    ``tokenizer_config.json``) and the texts of the special tokens it refers to.
+    """
+
+    template: str
+    bos_token: str = ""
+    eos_token: str = ""
 
 
 FinishReason = Literal["stop", "length", "other"]
@@ -166,6 +196,12 @@ class Backend(abc.ABC):
         rendered prompt exactly; this default holds for any text without one.
         """
         return utf8_prompt_bound(request)
+
+    async def chat_template(self) -> ChatTemplate | None:
+        """The model's chat template where this backend can know it (``None`` otherwise), for
+        steps that render turns themselves and send raw requests.
+        """
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections or model memory."""

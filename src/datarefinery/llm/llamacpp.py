@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datarefinery.errors import MissingDependencyError
-from datarefinery.llm.base import Backend, Request, Response
+from datarefinery.llm.base import Backend, ChatTemplate, Request, Response
 from datarefinery.llm.models import file_identity, resolve_model_path
 
 if TYPE_CHECKING:
@@ -112,6 +112,13 @@ class LlamaCppBackend(Backend):
         if decoder is None:
             decoder = await asyncio.to_thread(self.load)
         return decoder.count_prompt_tokens(request)
+
+    async def chat_template(self) -> ChatTemplate:
+        """The GGUF's ``tokenizer.chat_template`` with its BOS and EOS token texts."""
+        decoder = self._decoder
+        if decoder is None:
+            decoder = await asyncio.to_thread(self.load)
+        return decoder.chat_template
 
     async def aclose(self) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
-from datarefinery.llm.base import FinishReason, Request, Usage
+from datarefinery.llm.base import ChatTemplate, FinishReason, Request, Usage
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
 
 
@@ -87,7 +87,7 @@ class BatchedDecoder:
         )
         self.vocab = llama_cpp.llama_model_get_vocab(self.llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
-        self.formatter = self._chat_formatter()
+        self.formatter, self.chat_template = self._chat_formatter()
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx * parallel
         params.n_batch = self.n_batch
@@ -144,7 +144,7 @@ class BatchedDecoder:
 
     # ---------------------------------------------------------------------------- preparation
 
-    def _chat_formatter(self) -> Jinja2ChatFormatter:
+    def _chat_formatter(self) -> tuple[Jinja2ChatFormatter, ChatTemplate]:
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise FatalBackendError(
@@ -153,14 +153,26 @@ class BatchedDecoder:
             )
         eos = self.llama.token_eos()
         bos = self.llama.token_bos()
-        return Jinja2ChatFormatter(
+        chat = ChatTemplate(
             template=template,
             eos_token=self.llama._model.token_get_text(eos) if eos != -1 else "",
             bos_token=self.llama._model.token_get_text(bos) if bos != -1 else "",
+        )
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=chat.eos_token,
+            bos_token=chat.bos_token,
             stop_token_ids=[eos],
         )
+        return formatter, chat
 
     def _prompt_tokens(self, request: Request) -> tuple[list[int], tuple[str, ...]]:
+        if request.prompt is not None:
+            # Raw text, evaluated as given: like a rendered template (which writes its own BOS
+            # where the model wants one), nothing is added; generation ends at an end-of-generation
+            # token (``_advance``) or a stop string.
+            raw = self.llama.tokenize(request.prompt.encode("utf-8"), add_bos=False, special=True)
+            return raw, tuple(s for s in request.params.stop if s)
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         formatted = self.formatter(messages=messages)
         tokens = self.llama.tokenize(

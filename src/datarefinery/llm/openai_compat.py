@@ -43,6 +43,7 @@ from datarefinery.errors import (
 )
 from datarefinery.llm.base import (
     Backend,
+    ChatTemplate,
     Request,
     Response,
     Usage,
@@ -117,6 +118,8 @@ class OpenAICompatBackend(Backend):
         # Raised when the server reports more prompt tokens than the bound (a template with a
         # longer default system prompt than the allowance), so later reservations hold again.
         self._extra_prompt_tokens = 0
+        self._template: ChatTemplate | None = None
+        self._template_asked = False
 
     def __getstate__(self) -> dict[str, Any]:
         # Open clients hold the credentials in their headers and cannot travel anyway.
@@ -253,13 +256,14 @@ class OpenAICompatBackend(Backend):
 
     def build_body(self, request: Request, dialect: Dialect) -> dict[str, Any]:
         params = request.params
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-        }
+        body: dict[str, Any] = {"model": self.model}
+        if request.prompt is not None:
+            body["prompt"] = request.prompt
+        else:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        body.update(
+            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens
+        )
         if params.stop:
             body["stop"] = list(params.stop)
         if params.frequency_penalty:
@@ -282,12 +286,42 @@ class OpenAICompatBackend(Backend):
         body.update(self.extra_body)
         return body
 
+    async def chat_template(self) -> ChatTemplate | None:
+        """The template the server reports: llama.cpp's server has it under ``GET /props``
+        (``chat_template``, ``bos_token``, ``eos_token``), at the root beside ``/v1``. ``None``
+        where the server does not say (vLLM, hosted APIs, llama-cpp-python's server).
+        """
+        if self._template_asked:
+            return self._template
+        # The root's address without credentials or query: the client adds those to every call.
+        parts = urlsplit(self.base_url)
+        root = parts.path.rstrip("/").removesuffix("/v1")
+        netloc = parts.netloc.rpartition("@")[2]
+        at_root = urlunsplit((parts.scheme, netloc, f"{root}/props", "", ""))
+        for url in (at_root, "/props"):
+            try:
+                reply = await self._send("GET", url)
+                data = reply.json() if reply.status_code == 200 else None
+            except (httpx.HTTPError, ValueError):
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("chat_template"), str):
+                self._template = ChatTemplate(
+                    data["chat_template"],
+                    bos_token=str(data.get("bos_token") or ""),
+                    eos_token=str(data.get("eos_token") or ""),
+                )
+                break
+        self._template_asked = True
+        return self._template
+
     async def complete(self, request: Request) -> Response:
         dialect = await self._resolve_dialect()
         body = self.build_body(request, dialect)
+        # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
+        path = "/completions" if request.prompt is not None else "/chat/completions"
         started = time.perf_counter()
         try:
-            reply = await self._send("POST", "/chat/completions", json=body)
+            reply = await self._send("POST", path, json=body)
         except httpx.TimeoutException as exc:
             raise RetryableBackendError(
                 f"{type(exc).__name__} talking to {self.display_url}"
@@ -300,7 +334,7 @@ class OpenAICompatBackend(Backend):
         if reply.status_code != 200:
             # A server may echo what it was sent (a rejected key, the URL) in its error body.
             detail = self._scrub(reply.text[:300].replace("\n", " "))
-            message = f"HTTP {reply.status_code} from {self.display_url}/chat/completions: {detail}"
+            message = f"HTTP {reply.status_code} from {self.display_url}{path}: {detail}"
             if reply.status_code in _RETRYABLE_STATUS:
                 raise RetryableBackendError(
                     message,
@@ -314,7 +348,10 @@ class OpenAICompatBackend(Backend):
         try:
             data = reply.json()
             choice = data["choices"][0]
-            text = choice["message"].get("content") or ""
+            if request.prompt is not None:
+                text = choice.get("text") or ""
+            else:
+                text = choice["message"].get("content") or ""
             usage = self._usage(request, dialect, data.get("usage"))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             # A garbled body is treated as a transient fault (proxies and overloaded servers do it).

@@ -11,16 +11,26 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from datarefinery.llm.base import Backend, Request, Response, Usage
+from datarefinery.llm.base import Backend, ChatTemplate, Request, Response, Usage
 
 Reply = str | Response | Exception
 Script = Callable[[Request], Reply]
 UsageOf = Callable[[Request, str], Usage]
 
 
+# ChatML, the template of SmolLM2, Qwen and many others: what a scripted model "speaks" unless a
+# test gives it another (or ``None``, a backend that cannot tell its template).
+CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def word_usage(request: Request, text: str) -> Usage:
     """One token a word: cheap, and always below what any real tokenizer counts."""
     prompt = sum(len(m.content.split()) for m in request.messages)
+    prompt += len((request.prompt or "").split())
     return Usage(prompt, max(1, len(text.split())))
 
 
@@ -42,7 +52,8 @@ class ScriptedBackend(Backend):
     A reply may be text, a full ``Response``, or an exception to raise (e.g. a
     ``RetryableBackendError`` to exercise retries). ``requests`` records every request received.
     ``usage`` says what a text reply costs (``word_usage`` by default; ``byte_usage`` or any
-    function of the request and the reply text).
+    function of the request and the reply text). ``chat_template`` is what ``chat_template()``
+    reports (ChatML by default).
     """
 
     kind = "scripted"
@@ -54,17 +65,24 @@ class ScriptedBackend(Backend):
         name: str = "scripted",
         delay_s: float = 0.0,
         usage: UsageOf = word_usage,
+        chat_template: str | None = CHATML,
     ) -> None:
         self._script: Script | None = replies if callable(replies) else None
         self._queue: list[Reply] = [] if callable(replies) else list(replies)
         self._name = name
         self._delay_s = delay_s
         self._usage = usage
+        self._chat_template = chat_template
         self.requests: list[Request] = []
 
     @property
     def identity(self) -> str:
         return self._name
+
+    async def chat_template(self) -> ChatTemplate | None:
+        if self._chat_template is None:
+            return None
+        return ChatTemplate(self._chat_template)
 
     async def complete(self, request: Request) -> Response:
         self.requests.append(request)

@@ -43,6 +43,7 @@ STEPS: dict[str, str] = {
     "responses": "datarefinery.steps.synthesize.responses:Responses",
     "preferences": "datarefinery.steps.curate.preferences:Preferences",
     "dialogue": "datarefinery.steps.synthesize.dialogue:Dialogue",
+    "magpie": "datarefinery.steps.synthesize.magpie:Magpie",
 }
 
 
