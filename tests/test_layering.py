@@ -41,7 +41,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("detect",),
     ("prompts",),
     ("llm",),
-    ("rundir", "manifest", "config", "surrogate_key"),
+    ("rundir", "manifest", "config", "surrogate_key", "decisions"),
     ("io", "embeddings", "sandbox", "seccomp", "text", "fingerprints", "redact"),
     ("records", "errors", "usage"),
 ]
