@@ -24,6 +24,7 @@ from datarefinery.embeddings import Embedder
 from datarefinery.errors import UsageError
 from datarefinery.evaluate import diversity as div
 from datarefinery.evaluate import fidelity as fid
+from datarefinery.evaluate.calibration import calibrate
 from datarefinery.evaluate.privacy import (
     known_value_leaks,
     pii_found,
@@ -213,6 +214,8 @@ def evaluate(
         metrics.setdefault("curation", {})["rejected_by_reason"] = (
             counts.rejected_by_reason if counts else {}
         )
+        if (calibration := calibrate(data.path)) is not None:
+            metrics["calibration"] = calibration.to_dict()
 
     real_vectors = None
     if real is not None:

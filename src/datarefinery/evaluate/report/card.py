@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from datarefinery.evaluate.calibration import figure_rows
 from datarefinery.evaluate.suite import Evaluation
 from datarefinery.manifest import LoopManifest, Manifest
 
@@ -154,6 +155,23 @@ def _metric_lines(metrics: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _calibration_lines(metrics: dict[str, Any]) -> list[str]:
+    data = metrics.get("calibration")
+    if not data:
+        return []
+    lines = [
+        "## Judges against people",
+        "",
+        f"The run's judges and labellers measured against {data['decisions']} review decisions "
+        "(95 % intervals: bootstrap over records for kappa, Wilson for shares):",
+        "",
+        "| figure | value | detail |",
+        "|---|---:|---|",
+    ]
+    lines += [f"| {figure} | {value} | {detail} |" for figure, value, detail in figure_rows(data)]
+    return [*lines, ""]
+
+
 def render_card(evaluation: Evaluation, *, real_path: str | None = None) -> str:
     metrics = evaluation.metrics
     data = evaluation.dataset
@@ -171,6 +189,7 @@ def render_card(evaluation: Evaluation, *, real_path: str | None = None) -> str:
     else:
         lines += ["(Not a run directory: no manifest, so how the data was made is not known.)", ""]
     lines += [*_metric_lines(metrics), ""]
+    lines += _calibration_lines(metrics)
     lines += [
         "## License notes",
         "",

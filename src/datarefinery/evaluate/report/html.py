@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from datarefinery.evaluate.calibration import figure_rows
 from datarefinery.evaluate.report import svg
 from datarefinery.evaluate.suite import Evaluation
 
@@ -151,6 +152,22 @@ def _records_table(evaluation: Evaluation, limit: int = 12) -> str:
     )
 
 
+def _calibration(metrics: dict[str, Any]) -> str:
+    data = metrics.get("calibration")
+    if not data:
+        return ""
+    rows = "".join(
+        f'<tr><td>{escape(figure)}</td><td class="num">{escape(value)}</td>'
+        f"<td>{escape(detail)}</td></tr>"
+        for figure, value, detail in figure_rows(data)
+    )
+    return (
+        f'<h2>Judges against people</h2><p class="muted">{data["decisions"]} review decisions; '
+        "95 % intervals: bootstrap over records for kappa, Wilson for shares</p>"
+        f"<table><tr><th>figure</th><th>value</th><th>detail</th></tr>{rows}</table>"
+    )
+
+
 def render_html(evaluation: Evaluation) -> str:
     metrics = evaluation.metrics
     charts = [
@@ -199,7 +216,7 @@ def render_html(evaluation: Evaluation) -> str:
         f'<h1>Dataset report</h1><p class="muted">{escape(subtitle)}</p>'
         f'<div class="cards">{_cards(metrics)}</div>'
         f'<h2>Plots</h2><div class="charts">{figures}</div>'
-        f"<h2>Metrics</h2>{_metrics_table(metrics)}"
+        f"<h2>Metrics</h2>{_metrics_table(metrics)}{_calibration(metrics)}"
         f"<h2>Sample of records</h2>{_records_table(evaluation)}"
         f'<p class="muted">embeddings: {escape(str(metrics.get("embedding_model", "")))} · '
         f"computed in {metrics.get('seconds', 0)} s · full numbers in metrics.json</p>"
