@@ -16,7 +16,10 @@ from datarefinery.evaluate.agreement import (
 def table(pp: int, pn: int, np_: int, nn: int) -> list[tuple[str, str]]:
     """(person, model) pairs from a 2x2 table: pn = person pos / model neg, and so on."""
     return (
-        [("pos", "pos")] * pp + [("pos", "neg")] * pn + [("neg", "pos")] * np_ + [("neg", "neg")] * nn
+        [("pos", "pos")] * pp
+        + [("pos", "neg")] * pn
+        + [("neg", "pos")] * np_
+        + [("neg", "neg")] * nn
     )
 
 

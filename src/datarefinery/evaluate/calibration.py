@@ -78,9 +78,9 @@ class Share:
     note: str = ""
 
     @classmethod
-    def of(cls, hits: int, n: int, minimum: int = MIN_VERDICTS) -> Share:
+    def of(cls, hits: int, n: int, what: str, minimum: int = MIN_VERDICTS) -> Share:
         if n < minimum:
-            return cls(hits, n, note=f"not enough verdicts (n={n}, need {minimum})")
+            return cls(hits, n, note=f"not enough {what} (n={n}, need {minimum})")
         low, high = wilson_interval(hits, n) or (0.0, 1.0)
         return cls(hits, n, round(hits / n, 4), round(low, 4), round(high, 4))
 
@@ -221,8 +221,8 @@ def _pairwise(name: str, kept: list[Record], dropped: list[Rejected]) -> Pairwis
         pairs=len(consistent) + len(first_both) + len(second_both) + len(ties),
         ties=len(ties),
         inconsistent=len(first_both) + len(second_both),
-        position=Share.of(first_wins, verdicts),
-        length=Share.of(longer, len(unequal)),
+        position=Share.of(first_wins, verdicts, "verdicts"),
+        length=Share.of(longer, len(unequal), "preferences"),
     )
 
 
@@ -314,8 +314,8 @@ def figure_rows(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     for bias in data.get("pairwise", []):
         value, detail = _share(bias["position"], "verdicts")
         extra = (
-            f"; {bias['pairs']} pairs, {bias['inconsistent']} flipped with the order, "
-            f"{bias['ties']} ties"
+            f"; {bias['pairs']} pairs: {bias['inconsistent']} flipped with the order, "
+            f"{bias['ties']} tied"
         )
         rows.append((f"{bias['step']}: first-shown wins", value, detail + extra))
         value, detail = _share(bias["length"], "kept preferences")
