@@ -27,7 +27,7 @@ def test_the_table_prints_the_figures(tmp_path: Path) -> None:
     done = RUNNER.invoke(_app(), [str(out)], env={"COLUMNS": "160"})
     assert done.exit_code == 0, done.output
     said = _said(done.output)
-    assert "Judges and labellers against 15 people's decisions" in said
+    assert "Judges and labellers against people (15 decisions)" in said
     assert "label: label kappa" in said and "0.6 [" in said
     assert "n=10, raw agreement 0.8; left out: 5 rejected by a person" in said
     assert "judge: kappa at threshold 4" in said and "0.53 [" in said

@@ -4,6 +4,7 @@ report page and the card show them."""
 
 import zlib
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,87 @@ def test_no_decisions_no_section(tmp_path: Path) -> None:
     paths = write_report(evaluation, tmp_path / "report")
     assert "Judges against people" not in paths["report"].read_text()
     assert "Judges against people" not in paths["card"].read_text()
+
+
+@pytest.mark.slow
+def test_calibration_of_the_embedded_model(tmp_path: Path) -> None:
+    import json
+
+    import datarefinery
+    from tests.support.specs import SENTIMENT_TASK
+
+    reviews = [
+        ("A warm, funny film; I loved every minute of it.", "positive"),
+        ("Dull and far too long. I walked out.", "negative"),
+        ("The cast is superb and the story moving.", "positive"),
+        ("Flat jokes, muddy sound, a waste of time.", "negative"),
+        ("An easy evening to recommend to anyone.", "positive"),
+        ("Nobody could care about these characters.", "negative"),
+        ("Beautiful images and lovely music.", "positive"),
+        ("The twist is obvious and the pace drags.", "negative"),
+        ("My whole family laughed from start to end.", "positive"),
+        ("Stiff dialogue that nobody read out loud.", "negative"),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"r{i}", "text": t}) + "\n" for i, (t, _) in enumerate(reviews))
+    )
+    spec = {
+        "name": "calibration-embedded",
+        "seed": 1,
+        "task": SENTIMENT_TASK,
+        "llm": {"max_tokens": 64, "n_ctx": 1024, "n_threads": 1},
+        "input": str(source),
+        "steps": [{"label": {"k": 1}}, {"judge": {"reason_chars": 40}}],
+    }
+    out = tmp_path / "run"
+    assert datarefinery.run(spec, out, diversity=False).status == "complete"
+    labels = {r.id: r.fields["label"] for r in datarefinery.read_records(out / "dataset.jsonl")}
+    # The person: the true label, and every third review rejected as a poor example.
+    decisions = [
+        Decision(f"r{i}", "reject", by="ada", reason="too short")
+        if i % 3 == 0
+        else Decision(f"r{i}", "accept", by="ada")
+        if labels.get(f"r{i}") == truth
+        else Decision(f"r{i}", "correct", by="ada", label=truth)
+        for i, (_, truth) in enumerate(reviews)
+    ]
+    DecisionStore.of_run(out).record_many(decisions)
+    result = calibrate(out)
+    assert result is not None and result.decisions == 10
+    kept = [r.id for r in datarefinery.read_records(out / "dataset.jsonl")]
+    assert result.labellers[0].agreement.n == sum(1 for d in decisions if d.action != "reject")
+    judged = [d for d in decisions if d.action in ("accept", "reject") and d.record_id in kept]
+    assert result.judges[0].agreement.n == len(judged)
+    assert len(figure_rows(result.to_dict())) >= 2
+
+
+def test_each_criterion_gets_its_best_threshold() -> None:
+    from datarefinery.evaluate.calibration import _judge
+    from datarefinery.records import Record
+
+    # fluency separates the people's keep (4, 5) from their drop (1, 2) at 4; label_fit is noise.
+    rows = [(f"r{i}", i < 6, 5 - i % 2 if i < 6 else 1 + i % 2, 1 + i % 5) for i in range(12)]
+    records = [
+        Record(
+            rid,
+            {"text": "t"},
+            scores={
+                "judge": (f + g) / 2,
+                "judge_fluency": f,
+                "judge_label_fit": g,
+                "judge_reason": "r",
+            },
+        )
+        for rid, _, f, g in rows
+    ]
+    decisions = {
+        rid: Decision(rid, "accept" if keep else "reject", by="ada") for rid, keep, _, _ in rows
+    }
+    result = _judge("judge", records, 3.0, decisions)
+    assert set(result.criteria) == {"fluency", "label_fit"}
+    fluency = result.criteria["fluency"]
+    assert fluency["threshold"] == 4.0 and fluency["agreement"]["kappa"] == 1.0
+    assert result.criteria["label_fit"]["agreement"]["kappa"] < 0.5
+    rows_shown = figure_rows({"judges": [asdict(result)]})
+    assert any(figure == "judge (fluency): best threshold" for figure, _, _ in rows_shown)

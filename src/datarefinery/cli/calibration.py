@@ -36,7 +36,7 @@ def calibration_command(out: Path) -> None:
             )
             return
         table = Table(
-            title=f"Judges and labellers against {result.decisions} people's decisions",
+            title=f"Judges and labellers against people ({result.decisions} decisions)",
             caption="95 % intervals: bootstrap over records for kappa, Wilson for shares",
         )
         table.add_column("figure")
