@@ -142,9 +142,10 @@ def _responses(item: dict[str, Any], where: str, path: str) -> list[dict[str, An
     """``[{value, user_id, status}]`` of our question, from either export shape."""
     if _flat(item):
         values = item.get(f"{QUESTION}.responses") or []
-        users = item.get(f"{QUESTION}.responses.users") or [None] * len(values)
-        states = item.get(f"{QUESTION}.responses.status") or [None] * len(values)
-        if not (isinstance(values, list) and len(values) == len(users) == len(states)):
+        users = item.get(f"{QUESTION}.responses.users", [None] * len(values))
+        states = item.get(f"{QUESTION}.responses.status", [None] * len(values))
+        lists = all(isinstance(x, list) for x in (values, users, states))
+        if not (lists and len(values) == len(users) == len(states)):
             raise InputFileError(
                 path,
                 f"{where}: {QUESTION}.responses, .users and .status must be lists of one length",
