@@ -124,7 +124,10 @@ def suggestion(record: Record, task: LabelingTask) -> Suggestion:
         ),
         None,
     )
-    agent = record.provenance.model or record.provenance.step or "datarefinery"
+    # A ``label`` step leaves the record's own provenance alone and says who labeled it here.
+    labeled_by = record.provenance.conditioning.get("labeled_by")
+    labeler = labeled_by.get("model") if isinstance(labeled_by, dict) else None
+    agent = str(labeler or record.provenance.model or record.provenance.step or "datarefinery")
     return Suggestion(None if value is None else str(value), score, agent)
 
 
