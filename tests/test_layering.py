@@ -41,6 +41,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("detect",),
     ("prompts",),
     ("llm",),
+    # Reads annotation tools' exports (io) back as review decisions (decisions).
+    ("import_review",),
     ("rundir", "manifest", "config", "surrogate_key", "decisions"),
     ("io", "embeddings", "sandbox", "seccomp", "text", "fingerprints", "redact"),
     ("records", "errors", "usage"),

@@ -212,6 +212,8 @@ def test_the_format_table_names_every_shape() -> None:
         "alpaca",
         "dpo",
         "dpo-messages",
+        "argilla",
+        "labelstudio",
     }
 
 

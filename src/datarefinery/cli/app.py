@@ -6,7 +6,8 @@ errors) and, for what that API does not cover, these internals:
 ``llm.engine.EngineStats``), ``evaluate`` (``evaluate_dataset``, ``write_report``,
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
 ``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``) and
-``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes).
+``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes) and
+``import_review`` (``refinery import-review``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import typer
 from datarefinery.cli.console import console
 from datarefinery.cli.evaluate import evaluate_command
 from datarefinery.cli.export import export_command
+from datarefinery.cli.import_review import import_review_command
 from datarefinery.cli.refine import eval_app, refine_app
 from datarefinery.cli.run import run_command
 from datarefinery.cli.s3 import experiment_app, s3_command
@@ -40,6 +42,7 @@ def version_command() -> None:
 
 app.command("run")(run_command)
 app.command("export")(export_command)
+app.command("import-review")(import_review_command)
 app.command("evaluate")(evaluate_command)
 app.command("version")(version_command)
 app.add_typer(refine_app, name="refine")

@@ -10,10 +10,17 @@ import typer
 import datarefinery
 from datarefinery import UsageError
 from datarefinery.cli.console import command_errors, console
+from datarefinery.io.argilla import settings_path
 from datarefinery.io.export import EXPORT_FORMATS
+from datarefinery.io.labelstudio import config_path
 
 _FORMATS_HELP = "; ".join(f"{name}: {f.summary}" for name, f in EXPORT_FORMATS.items())
 _TRAINING = {name for name, f in EXPORT_FORMATS.items() if f.takes_mapping}
+# The annotation tools' project settings, written next to the records.
+_SIDECARS = {
+    "labelstudio": ("labeling config", config_path),
+    "argilla": ("settings", settings_path),
+}
 
 
 def _field(part: str, default: str) -> Any:
@@ -91,3 +98,6 @@ def export_command(
         )
         count = datarefinery.export(source, out, format=format, mapping=mapping)
     console.print(f"wrote {count} {'rows' if format in _TRAINING else 'records'} to {out}")
+    if format in _SIDECARS:
+        what, where = _SIDECARS[format]
+        console.print(f"wrote the {what} to {where(out)}")

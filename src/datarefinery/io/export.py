@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import InputFileError, MissingDependencyError, UsageError
+from datarefinery.io.argilla import write_argilla
 from datarefinery.io.formats import Format
+from datarefinery.io.labelstudio import write_labelstudio
 from datarefinery.io.read import read_numbered
 from datarefinery.io.training import SHAPES, ExportMapping, MappingProblem, Row, with_kept
 from datarefinery.io.write import write_jsonl_atomic, write_records
@@ -81,6 +83,18 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         "preference pairs, TRL conversational (message lists)",
         _training_format("dpo-messages"),
         True,
+    ),
+    # Annotation tools: the records with their labels as suggestions, plus the project settings
+    # the tool needs, written next to the output (io.argilla, io.labelstudio).
+    "argilla": ExportFormat(
+        "Argilla 2.x records JSON with label suggestions (+ NAME.settings.json)",
+        write_argilla,
+        False,
+    ),
+    "labelstudio": ExportFormat(
+        "Label Studio 1.x tasks JSON with predictions (+ NAME.xml labeling config)",
+        write_labelstudio,
+        False,
     ),
 }
 
