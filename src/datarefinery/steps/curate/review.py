@@ -99,11 +99,14 @@ class Review(RecordStep[ReviewConfig]):
 
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
-        if ctx.run_dir is None:
-            raise ConfigError(f"step {ctx.name} reads review decisions: run it with an -o OUT")
-        self.store = DecisionStore.of_run(ctx.run_dir)
         self.applier = DecisionApplier(ctx)
         self.decisions: dict[str, Decision] | None = None
+
+    @property
+    def store(self) -> DecisionStore:
+        if self.ctx.run_dir is None:
+            raise ConfigError(f"step {self.ctx.name} reads review decisions: run it with -o OUT")
+        return DecisionStore.of_run(self.ctx.run_dir)
 
     def _blocks(self, record: Record) -> bool:
         require = self.config.require
