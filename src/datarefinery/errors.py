@@ -14,8 +14,10 @@ The hierarchy has three families, and code that catches errors should catch a fa
     │   └── FatalBackendError      anything a retry cannot fix (auth, unknown model, ...)
     │       └── RequestRejectedError   the backend refused this one request (too long, invalid);
     │                                  the step rejects the record and the run goes on
-    └── BudgetExceededError        the hard token or cost budget would be overrun; the run
-                                   stops cleanly
+    ├── BudgetExceededError        the hard token or cost budget would be overrun; the run
+    │                              stops cleanly
+    └── WaitingForReview           a ``review`` step has records no person has decided yet; the
+                                   run stops cleanly with status ``waiting_for_review``
 
 Records that fail a step are not exceptions: they travel as data (``records.Rejected``) and end up
 in ``rejected.jsonl`` with the step and the reason.
@@ -125,3 +127,12 @@ class RequestRejectedError(FatalBackendError):
 
 class BudgetExceededError(DatarefineryError):
     """The next call would overrun the run's hard token or cost budget."""
+
+
+class WaitingForReview(DatarefineryError):
+    """A ``review`` step's input holds ``waiting`` records that need people's decisions first."""
+
+    def __init__(self, message: str, *, step: str, waiting: int) -> None:
+        self.step = step
+        self.waiting = waiting
+        super().__init__(message)

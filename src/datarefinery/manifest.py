@@ -139,6 +139,13 @@ class DiversitySummary(BaseModel):
     embedding: str | None = None
 
 
+class ReviewWait(BaseModel):
+    """A run waiting for review: the review step that stopped it and how many records wait."""
+
+    step: str
+    waiting: int
+
+
 # Written into every manifest: ``--fresh`` deletes only a folder whose manifest carries it (or, for
 # run directories made before the marker, names datarefinery among its versions).
 MANIFEST_FORMAT = "datarefinery-run/1"
@@ -220,6 +227,7 @@ class Manifest(ManifestBase):
     engine: EngineCounts | None = None
     diversity: DiversitySummary | None = None
     counts: Counts | None = None
+    review: ReviewWait | None = None
 
     def begin_session(self, earlier: ManifestBase | None) -> None:
         """Start this session; tokens spent by earlier sessions stay spent."""
@@ -278,6 +286,8 @@ class Manifest(ManifestBase):
             data["diversity"] = self.diversity.model_dump(mode="json", exclude_none=True)
         if self.counts is not None:
             data["counts"] = self.counts.model_dump(mode="json")
+        if self.review is not None:
+            data["review"] = self.review.model_dump(mode="json")
         return data
 
 

@@ -26,6 +26,7 @@ from datarefinery.manifest import (
     DiversitySummary,
     LoopManifest,
     Manifest,
+    ReviewWait,
     ShardStats,
     StepSummary,
 )
@@ -47,8 +48,9 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class RunResult:
-    """What a run produced. ``status`` is ``complete`` or ``stopped`` (budget reached or the model
-    became unreachable; rerunning the same command resumes).
+    """What a run produced. ``status`` is ``complete``, ``stopped`` (budget reached or the model
+    became unreachable) or ``waiting_for_review`` (a ``review`` step has records no person has
+    decided: decide them with ``refinery review OUT``); rerunning the same command resumes.
     """
 
     run_dir: Path
@@ -172,6 +174,8 @@ async def _run(
         rejected=rejected_size,
         rejected_by_reason=manifest.rejected_by_reason(),
     )
+    if outcome.waiting is not None:
+        manifest.review = ReviewWait(step=outcome.waiting.step, waiting=outcome.waiting.waiting)
     manifest.finish_session()
     manifest.set_status(outcome.status, outcome.message)
     run_dir.write_manifest(manifest)

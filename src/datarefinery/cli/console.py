@@ -12,10 +12,12 @@ from rich.console import Console
 
 from datarefinery import DatarefineryError, UsageError
 
-# Exit codes: a script can tell a bad spec from a run that stopped on its budget.
+# Exit codes: a script can tell a bad spec from a run that stopped on its budget, and both from a
+# run that waits for people to review records (``refinery review OUT``, then run it again).
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
+EXIT_WAITING = 4
 EXIT_INTERRUPTED = 130
 
 console = Console(stderr=False)

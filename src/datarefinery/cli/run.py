@@ -10,7 +10,7 @@ import typer
 
 import datarefinery
 from datarefinery.cli import progress
-from datarefinery.cli.console import EXIT_STOPPED, command_errors, console
+from datarefinery.cli.console import EXIT_STOPPED, EXIT_WAITING, command_errors, console
 from datarefinery.cli.evaluate import write_run_report
 
 
@@ -54,6 +54,10 @@ def run_command(
 
     Running the same command again resumes: finished shards are skipped and answered model calls
     come from OUT/cache.sqlite.
+
+    Exit codes: 0 complete, 1 error, 2 usage error, 3 stopped early (budget, backend), 4 waiting
+    for review (a review step has undecided records: run `refinery review OUT --reviewer NAME`,
+    then this command again), 130 interrupted.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
@@ -84,8 +88,8 @@ def run_and_report(
 ) -> None:
     """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
     command the way every run command does: 130 when interrupted, 3 when the run stopped early,
-    1 or 2 (usage) with the error on a failure. With ``report``, a complete run also gets
-    OUT/report/.
+    4 when it waits for review, 1 or 2 (usage) with the error on a failure. With ``report``, a
+    complete run also gets OUT/report/.
     """
     options: dict[str, Any] = dict(
         fresh=fresh, diversity=diversity, executor=executor, address=address
@@ -99,5 +103,7 @@ def run_and_report(
     progress.print_summary(console, result)
     if report and result.status == "complete":
         write_run_report(out)
+    if result.status == "waiting_for_review":
+        raise typer.Exit(EXIT_WAITING)
     if result.status != "complete":
         raise typer.Exit(EXIT_STOPPED)

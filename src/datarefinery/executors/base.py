@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from datarefinery.errors import BackendError, BudgetExceededError
+from datarefinery.errors import BackendError, BudgetExceededError, WaitingForReview
+from datarefinery.executors.gate import pass_gate
 from datarefinery.executors.progress import NullProgress, ProgressSink
 from datarefinery.executors.shards import (
     ShardOutput,
@@ -63,14 +64,16 @@ class EngineParts:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """How the steps ended: ``complete``, or ``stopped`` (budget reached, backend failed) with
-    ``message``; and what the run has spent over every session.
+    """How the steps ended: ``complete``, ``stopped`` (budget reached, backend failed) or
+    ``waiting_for_review`` (``waiting`` records at a review step) with ``message``; and what the
+    run has spent over every session.
     """
 
     status: str
     message: str
     usage: Usage
     cost_usd: float
+    waiting: WaitingForReview | None = None
 
 
 class Executor(abc.ABC):
@@ -130,7 +133,7 @@ class Executor(abc.ABC):
         manifest.executor = self.name
         books = _Books(manifest, run_dir, parts.admission if parts else None)
         await books.commit()
-        status, message = "complete", ""
+        status, message, waiting = "complete", "", None
         try:
             parts = await self.open(loaded, parts)
             if parts is not None:
@@ -141,6 +144,8 @@ class Executor(abc.ABC):
             await self._steps(loaded, pipeline, run_dir, books, progress, surrogate_key)
         except BudgetExceededError as exc:
             status, message = "stopped", str(exc)
+        except WaitingForReview as exc:
+            status, message, waiting = "waiting_for_review", str(exc), exc
         except BackendError as exc:
             status = "stopped"
             message = (
@@ -155,7 +160,7 @@ class Executor(abc.ABC):
             raise
         await self._stop(books)
         usage, cost = (books.spent.usage, books.spent.cost_usd) if books.spent else (Usage(), 0.0)
-        return RunOutcome(status, message, usage, cost)
+        return RunOutcome(status, message, usage, cost, waiting)
 
     async def _steps(
         self,
@@ -187,11 +192,14 @@ class Executor(abc.ABC):
                         else None
                     ),
                     surrogate_key=surrogate_key,
+                    run_dir=run_dir.path,
                 )
             )
-            step_dir = run_dir.step_dir(index, name)
             if source is None:  # after the first step's setup: a source step plans with it
                 source = first_source(loaded, pipeline)
+            if step.gated:  # before step_dir: the gate may discard and recreate it
+                source = pass_gate(step, index, run_dir, pipeline.names, source)
+            step_dir = run_dir.step_dir(index, name)
             progress.step_started(name, len(source) if isinstance(source, list) else None)
             summary = await self.run_step(
                 step,

@@ -14,6 +14,9 @@ sharding, commits, resume and progress; a step only knows its own work. Three re
   ``postprocess`` (on commit), which is how exact-duplicate rejection works across shards.
 - whole-input steps (``needs_whole_input()``: diversity selection, cross-fitted classifiers,
   stratified mixing) get all their input as one shard.
+- gated steps (``gated = True``: ``review``) depend on more than the spec and their input, namely
+  people's decisions: before running one, the executor asks its ``gate`` for an identity (a
+  change redoes the step and every later one) and how many records still wait for people.
 """
 
 from __future__ import annotations
@@ -65,12 +68,23 @@ class StepConfig(BaseModel):
 C = TypeVar("C", bound=StepConfig)
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a gated step says before it runs: ``identity`` (besides the spec) of what its output
+    depends on; ``waiting`` records that block it, and ``message`` saying what to do about them.
+    """
+
+    identity: str
+    waiting: int = 0
+    message: str = ""
+
+
 @dataclass
 class StepContext:
     """What a step may use at run time. ``engine`` is ``None`` for runs without LLM steps;
     ``engines`` builds engines for model blocks a step names besides ``llm`` (same cache and
     budget); ``surrogate_key`` says where the run's surrogate key is read (``None`` when no step
-    needs one).
+    needs one); ``run_dir`` is the run directory (``None`` outside a run).
     """
 
     name: str
@@ -83,6 +97,7 @@ class StepContext:
     on_record: Callable[[int, int], None] | None = None
     surrogate_key: SurrogateKey | None = None
     engines: EnginePool | None = None
+    run_dir: Path | None = None
 
     def require_engine(self) -> Engine:
         if self.engine is None:
@@ -126,6 +141,7 @@ class Step(abc.ABC, Generic[C]):
     stateful: ClassVar[bool] = False
     # Steps that pick surrogate values: the run prepares its surrogate key for them.
     uses_surrogate_key: ClassVar[bool] = False
+    gated: ClassVar[bool] = False
 
     def __init__(self, config: C) -> None:
         self.config = config
@@ -154,6 +170,10 @@ class Step(abc.ABC, Generic[C]):
     def setup(self, ctx: StepContext) -> None:
         """Called once before processing; create any non-picklable state here."""
         self._ctx = ctx
+
+    def gate(self, records: list[Record]) -> Gate:
+        """Gated steps: their identity and what blocks them, given their whole input."""
+        raise NotImplementedError(f"step {self.name} is not gated")
 
     def plan(self) -> list[Record]:
         """Source steps: the job records to process (deterministic for a given spec and seed)."""

@@ -119,3 +119,69 @@ def test_example_on_the_embedded_model(tmp_path: Path) -> None:
         assert len(conditioning["seed_ids"]) == 2
         assert {seeds[i] for i in conditioning["seed_ids"]} == {record["fields"]["label"]}
         assert 40 <= len(record["fields"]["text"]) <= 160
+
+
+def test_demos_from_review_are_the_records_people_kept_with_their_corrections(
+    tmp_path: Path,
+) -> None:
+    from datarefinery.decisions import Decision, DecisionStore
+
+    rows = [
+        {"id": "a", "text": "Loved every minute of this film."},
+        {"id": "b", "text": "Mixed feelings about this one, honestly."},
+        {"id": "c", "text": "Hated the plot and the acting."},
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reviewed = tmp_path / "round1"
+    first_round = {
+        "seed": 5,
+        "task": copy.deepcopy(SENTIMENT_TASK),
+        "input": str(source),
+        "steps": [{"label": {"k": 1, "route": True}}, {"review": {"require": "none"}}],
+    }
+    labeler = ScriptedBackend(lambda request: json.dumps({"label": "positive"}))
+    assert datarefinery.run(first_round, reviewed, backend=labeler).status == "complete"
+    store = DecisionStore.of_run(reviewed)
+    store.record_many(
+        [
+            Decision("a", "accept", by="alice"),
+            Decision("b", "correct", by="alice", label="negative"),
+            Decision("c", "reject", by="alice", reason="off topic"),
+        ]
+    )
+    data = spec({"count_per_label": 2, "k": 1, "demos_from_review": str(reviewed)}, seeds=[])
+    del data["task"]["seeds"]
+    backend = ScriptedBackend(schema_reply(fresh_text))
+    out = tmp_path / "round2"
+    result = datarefinery.run(data, out, backend=backend, diversity=False)
+    assert result.status == "complete"
+    shown = {
+        r["provenance"]["conditioning"]["label"]: set(r["provenance"]["conditioning"]["seed_ids"])
+        for r in read_jsonl(result.dataset_path)
+    }
+    assert shown == {"positive": {"a"}, "negative": {"b"}}  # b as corrected, c rejected
+    prompts = [prompt_of(r) for r in backend.requests]
+    assert any("Mixed feelings" in p for p in prompts)
+    assert not any("Hated the plot" in p for p in prompts)
+
+    # A changed decision in the reviewed run redoes the step on the next run.
+    store.record(Decision("c", "correct", by="bob", label="negative"))
+    again = datarefinery.run(data, out, backend=backend, diversity=False)
+    assert again.steps[0].shards_resumed == 0
+    negative = set().union(
+        *(
+            r["provenance"]["conditioning"]["seed_ids"]
+            for r in read_jsonl(again.dataset_path)
+            if r["provenance"]["conditioning"]["label"] == "negative"
+        )
+    )
+    assert negative == {"b", "c"}
+    unchanged = datarefinery.run(data, out, backend=backend, diversity=False)
+    assert unchanged.steps[0].shards_resumed == unchanged.steps[0].shards
+
+
+def test_demos_from_review_needs_a_reviewed_run(tmp_path: Path) -> None:
+    data = spec({"count_per_label": 1, "demos_from_review": str(tmp_path / "nothing")})
+    with pytest.raises(ConfigError, match="holds no review decisions"):
+        datarefinery.run(data, tmp_path / "out", backend=ScriptedBackend(schema_reply(fresh_text)))

@@ -4,8 +4,9 @@ Each record is labeled ``k`` times (one seed each, under an enum schema of the t
 majority label is written to the task's label field and the share of valid answers that agree
 with it goes to ``scores["label_agreement"]``, a confidence score downstream steps can filter or
 route on. A record with no valid answer is rejected (``no_label``); one below ``min_agreement``
-is rejected (``low_agreement``). A label the record had before is kept in provenance
-(``conditioning.previous_label``), so labeling a gold set measures agreement with it.
+is rejected (``low_agreement``), or kept for people to review with ``route`` (see
+``steps.routing``; the score is ``label_agreement``). A label the record had before is kept in
+provenance (``conditioning.previous_label``), so labeling a gold set measures agreement with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datarefinery.errors import ConfigError
 from datarefinery.prompts.render import resolve_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import ModelStep, Output, StepConfig, StepContext, gather_or_cancel
+from datarefinery.steps.routing import ROUTE_HELP, Route, route_kept, route_or_reject
 from datarefinery.steps.voting import vote
 
 
@@ -31,6 +33,7 @@ class LabelConfig(StepConfig):
     template: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int = Field(default=32, ge=8, description="a label reply is a few tokens")
+    route: Route = Field(default=False, description=ROUTE_HELP)
 
 
 class Label(ModelStep[LabelConfig]):
@@ -81,13 +84,18 @@ class Label(ModelStep[LabelConfig]):
             detail = f"no valid answer in {result.samples} samples"
             output = Rejected(record, self.ctx.name, "no_label", detail)
         else:
-            output = self._labeled(record, result.label, result.agreement, result.votes)
+            labeled = self._labeled(record, result.label, result.agreement, result.votes)
+            route = self.config.route
             if result.agreement < self.config.min_agreement:
                 detail = (
                     f"{result.agreement:.2f} of the answers agree on {result.label!r} "
                     f"(min_agreement {self.config.min_agreement}); votes {result.votes}"
                 )
-                output = Rejected(output, self.ctx.name, "low_agreement", detail)
+                rejection = Rejected(labeled, self.ctx.name, "low_agreement", detail)
+                output = route_or_reject(route, rejection, "label_agreement", result.agreement)
+            else:
+                name = self.ctx.name
+                output = route_kept(route, labeled, name, "label_agreement", result.agreement)
         self.report([output])
         return output
 

@@ -14,6 +14,10 @@
   ``answer_pattern``); without ``answer_field`` the code must simply run cleanly (e.g. code with
   its own asserts). What the code computes is untrusted: ``scores`` and rejection details carry at
   most ``SHOWN_CHARS`` of it.
+
+``route`` (see ``steps.routing``) keeps a disagreeing record for people to review instead of
+rejecting it; its threshold form reads the re-labeling agreement (llm) or the classifier's
+confidence (classifier); the execute method has no score, so it takes ``route: true`` only.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from datarefinery.records import Record, Rejected
 from datarefinery.sandbox import clip, ensure_sandbox, run_python
 from datarefinery.steps.base import Output, Step, StepConfig, StepContext, gather_or_cancel
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
+from datarefinery.steps.routing import ROUTE_HELP, Route, route_kept, route_or_reject
 from datarefinery.steps.voting import vote
 
 
@@ -65,6 +70,7 @@ class ConsistencyConfig(StepConfig):
     cpu_s: int = Field(default=5, ge=1)
     memory_mb: int = Field(default=512, ge=32)
     concurrency: int = Field(default=2, ge=1, le=64)
+    route: Route = Field(default=False, description=ROUTE_HELP)
 
     @model_validator(mode="after")
     def _execute_needs_code(self) -> ConsistencyConfig:
@@ -75,6 +81,8 @@ class ConsistencyConfig(StepConfig):
                 re.compile(self.answer_pattern)
             except re.error as exc:
                 raise ValueError(f"answer_pattern is not a valid regex: {exc}") from None
+        if self.method == "execute" and self.route not in (True, False):
+            raise ValueError("method execute has no score to route on: use route: true")
         return self
 
 
@@ -179,8 +187,13 @@ class Consistency(Step[ConsistencyConfig]):
             return self._done(Rejected(scored, ctx.name, "no_vote", detail))
         if result.label != stated:
             detail = f"labeled {stated!r}, the model says {result.label!r} (votes {result.votes})"
-            return self._done(Rejected(scored, ctx.name, "label_disagrees", detail))
-        return self._done(scored)
+            rejection = Rejected(scored, ctx.name, "label_disagrees", detail)
+            return self._done(
+                route_or_reject(cfg.route, rejection, f"{ctx.name}_agreement", result.agreement)
+            )
+        return self._done(
+            route_kept(cfg.route, scored, ctx.name, f"{ctx.name}_agreement", result.agreement)
+        )
 
     # classifier ---------------------------------------------------------------------------------
 
@@ -209,9 +222,15 @@ class Consistency(Step[ConsistencyConfig]):
                     f"labeled {stated!r}, the {cfg.model} classifier says {predicted!r} "
                     f"(p={confidence:.2f})"
                 )
-                outputs.append(Rejected(scored, self.ctx.name, "label_disagrees", detail))
+                rejection = Rejected(scored, self.ctx.name, "label_disagrees", detail)
+                outputs.append(
+                    route_or_reject(cfg.route, rejection, f"{self.ctx.name}_confidence", confidence)
+                )
             else:
-                outputs.append(scored)
+                name = self.ctx.name
+                outputs.append(
+                    route_kept(cfg.route, scored, name, f"{self.ctx.name}_confidence", confidence)
+                )
         return outputs
 
     # execute ------------------------------------------------------------------------------------
@@ -244,7 +263,8 @@ class Consistency(Step[ConsistencyConfig]):
             return self._done(Rejected(scored, name, "no_answer", detail))
         if not answers_match(stated, computed, cfg.tolerance):
             detail = f"stated answer {clip(stated, SHOWN_CHARS)!r}, the code computes {shown!r}"
-            return self._done(Rejected(scored, name, "answer_mismatch", detail))
+            rejection = Rejected(scored, name, "answer_mismatch", detail)
+            return self._done(route_or_reject(cfg.route, rejection, "answer", None))
         return self._done(scored)
 
     def _stated(self, record: Record) -> str | None:

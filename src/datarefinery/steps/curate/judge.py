@@ -3,7 +3,8 @@
 Pointwise (default): one call per record; the reply holds a short reason and, per criterion, a
 score that the schema restricts to the enum 1..5. The record keeps ``scores[<step>]`` (mean over
 criteria), ``scores[<step>_<criterion>]`` and ``scores[<step>_reason]``; with ``threshold`` a
-record whose mean is below it is rejected (``low_score``).
+record whose mean is below it is rejected (``low_score``), or kept for people to review with
+``route`` (see ``steps.routing``; the score is the mean).
 
 Pairwise (``mode: pairwise``): records sharing the value of ``group_by`` (e.g. the same prompt)
 are paired in input order; each pair is judged twice with the candidates swapped, and only a
@@ -34,6 +35,7 @@ from datarefinery.steps.base import (
     StepContext,
     gather_or_cancel,
 )
+from datarefinery.steps.routing import ROUTE_HELP, Route, route_kept, route_or_reject
 
 Score = Literal[1, 2, 3, 4, 5]
 Better = Literal["A", "B", "tie"]
@@ -59,6 +61,7 @@ class JudgeConfig(StepConfig):
     template: str | None = None
     temperature: float | None = Field(default=0.0, ge=0, le=2)
     reason_chars: int = Field(default=200, ge=10, le=2000)
+    route: Route = Field(default=False, description=ROUTE_HELP)
 
     @field_validator("criteria")
     @classmethod
@@ -74,6 +77,8 @@ class JudgeConfig(StepConfig):
     def _pairwise(self) -> JudgeConfig:
         if self.mode == "pairwise" and not self.group_by:
             raise ValueError("pairwise mode needs group_by: the field two candidates share")
+        if self.mode == "pairwise" and self.route is not False:
+            raise ValueError("route is for pointwise judging: a pairwise verdict has no score")
         return self
 
 
@@ -161,8 +166,9 @@ class Judge(LLMStep[JudgeConfig]):
         threshold = self.config.threshold
         if threshold is not None and mean < threshold:
             detail = f"mean score {mean:.2f} < threshold {threshold:g}: {reply.reason}"
-            return [Rejected(judged, prefix, "low_score", detail)]
-        return [judged]
+            rejection = Rejected(judged, prefix, "low_score", detail)
+            return [route_or_reject(self.config.route, rejection, prefix, mean)]
+        return [route_kept(self.config.route, judged, prefix, prefix, mean)]
 
     # pairwise ----------------------------------------------------------------------------------
 

@@ -6,18 +6,26 @@ seeds and every seed is shown equally often. The seed ids shown go into provenan
 
 Small models copy demonstrations; a record whose text fields are closer than
 ``max_seed_similarity`` (ROUGE-L) to a demonstration of its call is rejected (``copies_seed``).
+
+``demos_from_review: OUT`` adds to the seeds the records people accepted, corrected or edited in
+the review of run directory OUT (their decisions applied), so the next round learns from what
+people fixed. The step's identity then includes a digest of OUT's decisions: a rerun after they
+change redoes it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from datarefinery.config import load_seeds
+from datarefinery.config import TaskSpec, load_seeds
+from datarefinery.decisions import DECISIONS_FILE, DecisionStore
 from datarefinery.errors import ConfigError
 from datarefinery.records import Record
-from datarefinery.steps.base import StepContext
+from datarefinery.steps.base import Gate, StepContext
+from datarefinery.steps.curate.review import reviewed_records
 from datarefinery.steps.synthesize.planned import LabelledConfig, PlannedGeneration
 from datarefinery.text import rouge_l
 
@@ -34,6 +42,10 @@ class FewShotConfig(LabelledConfig):
         le=1,
         description="reject a record this close (ROUGE-L) to a demonstration it was shown",
     )
+    demos_from_review: str | None = Field(
+        default=None,
+        description="a run directory whose reviewed records (accepted, corrected) join the seeds",
+    )
 
 
 class FewShot(PlannedGeneration[FewShotConfig]):
@@ -42,12 +54,20 @@ class FewShot(PlannedGeneration[FewShotConfig]):
     technique = "few_shot"
     template_name = "few_shot"
 
+    def __init__(self, config: FewShotConfig) -> None:
+        super().__init__(config)
+        # Demonstrations from a review depend on people's decisions, which the spec does not hold.
+        self.gated = config.demos_from_review is not None  # type: ignore[misc]
+
     def setup(self, ctx: StepContext) -> None:
         super().setup(ctx)
         task = ctx.require_task()
-        seeds = load_seeds(task, ctx.base_dir)
+        seeds = load_seeds(task, ctx.base_dir) + self._reviewed(ctx, task)
         if not seeds:
-            raise ConfigError(f"step {ctx.name} needs seed examples: add 'seeds:' to the task")
+            raise ConfigError(
+                f"step {ctx.name} needs seed examples: add 'seeds:' to the task, or "
+                "demos_from_review: a run directory with reviewed records"
+            )
         self.seeds = {seed.id: seed for seed in seeds}
         label_field = task.label_field
         self.pools: dict[str | None, list[str]] = {}
@@ -64,6 +84,23 @@ class FewShot(PlannedGeneration[FewShotConfig]):
                 )
             order = self.rng("rotation", label).sample(ids, len(ids))
             self.pools[label] = order
+
+    def _reviewed(self, ctx: StepContext, task: TaskSpec) -> list[Record]:
+        if self.config.demos_from_review is None:
+            return []
+        out = Path(self.config.demos_from_review).expanduser()
+        out = out if out.is_absolute() else ctx.base_dir / out
+        if not (out / DECISIONS_FILE).exists():
+            raise ConfigError(
+                f"step {ctx.name}: demos_from_review names {out}, which holds no review "
+                f"decisions ({DECISIONS_FILE}); review it first with `refinery review {out}`"
+            )
+        # Read before the records, like the review step's gate: see executors/gate.py.
+        self.review_identity = DecisionStore.of_run(out).digest()
+        return [r for r in reviewed_records(out, ctx) if all(n in r.fields for n in task.fields)]
+
+    def gate(self, records: list[Record]) -> Gate:
+        return Gate(self.review_identity)
 
     def condition(self, label: str | None, call: int) -> tuple[dict[str, Any], dict[str, Any]]:
         order = self.pools[label]
