@@ -74,11 +74,10 @@ class ModelNotFoundError(UsageError):
 class MissingDependencyError(UsageError):
     """An optional dependency is not installed."""
 
-    def __init__(self, what: str, extra: str) -> None:
+    def __init__(self, what: str, extra: str, *, also: str = "") -> None:
         self.extra = extra
-        super().__init__(
-            f"{what} needs an optional dependency: pip install 'datarefinery[{extra}]'"
-        )
+        message = f"{what} needs an optional dependency: pip install 'datarefinery[{extra}]'"
+        super().__init__(f"{message}. {also}" if also else message)
 
 
 class RunDirError(UsageError):

@@ -12,7 +12,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from datarefinery.config import LoadedSpec, load_spec, spec_from_dict
+from datarefinery.config import (
+    LlamaCppConfig,
+    LLMConfig,
+    LoadedSpec,
+    OpenAIConfig,
+    load_spec,
+    spec_from_dict,
+)
 from datarefinery.errors import UsageError
 from datarefinery.evaluate.run_diversity import DatasetSample, summarize_sample
 from datarefinery.executors.base import Executor
@@ -21,6 +28,7 @@ from datarefinery.executors.progress import ProgressSink
 from datarefinery.fingerprints import Fingerprint, check_unchanged, fingerprints, named_files
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend, Usage
+from datarefinery.llm.factory import require_installed
 from datarefinery.manifest import (
     Counts,
     DiversitySummary,
@@ -133,6 +141,8 @@ async def _run(
     # manifest: a linear sequence whose parts share the run directory and manifest
     spec = loaded.spec
     pipeline = Pipeline.from_spec(loaded)
+    if backend is None and pipeline.uses_llm:
+        require_installed([spec.llm, *_step_llm_blocks(pipeline)])
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
     inputs = _checked_inputs(loaded, run_dir)
     surrogate_key = (
@@ -191,6 +201,16 @@ async def _run(
         seconds=time.perf_counter() - started,
         manifest=manifest,
     )
+
+
+def _step_llm_blocks(pipeline: Pipeline) -> list[LLMConfig]:
+    """The ``llm``-style blocks that steps' options name besides the run's (``models:``)."""
+    found: list[LLMConfig] = []
+    for step in pipeline.steps:
+        for value in vars(step.config).values():
+            items = value if isinstance(value, list) else [value]
+            found.extend(item for item in items if isinstance(item, LlamaCppConfig | OpenAIConfig))
+    return found
 
 
 def _checked_inputs(loaded: LoadedSpec, run_dir: RunDir) -> dict[str, Fingerprint]:

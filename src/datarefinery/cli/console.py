@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from datarefinery import DatarefineryError, UsageError
 
@@ -26,7 +27,8 @@ err_console = Console(stderr=True)
 
 def fail(exc: Exception) -> typer.Exit:
     """Print ``exc`` as an error; the exit to raise: 2 for a usage error, else 1."""
-    err_console.print(f"[red bold]error:[/] {exc}", highlight=False, markup=True)
+    # Escaped: a message may hold brackets that are not markup (pip install 'datarefinery[ray]').
+    err_console.print(f"[red bold]error:[/] {escape(str(exc))}", highlight=False, markup=True)
     return typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from datarefinery import DatarefineryError, UsageError
 from datarefinery.cli.console import command_errors, console, err_console
@@ -98,7 +99,7 @@ def write_run_report(run_dir: Path) -> None:
         evaluation = evaluate_dataset(run_dir, detector=make_detector("regex"))
         paths = write_report(evaluation, run_dir / "report")
     except (DatarefineryError, ImportError) as exc:
-        err_console.print(f"[yellow]report skipped:[/] {exc}", highlight=False)
+        err_console.print(f"[yellow]report skipped:[/] {escape(str(exc))}", highlight=False)
         return
     console.print(f"report   {paths['report']}  (metrics.json, card.md beside it)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from datarefinery.config import LLMConfig
@@ -27,6 +28,17 @@ def make_backend(config: LLMConfig) -> Backend:
     return LlamaCppBackend(
         config.model, n_ctx=config.n_ctx, n_threads=config.n_threads, parallel=config.parallel
     )
+
+
+def require_installed(configs: Iterable[LLMConfig]) -> None:
+    """Raise ``MissingDependencyError`` when a block's backend is not installed (the embedded one
+    is an extra), so a run stops before it opens its directory rather than at its first call.
+    """
+    for config in configs:
+        if config.backend == "llamacpp":
+            from datarefinery.llm.llamacpp import require_embedded
+
+            require_embedded(config.model)
 
 
 def make_cache(config: LLMConfig, default_path: Path | None) -> ResponseCache | None:

