@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -290,17 +288,33 @@ async def _sample_steps(
             )
         )
         if batch is None:  # after the first step's setup: a source step plans with it
-            first_input, batch = _count_and_head(first_source(loaded, pipeline), sample)
+            first_input, batch = _first_sample(loaded, pipeline, sample)
         session.recorder.step = name
-        result, batch = await _sample_step(step, name, batch[:sample], session.recorder)
+        picked = [batch[i] for i in spread(len(batch), sample)]
+        result, batch = await _sample_step(step, name, picked, session.recorder)
         samples.append(result)
     return samples, first_input
 
 
-def _count_and_head(records: Iterable[Record], size: int) -> tuple[int, list[Record]]:
-    iterator = iter(records)
-    head = list(islice(iterator, size))
-    return len(head) + sum(1 for _ in iterator), head
+def spread(count: int, size: int) -> list[int]:
+    """``size`` indices spread evenly over ``range(count)``, from 0: a source step plans its jobs
+    label by label, so the first few would all be of one label.
+    """
+    if count <= size:
+        return list(range(count))
+    return [index * count // size for index in range(size)]
+
+
+def _first_sample(loaded: LoadedSpec, pipeline: Pipeline, size: int) -> tuple[int, list[Record]]:
+    """The first step's input count, and its records at the ``spread`` positions (an input file
+    is read twice rather than held in memory).
+    """
+    source = first_source(loaded, pipeline)
+    if isinstance(source, list):
+        return len(source), source
+    count = sum(1 for _ in source)
+    picks = set(spread(count, size))
+    return count, [r for i, r in enumerate(first_source(loaded, pipeline)) if i in picks]
 
 
 async def _sample_step(
