@@ -119,20 +119,6 @@ class StepEstimate:
     def tokens(self) -> Range:
         return self.prompt_tokens + self.completion_tokens
 
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "step": self.step}
-        for key in ("records_in", "records_out", "calls", "prompt_tokens", "completion_tokens"):
-            value: Range = getattr(self, key)
-            data[key] = [round(value.low), round(value.mid), round(value.high)]
-        data["cost_usd"] = [round(v, 6) for v in _triple(self.cost_usd)]
-        data["seconds"] = [round(v, 1) for v in _triple(self.seconds)]
-        data.update(sampled=self.sampled, sample_calls=self.sample_calls)
-        return data
-
-
-def _triple(value: Range) -> tuple[float, float, float]:
-    return value.low, value.mid, value.high
-
 
 def _cost(pricing: Pricing, prompt: float, completion: float) -> float:
     return pricing.cost(Usage(round(prompt), round(completion)))
