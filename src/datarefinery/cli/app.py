@@ -5,9 +5,9 @@ errors) and, for what that API does not cover, these internals:
 ``runner.versions`` (``version``), ``cli.progress`` (the progress bar and run summary, over
 ``llm.engine.EngineStats``), ``evaluate`` (``evaluate_dataset``, ``write_report``,
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
-``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``) and
-``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes) and
-``import_review`` (``refinery import-review``).
+``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``),
+``loop.plan`` and ``loop.estimate`` (``refinery plan``), ``io.export.EXPORT_FORMATS`` (the names
+``refinery export --format`` takes) and ``import_review`` (``refinery import-review``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datarefinery.cli.console import console
 from datarefinery.cli.evaluate import evaluate_command
 from datarefinery.cli.export import export_command
 from datarefinery.cli.import_review import import_review_command
+from datarefinery.cli.plan import plan_command
 from datarefinery.cli.refine import eval_app, refine_app
 from datarefinery.cli.run import run_command
 from datarefinery.cli.s3 import experiment_app, s3_command
@@ -41,6 +42,7 @@ def version_command() -> None:
 
 
 app.command("run")(run_command)
+app.command("plan")(plan_command)
 app.command("export")(export_command)
 app.command("import-review")(import_review_command)
 app.command("evaluate")(evaluate_command)

@@ -59,6 +59,16 @@ async def gather_or_cancel(*calls: Awaitable[T]) -> list[T]:
         raise
 
 
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    """A step's work on some input: the records it passes on and the model calls it makes (in
+    ``Step.estimate_calls``: per input record for the rates, in all for the result).
+    """
+
+    records_out: float
+    calls: float
+
+
 class StepConfig(BaseModel):
     """Base of every step's options model: unknown options are errors."""
 
@@ -158,6 +168,13 @@ class Step(abc.ABC, Generic[C]):
         classifiers, pairing): the executor then gives them a single shard.
         """
         return False
+
+    def estimate_calls(self, n_in: float, per_record: CallEstimate) -> CallEstimate:
+        """What the step does on ``n_in`` input records, given what it did per record on a sample
+        (``refinery plan``). Proportional by default; a step whose output or calls do not grow
+        with its input (a fixed-size selection) says so here.
+        """
+        return CallEstimate(n_in * per_record.records_out, n_in * per_record.calls)
 
     def reads(self, task: TaskSpec | None) -> set[str]:
         """Fields this step needs on its input records (checked when the pipeline is built)."""

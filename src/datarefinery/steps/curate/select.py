@@ -18,7 +18,7 @@ from pydantic import Field
 
 from datarefinery.config import TaskSpec
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import Output, Step, StepConfig, StepContext
+from datarefinery.steps.base import CallEstimate, Output, Step, StepConfig, StepContext
 from datarefinery.steps.curate.fields import chosen_fields, label_field_of
 
 if TYPE_CHECKING:
@@ -80,6 +80,10 @@ class Select(Step[SelectConfig]):
 
     def needs_whole_input(self) -> bool:
         return True
+
+    def estimate_calls(self, n_in: float, per_record: CallEstimate) -> CallEstimate:
+        # A sample smaller than n keeps everything; the run keeps n of however many come in.
+        return CallEstimate(min(n_in, self.config.n), 0.0)
 
     def _fields(self, task: TaskSpec | None) -> list[str]:
         return chosen_fields(self.config.fields, task)
