@@ -4,13 +4,14 @@ finished run (dataset + rejections) or one stopped after some steps (committed s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.manifest import Manifest, ShardStats
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.rundir import RunDir
-from datarefinery.io.write import write_jsonl_atomic
 
 LABELS = {"positive": "the reviewer liked the movie", "negative": "the reviewer disliked it"}
 SPEC: dict[str, Any] = {
@@ -34,7 +35,10 @@ def demo_records(n: int) -> list[Record]:
     """``n`` labeled reviews with varied label agreement and judge scores; every 10th is routed."""
     records = []
     for i in range(n):
-        scores: dict[str, Any] = {"label_agreement": [1.0, 0.8, 0.6, 0.4][i % 4], "judge": 1 + i % 5}
+        scores: dict[str, Any] = {
+            "label_agreement": [1.0, 0.8, 0.6, 0.4][i % 4],
+            "judge": 1 + i % 5,
+        }
         if i % 10 == 3:
             scores["route"] = "label"
             scores["route_reason"] = "label_agreement 0.40 < 0.67"
@@ -52,7 +56,7 @@ def demo_records(n: int) -> list[Record]:
 def write_run(
     out: Path,
     kept: list[Record],
-    rejected: list[Rejected] = (),  # type: ignore[assignment]
+    rejected: Sequence[Rejected] = (),
     *,
     status: str = "complete",
     spec: dict[str, Any] | None = None,
