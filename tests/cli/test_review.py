@@ -1,5 +1,6 @@
 import os
 import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -40,3 +41,14 @@ def test_review_of_a_folder_that_is_no_run_says_so(tmp_path: Path) -> None:
     done = refinery("review", tmp_path, "--reviewer", "ana")
     assert done.returncode == 2
     assert "holds no manifest.json" in done.stdout + done.stderr
+
+
+def test_a_port_in_use_is_a_usage_error(tmp_path: Path) -> None:
+    out = write_run(tmp_path / "run", demo_records(2))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        done = refinery("review", out, "--reviewer", "ana", "--port", port)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from datarefinery.cli.console import command_errors, console
-from datarefinery.errors import MissingDependencyError
+from datarefinery.errors import MissingDependencyError, UsageError
 
 
 def review_command(
@@ -17,14 +17,13 @@ def review_command(
         Path, typer.Argument(help="The run directory (refinery run -o OUT).", show_default=False)
     ],
     reviewer: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--reviewer",
-            prompt="Reviewer name",
-            help="Who decides; recorded with every decision.",
+            help="Who decides; recorded with every decision (asked for when not given).",
             show_default=False,
         ),
-    ],
+    ] = None,
     port: Annotated[
         int, typer.Option("--port", help="Port on 127.0.0.1 (default: a free one).")
     ] = 0,
@@ -60,9 +59,17 @@ def review_command(
         from datarefinery.review.load import load_run
 
         run = load_run(out)
+        # Asked here, not by typer, so that --calibration needs no reviewer.
+        reviewer = reviewer or typer.prompt("Reviewer name")
         token = secrets.token_urlsafe(24)
         app = create_app(out, run, reviewer=reviewer, token=token, sort_by=sort_by)
-        sock = bind(port)
+        try:
+            sock = bind(port)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): choose another --port, "
+                "or leave it out for a free one"
+            ) from None
     address = f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}"
     console.print(f"reviewing {len(run.records)} records of {out} as {reviewer}")
     console.print(f"open {address}", soft_wrap=True)
