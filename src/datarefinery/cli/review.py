@@ -50,6 +50,10 @@ def review_command(
 
         calibration_command(out)
         return
+    _serve(out, reviewer, port, sort_by)
+
+
+def _serve(out: Path, reviewer: str | None, port: int, sort_by: str | None) -> None:
     with command_errors():
         try:
             from datarefinery.review.app import create_app
