@@ -32,8 +32,8 @@ TORCH = "torch==2.13.0"
 # Extras for the quickstart job and, with the test tools, for the test suite. `embedded` is
 # llama-cpp-python, installed just before on its own (with the build settings below), so here it
 # only declares what the quickstart relies on.
-EXTRAS = "embedded,embed"
-DEV_EXTRAS = "embedded,embed,hf,dev,refine,curate,ray"
+EXTRAS = "embedded,embed,review"
+DEV_EXTRAS = "embedded,embed,hf,dev,refine,curate,ray,review"
 # Build llama.cpp without the multimodal library (not used; saves about a third of the compile)
 # and for the x86-64-v3 baseline instead of the build machine's CPU, so a cached wheel stays
 # valid on any AVX2 machine.

@@ -28,6 +28,8 @@ ROOT = "datarefinery"
 # Top to bottom. Units on one floor may import each other (but not round a cycle).
 FLOORS: list[tuple[str, ...]] = [
     ("cli",),
+    # The review page reads run directories and stores decisions; only the CLI serves it.
+    ("review",),
     (ROOT,),  # the public API that __init__ re-exports
     # The S3 loop and the refinement evaluation run whole pipelines: they call runner.run (load,
     # choose the executor, report) like any user, so they sit above the runner, not below it.

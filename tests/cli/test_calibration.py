@@ -1,21 +1,18 @@
-"""``calibration_command``, as ``refinery review OUT --calibration`` will call it, on a tiny app."""
+"""``refinery review OUT --calibration``: the judges' and labellers' agreement with people."""
 
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
-from datarefinery.cli.calibration import calibration_command
+from datarefinery.cli.app import app
 from datarefinery.cli.console import EXIT_USAGE
 from tests.support.calibration_runs import labelled_run
 
 RUNNER = CliRunner()
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command()(calibration_command)
-    return app
+def _review(out: Path) -> list[str]:
+    return ["review", str(out), "--calibration"]
 
 
 def _said(output: str) -> str:
@@ -24,7 +21,7 @@ def _said(output: str) -> str:
 
 def test_the_table_prints_the_figures(tmp_path: Path) -> None:
     out = labelled_run(tmp_path)
-    done = RUNNER.invoke(_app(), [str(out)], env={"COLUMNS": "160"})
+    done = RUNNER.invoke(app, _review(out), env={"COLUMNS": "160"})
     assert done.exit_code == 0, done.output
     said = _said(done.output)
     assert "Judges and labellers against people (15 decisions)" in said
@@ -37,12 +34,12 @@ def test_the_table_prints_the_figures(tmp_path: Path) -> None:
 
 def test_without_decisions_it_says_how_to_make_some(tmp_path: Path) -> None:
     out = labelled_run(tmp_path, decide=False)
-    done = RUNNER.invoke(_app(), [str(out)], env={"COLUMNS": "160"})
+    done = RUNNER.invoke(app, _review(out), env={"COLUMNS": "160"})
     assert done.exit_code == 0
     assert f"decide on some records with `refinery review {out}` first" in _said(done.output)
 
 
 def test_a_folder_that_is_not_a_run_is_a_usage_error(tmp_path: Path) -> None:
-    done = RUNNER.invoke(_app(), [str(tmp_path)])
+    done = RUNNER.invoke(app, _review(tmp_path))
     assert done.exit_code == EXIT_USAGE
     assert "is not a run directory (no manifest.json)" in _said(done.output)

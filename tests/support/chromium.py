@@ -141,3 +141,72 @@ def open_page(path: Path, script: str) -> PageResult:
         elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             result.errors.append(f"log: {params['entry'].get('text')}")
     return result
+
+
+class LivePage:
+    """One tab of a running Chromium, for pages served over HTTP: navigate, type keys, read the
+    DOM, take screenshots. Console errors and exceptions collect in ``errors()``."""
+
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+
+    def goto(self, url: str) -> int:
+        """Load ``url``; the HTTP status of the document finally shown (after redirects)."""
+        self.session.events.clear()
+        self.session.call("Page.navigate", url=url)
+        self.session.wait_for("Page.loadEventFired")
+        statuses = [
+            e["params"]["response"]["status"]
+            for e in self.session.events
+            if e.get("method") == "Network.responseReceived"
+            and e["params"].get("type") == "Document"
+        ]
+        return int(statuses[-1])
+
+    def evaluate(self, script: str) -> Any:
+        answer = self.session.call("Runtime.evaluate", expression=script, returnByValue=True)
+        return answer.get("result", {}).get("value")
+
+    def wait_until(self, script: str, timeout: float = 10) -> Any:
+        """Evaluate ``script`` until it is truthy (the page's fetches are asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while not (value := self.evaluate(script)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout} s: {script}")
+            time.sleep(0.05)
+        return value
+
+    def press(self, key: str) -> None:
+        """A real key press (keyDown with its text, then keyUp), as a person typing sends it."""
+        text = {"text": key} if len(key) == 1 else {}
+        self.session.call("Input.dispatchKeyEvent", type="keyDown", key=key, **text)
+        self.session.call("Input.dispatchKeyEvent", type="keyUp", key=key)
+
+    def screenshot(self) -> bytes:
+        shot = self.session.call("Page.captureScreenshot", format="png")
+        return base64.b64decode(shot.get("data", ""))
+
+    def errors(self) -> list[str]:
+        found = []
+        for event in self.session.events:
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Runtime.consoleAPICalled" and params.get("type") in {"error", "assert"}:
+                found.append(f"console: {params.get('args')}")
+            elif method == "Runtime.exceptionThrown":
+                found.append(f"exception: {params.get('exceptionDetails')}")
+        return found
+
+
+@contextmanager
+def live_page() -> Iterator[LivePage]:
+    """A fresh headless Chromium (its own profile) with one tab, closed on exit."""
+    with _browser() as base:
+        targets = httpx.get(f"{base}/json/list", timeout=10).json()
+        page = next(t for t in targets if t.get("type") == "page")
+        session = _Session(page["webSocketDebuggerUrl"])
+        try:
+            for domain in ("Page", "Runtime", "Network"):
+                session.call(f"{domain}.enable")
+            yield LivePage(session)
+        finally:
+            session.ws.close()

@@ -7,7 +7,8 @@ errors) and, for what that API does not cover, these internals:
 ``report.html.lookup``), ``detect.factory`` (the PII detector of ``evaluate``),
 ``loop.refine_eval`` (``refinery eval``), ``loop.experiment`` (``refinery experiment``),
 ``loop.plan`` and ``loop.estimate`` (``refinery plan``), ``io.export.EXPORT_FORMATS`` (the names
-``refinery export --format`` takes) and ``import_review`` (``refinery import-review``).
+``refinery export --format`` takes), ``import_review`` (``refinery import-review``) and ``review``
+(the review page of ``refinery review``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datarefinery.cli.export import export_command
 from datarefinery.cli.import_review import import_review_command
 from datarefinery.cli.plan import plan_command
 from datarefinery.cli.refine import eval_app, refine_app
+from datarefinery.cli.review import review_command
 from datarefinery.cli.run import run_command
 from datarefinery.cli.s3 import experiment_app, s3_command
 from datarefinery.runner import versions
@@ -46,6 +48,7 @@ app.command("plan")(plan_command)
 app.command("export")(export_command)
 app.command("import-review")(import_review_command)
 app.command("evaluate")(evaluate_command)
+app.command("review")(review_command)
 app.command("version")(version_command)
 app.add_typer(refine_app, name="refine")
 app.add_typer(eval_app, name="eval")

@@ -1,0 +1,76 @@
+"""Run directories for the review page's tests, written with the run directory's own classes: a
+finished run (dataset + rejections) or one stopped after some steps (committed shards only)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.manifest import Manifest, ShardStats
+from datarefinery.records import Provenance, Record, Rejected
+from datarefinery.rundir import RunDir
+
+LABELS = {"positive": "the reviewer liked the movie", "negative": "the reviewer disliked it"}
+SPEC: dict[str, Any] = {
+    "name": "review-demo",
+    "task": {"description": "Sentiment of movie reviews.", "labels": LABELS},
+    "steps": [{"label": {"k": 5}}, {"judge": {"criteria": ["fluent"]}}],
+}
+
+_TEXTS = (
+    "The story moves at a steady pace and the actors seem to enjoy every scene.",
+    "I found the second half slow, but the ending made up for most of it.",
+    "Nothing in this film works, from the flat jokes to the muddy sound.",
+    "A clever script and a warm cast make this an easy evening to recommend.",
+    "The director wastes a good premise on characters nobody could care about.",
+    "Every frame looks beautiful and the music carries the quieter moments.",
+    "It drags on far too long and the twist is obvious from the first act.",
+)
+
+
+def demo_records(n: int) -> list[Record]:
+    """``n`` labeled reviews with varied label agreement and judge scores; every 10th is routed."""
+    records = []
+    for i in range(n):
+        scores: dict[str, Any] = {
+            "label_agreement": [1.0, 0.8, 0.6, 0.4][i % 4],
+            "judge": 1 + i % 5,
+        }
+        if i % 10 == 3:
+            scores["route"] = "label"
+            scores["route_reason"] = "label_agreement 0.40 < 0.67"
+        records.append(
+            Record(
+                id=f"r{i:06d}",
+                fields={"text": _TEXTS[i % len(_TEXTS)], "label": ["positive", "negative"][i % 2]},
+                provenance=Provenance(step="input", technique="input", source="reviews.jsonl"),
+                scores=scores,
+            )
+        )
+    return records
+
+
+def write_run(
+    out: Path,
+    kept: list[Record],
+    rejected: Sequence[Rejected] = (),
+    *,
+    status: str = "complete",
+    spec: dict[str, Any] | None = None,
+) -> Path:
+    """A run directory: finished (``status`` complete: dataset.jsonl and rejected.jsonl), or
+    not (the records committed as the first step's only shard)."""
+    run = RunDir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(name="review-demo", spec_hash="test", status=status, spec=spec or SPEC)
+    run.write_manifest(manifest)
+    if status == "complete":
+        write_jsonl_atomic(run.dataset_path, (r.to_json() for r in kept))
+        write_jsonl_atomic(run.rejected_path, (json.dumps(r.to_dict()) for r in rejected))
+    else:
+        stats = ShardStats(records_in=len(kept), records_out=len(kept))
+        run.step_dir(0, "label").commit(0, kept, list(rejected), stats)
+    return out
