@@ -37,6 +37,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner",),
     ("evaluate",),
     ("executors",),
+    # Exporting a run waiting for review reads the review step's options (steps) and io.export.
+    ("waiting",),
     ("pipeline",),
     ("steps",),
     ("models",),

@@ -12,7 +12,7 @@ from datarefinery.errors import (
     InputFileError,
     UsageError,
 )
-from datarefinery.io import ExportMapping, export, read_records, write_records
+from datarefinery.io import ExportMapping, read_records, write_records
 from datarefinery.llm import (
     Backend,
     Engine,
@@ -27,6 +27,7 @@ from datarefinery.loop.s3 import S3Result, run_s3
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.runner import RunResult, run
+from datarefinery.waiting import export
 
 __version__ = "0.1.0"
 

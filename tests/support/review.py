@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from datarefinery.io.write import write_jsonl_atomic
+from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.manifest import Manifest, ShardStats
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.rundir import RunDir
@@ -74,3 +75,23 @@ def write_run(
         stats = ShardStats(records_in=len(kept), records_out=len(kept))
         run.step_dir(0, "label").commit(0, kept, list(rejected), stats)
     return out
+
+
+def review_example(folder: Path) -> Path:
+    """``examples/review.yaml`` written into ``folder`` with its input path made absolute, so a
+    test (or a bench script) can run it there."""
+    from tests.support.cli import write_spec
+    from tests.support.examples import EXAMPLES, example_spec
+
+    data = example_spec("review")
+    data["input"] = str(EXAMPLES / data["input"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_spec(folder / "review.yaml", data)
+
+
+def golden_backend() -> ScriptedBackend:
+    """The goldens' scripted model: on ``examples/review.yaml`` it routes u2 and u4 (agreement
+    0.6 < 0.8), both labeled by it as their goldens show."""
+    from tests.support.goldens import golden_reply
+
+    return ScriptedBackend(golden_reply)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -13,6 +13,7 @@ from datarefinery.cli.console import command_errors, console
 from datarefinery.io.argilla import settings_path
 from datarefinery.io.export import EXPORT_FORMATS
 from datarefinery.io.labelstudio import config_path
+from datarefinery.waiting import REVIEW_RECORDS, ReviewRecords, waiting_step
 
 _FORMATS_HELP = "; ".join(f"{name}: {f.summary}" for name, f in EXPORT_FORMATS.items())
 _TRAINING = {name for name, f in EXPORT_FORMATS.items() if f.takes_mapping}
@@ -36,7 +37,8 @@ def export_command(
     source: Annotated[
         Path,
         typer.Argument(
-            help="A finished run directory, or a records file (.jsonl, .csv, .parquet, HF folder).",
+            help="A run directory (finished, or waiting for review), or a records file "
+            "(.jsonl, .csv, .parquet, HF folder).",
             show_default=False,
         ),
     ],
@@ -64,6 +66,15 @@ def export_command(
     input_field: Annotated[str | None, _field("input", "input, when present")] = None,
     chosen_field: Annotated[str | None, _field("chosen", "chosen")] = None,
     rejected_field: Annotated[str | None, _field("rejected", "rejected")] = None,
+    records: Annotated[
+        str | None,
+        typer.Option(
+            "--records",
+            help="Of a run waiting for review, which records its review step reads: undecided "
+            "(default: the ones it waits on), routed, or all.",
+            show_default=False,
+        ),
+    ] = None,
     keep: Annotated[
         list[str] | None,
         typer.Option(
@@ -74,18 +85,23 @@ def export_command(
         ),
     ] = None,
 ) -> None:
-    """Write records in another format: whole records (jsonl, csv, parquet, hf) or training
-    rows (sft-messages, sharegpt, alpaca, dpo, dpo-messages). A record missing a mapped field
-    stops the export with its file, line, record id and the option to set (exit 2).
+    """Write records in another format: whole records (jsonl, csv, parquet, hf), training
+    rows (sft-messages, sharegpt, alpaca, dpo, dpo-messages) or annotation-tool tasks
+    (labelstudio, argilla). A run waiting for review gives the records its review step waits on.
+    A record missing a mapped field stops the export with its file, line, record id and the
+    option to set (exit 2).
     """
     # Why long: typer reads the options from this signature, one entry per field-mapping option.
     with command_errors():
         markers = ("dataset.jsonl", "dataset_info.json", "state.json")
-        if source.is_dir() and not any((source / name).exists() for name in markers):
+        waiting = waiting_step(source)
+        if source.is_dir() and waiting is None and not any((source / n).exists() for n in markers):
             raise UsageError(
                 f"{source} has no dataset.jsonl: is it a finished run directory? "
                 "(or give a records file or a saved Hugging Face dataset)"
             )
+        if records is not None and records not in REVIEW_RECORDS:
+            raise UsageError(f"--records {records}: use one of {', '.join(REVIEW_RECORDS)}")
         mapping = datarefinery.ExportMapping(
             messages=messages_field,
             prompt=prompt_field,
@@ -96,7 +112,14 @@ def export_command(
             rejected=rejected_field,
             keep=tuple(keep or ()),
         )
-        count = datarefinery.export(source, out, format=format, mapping=mapping)
+        count = datarefinery.export(
+            source, out, format=format, mapping=mapping, review=cast(ReviewRecords | None, records)
+        )
+    if waiting is not None:
+        console.print(
+            f"{source} waits for review: these are the {records or 'undecided'} records its "
+            "review step reads (--records undecided | routed | all)"
+        )
     console.print(f"wrote {count} {'rows' if format in _TRAINING else 'records'} to {out}")
     if format in _SIDECARS:
         what, where = _SIDECARS[format]

@@ -74,7 +74,11 @@ def _manifest_task(located: Sequence[Located]) -> dict[str, Any]:
     where = next((w for _, w in located if w is not None), None)
     if where is None:
         return {}
-    manifest = Path(where[0]).parent / "manifest.json"
+    # A run's records file: its dataset.jsonl, or a step's committed shard (OUT/steps/NN-x/).
+    folder = Path(where[0]).parent
+    if folder.parent.name == "steps":
+        folder = folder.parent.parent
+    manifest = folder / "manifest.json"
     if not manifest.exists():
         return {}
     try:

@@ -126,6 +126,17 @@ def export(
     ``write_records``). ``mapping`` names the record fields of the training formats' parts.
     Returns how many rows were written.
     """
+    return export_located(_locate(source), path, format=format, mapping=mapping)
+
+
+def export_located(
+    located: Iterable[Located],
+    path: str | Path,
+    *,
+    format: str | None = None,
+    mapping: ExportMapping | Mapping[str, Any] | None = None,
+) -> int:
+    """``export`` of records that carry where they were read from (file, line), for messages."""
     fields = mapping if isinstance(mapping, ExportMapping) else ExportMapping(**(mapping or {}))
     path = Path(path)
     if format is None:
@@ -147,7 +158,6 @@ def export(
                 "training formats (sft-messages, sharegpt, alpaca, dpo, dpo-messages)"
             )
         format_name = format
-    located = _locate(source)
     if format_name == "auto":
         return write_records(path, (record for record, _ in located))
     return EXPORT_FORMATS[format_name].write(path, located, fields)
