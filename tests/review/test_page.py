@@ -1,40 +1,15 @@
 """The review page in headless Chromium, served by the real app on loopback."""
 
 import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from datarefinery.decisions import DecisionStore
 from datarefinery.records import Record, Rejected
-from datarefinery.review.app import create_app
-from datarefinery.review.load import load_run
-from datarefinery.review.server import bind, server
 from tests.support.chromium import live_page
-from tests.support.review import demo_records, write_run
+from tests.support.review import TOKEN, demo_records, serving, write_run
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "page-test-token"
 DECISIONS = "[...document.querySelectorAll('tr.row td.decision')].map(d => d.textContent)"
-
-
-@contextmanager
-def serving(out: Path, reviewer: str = "ana") -> Iterator[str]:
-    app = create_app(out, load_run(out), reviewer=reviewer, token=TOKEN)
-    sock = bind(0)
-    uvicorn_server = server(app)
-    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uvicorn_server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(10)
 
 
 def _run(tmp_path: Path) -> Path:

@@ -4,7 +4,10 @@ finished run (dataset + rejections) or one stopped after some steps (committed s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +98,29 @@ def golden_backend() -> ScriptedBackend:
     from tests.support.goldens import golden_reply
 
     return ScriptedBackend(golden_reply)
+
+
+TOKEN = "page-test-token"
+
+
+@contextmanager
+def serving(out: Path, reviewer: str = "ana", token: str = TOKEN) -> Iterator[str]:
+    """The real review app for run directory ``out`` served by uvicorn on a free loopback port,
+    in a thread; yields its address (without the token)."""
+    from datarefinery.review.app import create_app
+    from datarefinery.review.load import load_run
+    from datarefinery.review.server import bind, server
+
+    app = create_app(out, load_run(out), reviewer=reviewer, token=token)
+    sock = bind(0)
+    uvicorn_server = server(app)
+    thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uvicorn_server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(10)
