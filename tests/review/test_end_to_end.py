@@ -1,8 +1,10 @@
 """Co-annotation end to end, as a person lives it: `refinery run` stops waiting for review (exit
 4), the real review page in headless Chromium takes their key presses, and the same `refinery run`
-completes with their decisions in the dataset."""
+completes with their decisions in the dataset. With REFINERY_SCREENSHOT=1 it also rewrites the
+README's screenshot, docs/review-page.png."""
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from tests.support.cli import LEAN
 from tests.support.fake import read_jsonl
 from tests.support.review import TOKEN, golden_backend, review_example, serving
 
+ROOT = Path(__file__).resolve().parents[2]
 ROWS = "[...document.querySelectorAll('tr.row')].map(r => r.dataset.id)"
 DECISIONS = "[...document.querySelectorAll('tr.row td.decision')].map(d => d.textContent)"
 
@@ -30,8 +33,11 @@ def test_route_wait_review_in_the_browser_then_complete(
         return real_run(*args, **{**options, "backend": backend})
 
     monkeypatch.setattr(datarefinery, "run", scripted_run)
-    out = tmp_path / "runs" / "review"
-    command = ["run", str(review_example(tmp_path)), "-o", str(out), "-q", *LEAN]
+    # Relative paths from the project folder, as a user types them: the page's header (and the
+    # README's screenshot) reads runs/review.
+    monkeypatch.chdir(tmp_path)
+    out = Path("runs/review")
+    command = ["run", str(review_example(Path("."))), "-o", str(out), "-q", *LEAN]
     waiting = CliRunner().invoke(app, command)
     assert waiting.exit_code == EXIT_WAITING == 4, waiting.output
     assert not (out / "dataset.jsonl").exists()
@@ -45,6 +51,8 @@ def test_route_wait_review_in_the_browser_then_complete(
         assert {first, second} == set(routed)  # routed records head the queue
         page.press("a")  # accept the first
         page.wait_until("document.querySelectorAll('tr.row td.decision')[0].textContent")
+        if os.environ.get("REFINERY_SCREENSHOT"):  # the README's: one decision made
+            (ROOT / "docs" / "review-page.png").write_bytes(page.screenshot())
         page.press("c")  # correct the second's label: the other one of the task's two
         page.wait_until("document.getElementById('correct-dialog').open")
         flipped = "negative" if labeled[second]["fields"]["label"] == "positive" else "positive"

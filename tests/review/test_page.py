@@ -1,6 +1,5 @@
 """The review page in headless Chromium, served by the real app on loopback."""
 
-import os
 from pathlib import Path
 
 from datarefinery.decisions import DecisionStore
@@ -8,7 +7,6 @@ from datarefinery.records import Record, Rejected
 from tests.support.chromium import live_page
 from tests.support.review import TOKEN, demo_records, serving, write_run
 
-ROOT = Path(__file__).resolve().parents[2]
 DECISIONS = "[...document.querySelectorAll('tr.row td.decision')].map(d => d.textContent)"
 
 
@@ -58,12 +56,6 @@ def test_the_page_keyboard_decisions_and_a_reload(tmp_path: Path) -> None:
         shown = page.evaluate(DECISIONS)
         assert shown[:3] == ["accept · ana", "correct → negative · ana", ""]
         assert page.errors() == []
-        if os.environ.get("REFINERY_SCREENSHOT"):
-            page.press("k")
-            page.press("k")  # the routed paraphrase, with its parent's text
-            page.evaluate("window.scrollTo(0, 0)")
-            (ROOT / "docs").mkdir(exist_ok=True)
-            (ROOT / "docs" / "review-page.png").write_bytes(page.screenshot())
         assert page.goto(url) == 200  # a reload: the cookie carries the token now
         assert page.evaluate(DECISIONS)[:3] == shown[:3]
     latest = DecisionStore.of_run(out).latest()
