@@ -46,7 +46,7 @@ def test_a_waiting_run_exports_the_records_it_waits_on(tmp_path: Path) -> None:
     out = waiting_run(tmp_path)
     said = _export(out, tmp_path / "waiting.jsonl")
     assert f"wrote 2 records to {tmp_path / 'waiting.jsonl'}" in said
-    assert "these are the undecided records its review step reads" in said
+    assert "waits for review: exporting the records it waits on" in said
     rows = read_jsonl(tmp_path / "waiting.jsonl")
     assert [r["id"] for r in rows] == ROUTED
     assert all(r["scores"]["route"] == "label" for r in rows)

@@ -23,6 +23,13 @@ _SIDECARS = {
     "argilla": ("settings", settings_path),
 }
 
+# What each --records value exports of a run waiting for review (datarefinery.waiting).
+_WHICH = {
+    "undecided": "the records it waits on (--records routed | all for more)",
+    "routed": "every record routed to review, decided or not",
+    "all": "the review step's whole input",
+}
+
 
 def _field(part: str, default: str) -> Any:
     return typer.Option(
@@ -116,10 +123,7 @@ def export_command(
             source, out, format=format, mapping=mapping, review=cast(ReviewRecords | None, records)
         )
     if waiting is not None:
-        console.print(
-            f"{source} waits for review: these are the {records or 'undecided'} records its "
-            "review step reads (--records undecided | routed | all)"
-        )
+        console.print(f"{source} waits for review: exporting {_WHICH[records or 'undecided']}")
     console.print(f"wrote {count} {'rows' if format in _TRAINING else 'records'} to {out}")
     if format in _SIDECARS:
         what, where = _SIDECARS[format]
