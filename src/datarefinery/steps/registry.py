@@ -23,6 +23,7 @@ STEPS: dict[str, str] = {
     "filter": "datarefinery.steps.curate.filter:Filter",
     "judge": "datarefinery.steps.curate.judge:Judge",
     "pii_rewrite": "datarefinery.steps.refine.pii_rewrite:PIIRewrite",
+    "refine": "datarefinery.steps.refine.instruction:Refine",
     "review": "datarefinery.steps.curate.review:Review",
     "select": "datarefinery.steps.curate.select:Select",
     "validate": "datarefinery.steps.curate.validate:Validate",
