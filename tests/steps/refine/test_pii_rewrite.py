@@ -13,6 +13,7 @@ from datarefinery.io.read import read_records
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.records import Record
+from datarefinery.steps.refine.outcomes import OUTCOMES, TECHNIQUE_OF_OUTCOME
 
 TEXT = "Hi, I am Anna Kowalski, write to anna.k@example.org or call 555-123-4567."
 ORIGINALS = ("Anna Kowalski", "anna.k@example.org", "555-123-4567")
@@ -242,8 +243,15 @@ def test_invalid_replies_clean_records_and_bad_inputs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_embedded_model_with_real_presidio_emits_no_original_value(tmp_path: Path) -> None:
+def test_embedded_model_reads_every_record_and_names_each_outcome(tmp_path: Path) -> None:
+    """SmolLM2 with real Presidio: every record gets a model call (the clean one too), no original
+    value is emitted, and each record's outcome comes with its technique. SmolLM2 claims values
+    that are not in the clean record (dropped), so it stays ``unchanged``; on the others it gave
+    ``replaced`` and ``rewritten_patched`` in our probes, never a plain ``rewritten``, so that
+    label is only forced on the scripted model.
+    """
     texts = (
+        "The weather was fine and the train left on time.",
         "My name is Anna Kowalski and my e-mail is anna.k@example.org.",
         "Please call Piotr Nowak at 555-123-4567 tomorrow.",
     )
@@ -255,10 +263,24 @@ def test_embedded_model_with_real_presidio_emits_no_original_value(tmp_path: Pat
     }
     result = datarefinery.run(spec, tmp_path / "out")
     assert result.status == "complete"
-    records = list(read_records(result.dataset_path))
-    assert len(records) == 2
-    for record in records:
+    records = {r.id: r for r in read_records(result.dataset_path)}
+    assert len(records) == 3
+    assert result.manifest is not None and result.manifest.engine is not None
+    assert result.manifest.engine.requests >= len(texts)
+    seen = set()
+    for record in records.values():
         text = record.fields["text"]
         for value in ("Anna Kowalski", "anna.k@example.org", "Piotr Nowak", "555-123-4567"):
             assert value.lower() not in text.lower(), (value, text)
-        assert record.scores["verified"] is True and record.scores["attempts"] >= 1
+        outcome, technique, verified = _outcome(record)
+        assert technique == TECHNIQUE_OF_OUTCOME[outcome] and verified is True
+        assert "model" in record.provenance.conditioning["found"]  # the model read it
+        assert record.provenance.model is not None
+        seen.add(outcome)
+    assert _outcome(records["r0"])[0] == "unchanged"
+    assert records["r0"].fields["text"] == texts[0]
+    for key in ("r1", "r2"):
+        assert _outcome(records[key])[0] != "unchanged"
+        assert records[key].scores["attempts"] >= 1
+    assert sum(result.steps[0].outcomes.values()) == 3
+    assert seen <= set(OUTCOMES)
