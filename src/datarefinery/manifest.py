@@ -32,14 +32,19 @@ class ShardStats(BaseModel):
     records_out: int = 0
     rejected: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
+    # What became of the kept records, for steps that say (``pii_rewrite``: rewritten, ...).
+    outcomes: dict[str, int] = Field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "records_in": self.records_in,
             "records_out": self.records_out,
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
         }
+        if self.outcomes:
+            data["outcomes"] = self.outcomes
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ShardStats:
@@ -48,7 +53,8 @@ class ShardStats(BaseModel):
 
 class StepSummary(BaseModel):
     """One step of a run: its shards (``shards_resumed`` of them committed by an earlier
-    session) and the records they took in, kept and rejected (by reason).
+    session) and the records they took in, kept (by outcome, for steps that name one) and
+    rejected (by reason).
     """
 
     name: str
@@ -59,6 +65,7 @@ class StepSummary(BaseModel):
     records_out: int = 0
     rejected: dict[str, int] = Field(default_factory=dict)
     seconds: float = 0.0
+    outcomes: dict[str, int] = Field(default_factory=dict)
 
     def add(self, stats: ShardStats, *, resumed: bool = False) -> None:
         self.shards += 1
@@ -67,9 +74,11 @@ class StepSummary(BaseModel):
         self.records_out += stats.records_out
         for reason, count in stats.rejected.items():
             self.rejected[reason] = self.rejected.get(reason, 0) + count
+        for outcome, count in stats.outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
         self.seconds += stats.seconds
 
-    @field_serializer("rejected")
+    @field_serializer("rejected", "outcomes")
     def _sorted(self, rejected: dict[str, int]) -> dict[str, int]:
         return dict(sorted(rejected.items()))
 
@@ -79,6 +88,16 @@ class StepSummary(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+def step_outcomes(manifest: object) -> dict[str, Any]:
+    """``{"outcomes": {step: {outcome: records}}}`` for a run's steps that name outcomes (the
+    refinement steps: rewritten, replaced, ...); empty when none does or ``manifest`` is not a
+    run's.
+    """
+    steps = manifest.steps if isinstance(manifest, Manifest) else []
+    outcomes = {s.name: s.outcomes for s in steps if s.outcomes}
+    return {"outcomes": outcomes} if outcomes else {}
 
 
 class Session(BaseModel):

@@ -98,6 +98,14 @@ def refine_pii(
         str, typer.Option("--consistency", help="record | dataset: scope of equal surrogates")
     ] = "record",
     detector: Detector = "both",
+    detection: Annotated[
+        str,
+        typer.Option(
+            "--detection",
+            help="gdr: model+detectors (the model also lists the personal values of every "
+            "record) | detectors (only records with a detected span reach the model; faster)",
+        ),
+    ] = "model+detectors",
     field: Field_ = "text",
     model: Model = "default",
     seed: Seed = 0,
@@ -115,7 +123,7 @@ def refine_pii(
     if method == "dirs":
         step = {"dirs": {**options, "mode": "placeholder" if placeholder else "surrogate"}}
     elif method == "gdr":
-        step = {"pii_rewrite": options}
+        step = {"pii_rewrite": {**options, "detection": detection}}
     else:
         raise fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
     spec = _spec("refine-pii", input, step, model, seed, key_file, key_env)
@@ -177,7 +185,7 @@ def eval_pii(
     gold: Annotated[Path, typer.Option("--gold", help="JSONL with text and gold spans.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the figures as JSON.")] = None,
     method: Annotated[
-        list[str] | None, typer.Option("--method", help="dirs | dirs_surrogate | pii_rewrite")
+        list[str] | None, typer.Option("--method", help=" | ".join(PII_METHODS))
     ] = None,
     work: Annotated[Path | None, typer.Option("--work", help="Where the runs go.")] = None,
     limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
@@ -231,7 +239,27 @@ def eval_pii(
             for t, v in m.get("per_type", {}).items()
         )
         console.print(f"{name} (token / gold): {per_type}", highlight=False)
+    print_outcomes(result)
     _write(result, out)
+
+
+def print_outcomes(result: dict[str, Any]) -> None:
+    """A row per outcome and method, for the methods whose step names outcomes (GDR)."""
+    named = {n: m["outcomes"] for n, m in result["methods"].items() if m.get("outcomes")}
+    if not named:
+        return
+    table = Table(
+        title="What became of each record",
+        caption="rewritten: the model's rewrite, verified; rewritten_patched: the model's rewrite "
+        "with leaked values replaced; replaced: detect-and-replace fallback; unchanged: nothing "
+        "found by the detectors or the model",
+    )
+    table.add_column("outcome")
+    for name in named:
+        table.add_column(name, justify="right")
+    for outcome in next(iter(named.values())):
+        table.add_row(outcome, *(str(counts.get(outcome, 0)) for counts in named.values()))
+    console.print(table)
 
 
 @eval_app.command("detox")

@@ -33,7 +33,7 @@ from datarefinery.evaluate.privacy import (
 )
 from datarefinery.evaluate.utility import utility
 from datarefinery.io.read import read_records
-from datarefinery.manifest import LoopManifest, Manifest
+from datarefinery.manifest import LoopManifest, Manifest, step_outcomes
 from datarefinery.models.smallmodel import ModelKind
 from datarefinery.records import Record
 from datarefinery.rundir import RunDir
@@ -214,6 +214,7 @@ def evaluate(
         metrics.setdefault("curation", {})["rejected_by_reason"] = (
             counts.rejected_by_reason if counts else {}
         )
+        metrics["curation"].update(step_outcomes(data.manifest))
         if (calibration := calibrate(data.path)) is not None:
             metrics["calibration"] = calibration.to_dict()
 

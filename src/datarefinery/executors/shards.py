@@ -69,6 +69,10 @@ def commit_shard(
     stats = ShardStats(records_in=len(batch), records_out=len(kept), seconds=done.seconds)
     for rejection in dropped:
         stats.rejected[rejection.reason] = stats.rejected.get(rejection.reason, 0) + 1
+    for record in kept:
+        outcome = record.provenance.conditioning.get("outcome")
+        if record.provenance.step == step.ctx.name and isinstance(outcome, str) and outcome:
+            stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
     step_dir.commit(index, kept, dropped, stats)
     summary.add(stats)
     return stats

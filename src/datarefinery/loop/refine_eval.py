@@ -23,12 +23,15 @@ from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.runner import RunResult, load_manifest, run
+from datarefinery.steps.refine.outcomes import OUTCOMES
 
 # The step (and options) behind each method name.
 PII_METHODS: dict[str, dict[str, Any]] = {
     "dirs": {"dirs": {"mode": "placeholder"}},
     "dirs_surrogate": {"dirs": {"mode": "surrogate"}},
     "pii_rewrite": {"pii_rewrite": {}},
+    # GDR gated by detection (only records with a detected span reach the model): faster.
+    "pii_rewrite_detectors": {"pii_rewrite": {"detection": "detectors"}},
 }
 
 
@@ -116,7 +119,7 @@ def evaluate_pii(
         figures = score_pii(gold, outputs) if result.status == "complete" else {}
         results[method] = {"method": method, **figures, **timing(result, len(gold))}
         if result.status == "complete":
-            results[method]["fallbacks"] = _fallbacks(result)
+            results[method].update(_outcomes(result))
     return {
         "gold": str(gold_path),
         "records": len(gold),
@@ -126,11 +129,19 @@ def evaluate_pii(
     }
 
 
-def _fallbacks(result: RunResult) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _outcomes(result: RunResult) -> dict[str, Any]:
+    """``outcomes``: records per outcome (steps that name one: rewritten, rewritten_patched,
+    replaced, unchanged); ``fallbacks``: why records were patched or replaced, by reason.
+    """
+    outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    for step in result.steps:
+        for outcome, count in step.outcomes.items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+    if not any(outcomes.values()):
+        return {}
+    reasons: dict[str, int] = {}
     for record in read_records(result.dataset_path):
         reason = str(record.provenance.conditioning.get("fallback") or "")
         if reason:
-            key = reason.split(":")[0]
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return {"outcomes": outcomes, "fallbacks": dict(sorted(reasons.items()))}

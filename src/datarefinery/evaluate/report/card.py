@@ -73,6 +73,10 @@ def _how_made(manifest: Manifest | LoopManifest) -> list[str]:
         lines.append(
             f"| {step.name} | {flat} | {step.records_in} | {step.records_out} | {rejected} |"
         )
+    for step in run.steps if run is not None else []:
+        if step.outcomes:
+            became = ", ".join(f"{k} {v}" for k, v in step.outcomes.items())
+            lines += ["", f"What became of the records {step.name} kept: {became}."]
     counts = run.counts if run is not None else None
     if counts is not None:
         lines += [

@@ -1,7 +1,10 @@
 """``pii_rewrite``: Generative Data Refinement for PII, verified.
 
-For a record x the detector finds the PII spans and the planner picks a surrogate for each (the
-hints); the model rewrites x into y. Then y is checked, never trusted:
+For a record x the detectors find PII spans and, by default (``detection: model+detectors``), the
+model lists the personal values it sees (``model_detect``): the claims found in x are united with
+the detectors' spans, so the model reads every record and detection does not bound recall. The
+planner picks a surrogate for each span (the hints); the model rewrites x into y. Then y is
+checked, never trusted, against every span, the model's included:
 
 1. no original value detected in x occurs in y (any case, any spacing; numbers by their digits);
 2. re-detection on y finds no PII whose value occurs in x (what the first detection missed);
@@ -13,26 +16,38 @@ values in the model's rewrite are replaced by their surrogates, or, when the rew
 unusable, x's spans are; a record whose output would still hold an original value is rejected
 (``leak``), so a leaking record is never emitted. Provenance keeps the types, offsets and
 surrogates of what was replaced, never the original values.
+
+Each emitted record's ``conditioning["outcome"]`` says which of these it is (``outcomes``:
+``rewritten``, ``rewritten_patched``, ``replaced``, ``unchanged``), and the technique follows it;
+``scores["verified"]`` is the leak check's result on the output, for every outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from datarefinery.detect.base import Span
 from datarefinery.detect.factory import DetectorConfig, make_detector
 from datarefinery.errors import RequestRejectedError
-from datarefinery.llm.base import Message
+from datarefinery.llm.base import Message, Request
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
-from datarefinery.steps.base import LLMCall, Output, StepContext
+from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
 from datarefinery.steps.refine.checks import delta, leaked_values
 from datarefinery.steps.refine.dirs import with_repeats
+from datarefinery.steps.refine.model_detect import (
+    MAX_VALUES,
+    DetectionReply,
+    ModelFindings,
+    claims_to_spans,
+)
+from datarefinery.steps.refine.outcomes import TECHNIQUE_OF_OUTCOME, Outcome
 from datarefinery.steps.refine.surrogates import (
     Consistency,
     Replacement,
@@ -44,15 +59,19 @@ from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejecti
 from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
 from datarefinery.text import contains_value, value_pattern
 
+log = logging.getLogger(__name__)
+
 
 class PIIRewriteConfig(TextStepConfig):
+    detection: Literal["model+detectors", "detectors"] = Field(
+        default="model+detectors",
+        description="model+detectors: the model also lists the personal values of every record "
+        "(hints, checked against the text); detectors: only records with a detected span reach "
+        "the model (faster, recall bounded by the detectors)",
+    )
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     consistency: Consistency = Field(
         default="record", description="same fake for the same value within a record or dataset"
-    )
-    rewrite_clean: bool = Field(
-        default=False,
-        description="also send records with no detected PII to the model (to catch misses)",
     )
     max_reasks: int = Field(default=1, ge=0, le=5, description="re-asks after a failed check")
     min_preservation: float = Field(
@@ -62,7 +81,19 @@ class PIIRewriteConfig(TextStepConfig):
         default=1500, ge=1, description="longer texts skip the model: surrogate replacement"
     )
     template: str = "pii_rewrite"
+    detect_template: str = "pii_detect"
     temperature: float | None = Field(default=0.2, ge=0, le=2)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_options(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rewrite_clean" in data:
+            raise ValueError(
+                "rewrite_clean was removed: every record now reaches the model by default "
+                "(detection: model+detectors); for the old default, where only records with a "
+                "detected span reach the model, write detection: detectors"
+            )
+        return data
 
 
 def _literal(value: str) -> Callable[[re.Match[str]], str]:
@@ -84,9 +115,52 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
             "surrogate", self.config.consistency, ctx.read_surrogate_key()
         )
         self.template = load_template(self.config.template)
+        self.detect_template = load_template(self.config.detect_template)
 
     def _spans(self, text: str) -> list[Span]:
         return with_repeats(text, self.detector.detect(text))
+
+    async def _find(self, record: Record, text: str) -> tuple[list[Span], dict[str, Any]]:
+        """The spans to replace (the detectors' and, by default, the model's), and how many each
+        found (for provenance: counts, never values).
+        """
+        # Detection is CPU work (spaCy): off the event loop, so model calls of other records go on.
+        spans = await asyncio.to_thread(self._spans, text)
+        found: dict[str, Any] = {"detectors": len(spans)}
+        if self.config.detection == "model+detectors":
+            findings, failed = await self._model_findings(record, text)
+            found.update(
+                model=len(findings.spans),
+                model_not_in_text=findings.not_in_text,
+                model_other_type=findings.other_type,
+                model_failed=failed,
+            )
+            spans = with_repeats(text, [*spans, *findings.spans])
+        return spans, found
+
+    async def _model_findings(self, record: Record, text: str) -> tuple[ModelFindings, str]:
+        """What the model claims to see in ``text``, checked against it; and ``""``, or why the
+        detection call gave nothing (the record then goes on with the detectors' spans).
+        """
+        request = Request(
+            messages=self.detect_template.render(text=text),
+            params=self.sampling(temperature=0.0, max_tokens=64 + 48 * MAX_VALUES),
+            json_schema=DetectionReply.model_json_schema(),
+            seed=self.ctx.call_seed(record.id, "detect"),
+        )
+        answer = await self.ask(LLMCall(request, DetectionReply))
+        if isinstance(answer, Failure):
+            return ModelFindings([]), answer.reason
+        findings = claims_to_spans(text, answer.value, self.config.detector.entity_set())
+        if findings.not_in_text:
+            # A count only: the claimed values may be personal data and never reach the logs.
+            log.debug(
+                "%s: record %s: %d model-claimed value(s) not in the text, ignored",
+                self.ctx.name,
+                record.id,
+                findings.not_in_text,
+            )
+        return findings, ""
 
     def _messages(self, text: str, plan: list[Replacement]) -> tuple[Message, ...]:
         unique = {(r.original, r.entity_type): r for r in plan}
@@ -108,13 +182,14 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         if rejected is not None:
             return rejected
         assert text is not None
-        # Detection is CPU work (spaCy): off the event loop, so model calls of other records go on.
-        spans = await asyncio.to_thread(self._spans, text)
+        spans, found = await self._find(record, text)
         plan = self.planner.plan(record.id, spans)
-        if not plan and not self.config.rewrite_clean:
-            return self._emit(record, text, text, plan, attempts=0, fallback="", caught=[])
+        if not plan:
+            # Nothing found: the leak check has nothing to look for, and re-detection of the
+            # unchanged text is the detection just made, so the output is verified as it is.
+            return self._emit(record, text, text, plan, "unchanged", found, attempts=0)
         if len(text) > self.config.model_max_chars:
-            return self._fallback(record, text, plan, None, 0, "too_long_for_model", [])
+            return self._fallback(record, text, plan, None, 0, "too_long_for_model", [], found)
 
         engine = self.ctx.require_engine()
         messages = self._messages(text, plan)
@@ -125,17 +200,28 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
             try:
                 result = await engine.complete_structured(call.request, call.reply_model)
             except RequestRejectedError:
-                return self._fallback(record, text, plan, None, attempt + 1, "backend_refused", [])
+                return self._fallback(
+                    record, text, plan, None, attempt + 1, "backend_refused", [], found
+                )
             if result.value is None:
                 reason = result.failure.reason if result.failure else "invalid_reply"
-                return self._fallback(record, text, plan, last_good, attempt + 1, reason, caught)
+                return self._fallback(
+                    record, text, plan, last_good, attempt + 1, reason, caught, found
+                )
             rewrite = str(result.value.text)
             leaks = await asyncio.to_thread(self._leaks, text, plan, rewrite)
             plan = self._extend_plan(record.id, plan, leaks)
             kept = delta(text, rewrite, plan)["token_f1_outside_pii"]
             if not leaks and kept >= self.config.min_preservation:
                 return self._emit(
-                    record, text, rewrite, plan, attempts=attempt + 1, fallback="", caught=caught
+                    record,
+                    text,
+                    rewrite,
+                    plan,
+                    "rewritten",
+                    found,
+                    attempts=attempt + 1,
+                    caught=caught,
                 )
             caught.extend(r.entity_type for r in leaks)
             last_good = rewrite if kept >= self.config.min_preservation else last_good
@@ -147,7 +233,7 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
             )
         reason = "leak_after_reask" if caught else "changed_too_much"
         return self._fallback(
-            record, text, plan, last_good, self.config.max_reasks + 1, reason, caught
+            record, text, plan, last_good, self.config.max_reasks + 1, reason, caught, found
         )
 
     def _leaks(self, text: str, plan: list[Replacement], rewrite: str) -> list[Replacement]:
@@ -206,6 +292,7 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         attempts: int,
         reason: str,
         caught: list[str],
+        found: dict[str, Any],
     ) -> Output:
         """Surrogates for what still leaks: in the model's rewrite when it kept the text, else in
         x. Rejected only if even that leaves an original value in place.
@@ -219,8 +306,10 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                     text,
                     patched,
                     plan,
+                    "rewritten_patched",
+                    found,
                     attempts=attempts,
-                    fallback=f"patched:{reason}",
+                    fallback=reason,
                     caught=caught,
                 )
         in_x = [r for r in plan if r.start >= 0]
@@ -234,8 +323,10 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
             text,
             replaced,
             plan,
+            "replaced",
+            found,
             attempts=attempts,
-            fallback=f"surrogate:{reason}",
+            fallback=reason,
             caught=caught,
         )
 
@@ -261,24 +352,32 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         text: str,
         output: str,
         plan: list[Replacement],
+        outcome: Outcome,
+        found: dict[str, Any],
         *,
         attempts: int,
-        fallback: str,
-        caught: list[str],
+        fallback: str = "",
+        caught: list[str] | None = None,
     ) -> Record:
-        engine = self.ctx.require_engine()
+        """The refined record. Every caller has run the leak check on ``output`` (and emits
+        nothing that failed it), so ``verified`` is true here for every outcome.
+        """
+        asked = attempts > 0 or "model" in found
+        template = self.template if attempts else self.detect_template if asked else None
         return with_text(
             record,
             self.config.field,
             output,
             step=self.ctx.name,
-            technique="gdr",
-            model=engine.model_identity if attempts else None,
-            template_hash=self.template.hash if attempts else None,
+            technique=TECHNIQUE_OF_OUTCOME[outcome],
+            model=self.ctx.require_engine().model_identity if asked else None,
+            template_hash=template.hash if template is not None else None,
             conditioning={
+                "outcome": outcome,
                 "replaced": [r.to_public() for r in plan],
+                "found": found,
                 "fallback": fallback,
-                "leaks_caught": caught,
+                "leaks_caught": caught or [],
             },
             scores={
                 "pii_spans": len(plan),
