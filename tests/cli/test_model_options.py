@@ -1,5 +1,6 @@
 """The model options every model-calling command shares: how they merge, their errors, --help."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,9 @@ from typer.testing import CliRunner
 from datarefinery.cli.app import app
 from datarefinery.cli.model_options import llm_block_from_options
 from datarefinery.errors import ConfigError, UsageError
-from tests.support.cli import write_spec
+from tests.conftest import SERVER_KEY_ENV as KEY_ENV
+from tests.conftest import Server
+from tests.support.cli import refinery, write_spec
 from tests.support.specs import sentiment_spec
 
 BASE = {"model": "default", "n_ctx": 4096, "temperature": 0.2, "concurrency": 8}
@@ -103,7 +106,8 @@ def test_a_missing_key_variable_is_a_clear_error(
         llm_block_from_options(model="q", base_url="http://s/v1", api_key_env="NO_SUCH_KEY_VAR")
     path = llm_file(
         tmp_path,
-        "llm:\n  backend: openai\n  model: q\n  base_url: http://s\n  api_key_env: NO_SUCH_KEY_VAR\n",
+        "llm:\n  backend: openai\n  model: q\n  base_url: http://s\n"
+        "  api_key_env: NO_SUCH_KEY_VAR\n",
     )
     with pytest.raises(UsageError, match=r"llm.yaml \(llm.api_key_env\) names the environment"):
         llm_block_from_options(path)
@@ -128,3 +132,53 @@ def test_commands_exit_2_on_bad_model_options(tmp_path: Path) -> None:
     assert code == 2 and "needs --base-url URL" in output
     code, output = invoke("refine", "detox", spec, "-o", tmp_path / "o2", "--api-key-env", "K")
     assert code == 2 and "--api-key-env names the key of a server" in output
+
+
+def gold_line(id: str, text: str, *values: tuple[str, str]) -> str:
+    spans = [
+        {"entity_type": kind, "start": text.index(v), "end": text.index(v) + len(v), "value": v}
+        for kind, v in values
+    ]
+    return json.dumps({"id": id, "text": text, "spans": spans})
+
+
+@pytest.mark.slow
+def test_eval_pii_on_a_server_given_by_base_url(llama_server: Server, tmp_path: Path) -> None:
+    """What a user with a vLLM / Ollama / llama.cpp server types: no spec, only the options."""
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        "\n".join(
+            [
+                gold_line(
+                    "a", "Mail me at jo.marsh@example.org today.", ("EMAIL", "jo.marsh@example.org")
+                ),
+                gold_line("b", "Call 415-555-0134 after five.", ("PHONE", "415-555-0134")),
+                gold_line(
+                    "c", "Send the file to kim@example.net please.", ("EMAIL", "kim@example.net")
+                ),
+            ]
+        )
+        + "\n"
+    )
+    out = tmp_path / "figures.json"
+    completed = refinery(
+        *("eval", "pii", "--gold", gold, "--out", out, "--method", "pii_rewrite"),
+        *("--detector", "regex", "--base-url", llama_server.base_url),
+        *("--model", llama_server.model, "--api-key-env", KEY_ENV),
+        env={KEY_ENV: llama_server.api_key},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    method = figures["methods"]["pii_rewrite"]
+    assert figures["records"] == 3 and method["status"] == "complete"
+    for name in ("token_recall", "lenient_recall", "precision", "f1", "leaks", "records_per_s"):
+        assert method[name] is not None
+    assert figures["llm"]["backend"] == "openai" and figures["llm"]["api_key_env"] == KEY_ENV
+    manifest = json.loads((Path(method["run_dir"]) / "manifest.json").read_text())
+    assert manifest["model"]["backend"] == "openai"
+    assert manifest["model"]["identity"] == f"{llama_server.base_url}|{llama_server.model}"
+    assert manifest["engine"]["backend_calls"] >= 1
+    # The key reached the server (it refuses requests without it) and nothing else.
+    assert llama_server.api_key not in completed.stdout + completed.stderr
+    assert llama_server.api_key not in out.read_text()
+    assert llama_server.api_key not in json.dumps(manifest)
