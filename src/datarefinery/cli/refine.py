@@ -230,6 +230,7 @@ def eval_pii(
     """Score PII removal per method: token recall (no identifying token of a value left), lenient
     recall (the full value gone), precision, F1, leaks, per entity type.
     """
+    # Why long: a typer signature, one option per line or few; then one call and the table
     methods = method or ["dirs", "pii_rewrite"]
     unknown = [m for m in methods if m not in PII_METHODS]
     if unknown:
