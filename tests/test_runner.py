@@ -118,6 +118,44 @@ def test_a_different_spec_is_refused_then_fresh_starts_over(tmp_path: Path) -> N
     assert result.dataset_size == 4
 
 
+def test_the_llm_override_is_the_runs_model_and_part_of_its_identity(tmp_path: Path) -> None:
+    server = {"backend": "openai", "model": "served", "base_url": "http://127.0.0.1:9/v1"}
+    first = datarefinery.run(
+        sentiment_spec(count=1),
+        tmp_path,
+        llm=server,
+        backend=ScriptedBackend(review_reply),
+        diversity=False,
+    )
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["spec"]["llm"]["model"] == "served" and first.status == "complete"
+    assert manifest["spec"]["llm"]["max_tokens"] == 96  # the spec's own setting carries over
+    # Execution-only settings may change on resume; another model may not.
+    again = datarefinery.run(
+        sentiment_spec(count=1),
+        tmp_path,
+        llm={**server, "concurrency": 2},
+        backend=ScriptedBackend(review_reply),
+        diversity=False,
+    )
+    assert again.status == "complete"
+    with pytest.raises(RunDirError, match="different spec"):
+        datarefinery.run(
+            sentiment_spec(count=1),
+            tmp_path,
+            backend=ScriptedBackend(review_reply),
+            diversity=False,
+        )
+    other = datarefinery.run(
+        sentiment_spec(count=1),
+        tmp_path,
+        fresh=True,
+        backend=ScriptedBackend(review_reply),
+        diversity=False,
+    )
+    assert other.manifest is not None and other.manifest.spec["llm"]["model"] == "default"
+
+
 def test_refuses_to_reuse_a_non_run_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunDirError, match=r"holds no manifest\.json"):

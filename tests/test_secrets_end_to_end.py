@@ -6,6 +6,7 @@ without both the bearer key and the query key, and echoes the key in its first (
 run goes through it on this machine and on a fresh local Ray cluster, with every log at DEBUG
 (datarefinery, httpx, httpcore; Ray's workers too), and writes its report. Then every file under
 OUT, everything the run printed and every file of Ray's session directory is searched for the key.
+The same server is then given on the command line instead of in the spec.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.authserver import AuthServer
-from tests.support.cli import write_spec
+from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.specs import sentiment_spec
 
 pytestmark = pytest.mark.slow
@@ -91,3 +92,34 @@ def test_no_secret_reaches_files_logs_or_the_ray_session(tmp_path: Path, executo
         assert files_holding(ray_temp, secret.encode()) == []
     finally:
         shutil.rmtree(ray_temp, ignore_errors=True)
+
+
+def test_no_secret_reaches_the_run_when_the_server_is_given_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """The same server chosen by ``refinery run --base-url --model --api-key-env`` over a spec
+    whose own block is the embedded model: the run uses the server, its manifest names it without
+    credentials and the key's variable by name only, and another model is a different run.
+    """
+    secret = f"sk-XYZ{secrets.token_hex(12)}"
+    out = tmp_path / "out"
+    spec_path = write_spec(tmp_path / "spec.yaml", sentiment_spec(count=3))
+    with AuthServer(secret) as server:
+        base_url = f"http://user:{secret}@127.0.0.1:{server.port}/v1?key={secret}"
+        options = ["--base-url", base_url, "--model", "auth-test", "--api-key-env", KEY_ENV]
+        env = {KEY_ENV: secret}
+        completed = refinery("run", spec_path, "-o", out, *LEAN, *options, env=env)
+        again = refinery("run", spec_path, "-o", out, *LEAN, *options, env=env)
+        other = refinery("run", spec_path, "-o", out, *LEAN, *options[:2], "--model", "x", env=env)
+    printed = "".join(c.stdout + c.stderr for c in (completed, again, other))
+    assert completed.returncode == 0, printed[-4000:]
+    assert server.authorized >= 7 and server.refused == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    public_url = f"http://127.0.0.1:{server.port}/v1"
+    assert manifest["model"]["identity"] == f"{public_url}|auth-test"
+    assert manifest["spec"]["llm"]["base_url"] == public_url
+    assert manifest["spec"]["llm"]["api_key_env"] == KEY_ENV
+    assert again.returncode == 0
+    assert other.returncode == 2 and "different spec" in other.stderr
+    assert secret not in printed
+    assert files_holding(out, secret.encode()) == []

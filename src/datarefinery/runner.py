@@ -15,6 +15,7 @@ from typing import Any
 from datarefinery.config import (
     LlamaCppConfig,
     LLMConfig,
+    LLMOverride,
     LoadedSpec,
     OpenAIConfig,
     load_spec,
@@ -85,6 +86,7 @@ def run(
     spec: str | Path | dict[str, Any] | LoadedSpec,
     out: str | Path,
     *,
+    llm: LLMOverride | None = None,
     fresh: bool = False,
     progress: ProgressSink | None = None,
     backend: Backend | None = None,
@@ -95,10 +97,13 @@ def run(
     """Run ``spec`` (a YAML path, a mapping, or a loaded spec) into the run directory ``out``.
 
     Running again with the same spec and ``out`` resumes: committed shards are skipped and answered
-    model calls come from the response cache. ``backend`` replaces the spec's backend (tests use a
-    ``ScriptedBackend``); its identity goes into the cache key like any other. ``diversity`` adds
-    the quick diversity summary of the dataset to the manifest (a few seconds: it loads the
-    sentence-embedding model).
+    model calls come from the response cache. ``llm`` overrides the spec's ``llm:`` block: a partial
+    block (``{"model": "qwen", "backend": "openai", "base_url": ...}``) or an ``LLMConfig``; its
+    fields replace the spec's (``config.llm_override``), and the effective block is part of the
+    run's identity, so resuming with another model is refused (use ``fresh``). ``backend``
+    replaces the spec's backend (tests use a ``ScriptedBackend``); its identity goes into the
+    cache key like any other. ``diversity`` adds the quick diversity summary of the dataset to the
+    manifest (a few seconds: it loads the sentence-embedding model).
 
     ``executor`` is ``"local"`` (this machine), ``"ray"`` (a Ray cluster at ``address``; needs the
     ``ray`` extra) or an executor object (``RayExecutor(workers=4)``). Both give the same dataset
@@ -110,6 +115,7 @@ def run(
         loaded = spec_from_dict(spec)
     else:
         loaded = load_spec(spec)
+    loaded = loaded.with_llm(llm)
     chosen = make_executor(executor, address)
     return asyncio.run(_run(loaded, Path(out), fresh, progress, backend, chosen, diversity))
 

@@ -57,3 +57,14 @@ def test_extrapolate_options_and_synthesis_steps_are_checked_at_load(tmp_path: P
     path.write_text(text.replace("  - rationale:", "  - rationalle:"))
     with pytest.raises(ConfigError, match="unknown step 'rationalle'"):
         load_s3_spec(path)
+
+
+def test_an_llm_override_replaces_the_block_and_changes_the_loops_identity() -> None:
+    loaded = load_s3_spec(EXAMPLES / "s3_imdb.yaml")
+    server = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "served"}
+    chosen = loaded.with_llm(server)
+    assert chosen.spec.llm.backend == "openai" and chosen.spec.llm.model == "served"
+    assert chosen.spec.llm.temperature == loaded.spec.llm.temperature
+    assert chosen.spec.spec_hash() != loaded.spec.spec_hash()
+    assert loaded.with_llm({"n_threads": 1}).spec.spec_hash() == loaded.spec.spec_hash()
+    assert loaded.with_llm(None) is loaded

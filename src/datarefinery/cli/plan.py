@@ -10,6 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from datarefinery.cli.console import command_errors, console
+from datarefinery.cli.model_options import (
+    ApiKeyEnv,
+    BaseUrl,
+    LLMFile,
+    Model,
+    NCtx,
+    Parallel,
+    Threads,
+    llm_block_from_options,
+)
+from datarefinery.config import load_spec
 from datarefinery.loop.estimate import Range, StepEstimate, Totals
 from datarefinery.loop.plan import Plan, plan
 
@@ -26,15 +37,33 @@ def plan_command(
     prompts: Annotated[
         bool, typer.Option("--prompts/--no-prompts", help="Print each model step's first prompt.")
     ] = True,
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
 ) -> None:
     """Validate SPEC, render each model step's first prompt, make a few real calls per step and
     print the run's estimated calls, tokens, cost and wall time, per step and in total.
 
     OUT is left marked as planned, holding only the response cache of the sampled calls:
-    `refinery run SPEC -o OUT` continues there and answers them from the cache.
+    `refinery run SPEC -o OUT` continues there and answers them from the cache (give it the
+    same model options).
     """
     with command_errors():
-        result = plan(spec, out, sample=sample)
+        llm = llm_block_from_options(
+            llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+            base=load_spec(spec).spec.llm.model_dump(mode="json"),
+        )
+        result = plan(spec, out, sample=sample, llm=llm)
     print_plan(result, prompts=prompts)
 
 

@@ -16,9 +16,19 @@ from rich.table import Table
 
 from datarefinery import UsageError
 from datarefinery.cli.console import command_errors, console, fail
+from datarefinery.cli.model_options import (
+    ApiKeyEnv,
+    BaseUrl,
+    LLMFile,
+    Model,
+    NCtx,
+    Parallel,
+    Threads,
+    llm_block_from_options,
+)
 from datarefinery.cli.run import run_and_report
 from datarefinery.loop.detox_eval import evaluate_detox
-from datarefinery.loop.refine_eval import PII_METHODS, evaluate_pii
+from datarefinery.loop.refine_eval import PII_METHODS, REFINE_LLM, evaluate_pii
 
 refine_app = typer.Typer(
     help="Rewrite records to remove PII, toxicity or secrets (verified).", no_args_is_help=True
@@ -27,9 +37,6 @@ eval_app = typer.Typer(help="Score refinement methods on labelled data.", no_arg
 
 Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
 Input = Annotated[Path, typer.Argument(help="Records: .jsonl, .csv, .parquet.", show_default=False)]
-Model = Annotated[
-    str, typer.Option("--model", help="'default' (embedded SmolLM2) or a GGUF file path.")
-]
 Field_ = Annotated[str, typer.Option("--field", help="The text field to refine.")]
 Seed = Annotated[int, typer.Option("--seed", help="Run seed (model calls and sampling).")]
 KeyFile = Annotated[
@@ -49,35 +56,42 @@ Detector = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
-Threads = Annotated[
-    int | None,
-    typer.Option(
-        "--threads",
-        help="llama.cpp threads (llm.n_threads; default: all cores). On a busy machine 1 can "
-        "be much faster.",
-    ),
-]
 
 
-def _llm(model: str, n_ctx: int = 4096, threads: int | None = None) -> dict[str, Any]:
-    # Twice as many requests in flight as the backend decodes together (llm.parallel, 4), so
-    # its slots stay busy while records wait on detection and checks.
-    llm: dict[str, Any] = {"model": model, "n_ctx": n_ctx, "temperature": 0.2, "concurrency": 8}
-    if threads is not None:
-        llm["n_threads"] = threads
-    return llm
+def _llm(
+    llm_file: Path | None,
+    model: str | None,
+    base_url: str | None,
+    api_key_env: str | None,
+    threads: int | None,
+    parallel: int | None,
+    n_ctx: int | None,
+) -> dict[str, Any]:
+    """The refine commands' model block (``REFINE_LLM``) under the model options."""
+    with command_errors():
+        chosen = llm_block_from_options(
+            llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+            base=REFINE_LLM,
+        )
+    return chosen or dict(REFINE_LLM)
 
 
 def _spec(
     name: str,
     input: Path,
     step: dict[str, Any],
-    model: str,
+    llm: dict[str, Any],
     seed: int,
     key_file: Path | None = None,
     key_env: str | None = None,
 ) -> dict[str, Any]:
-    spec = {"name": name, "seed": seed, "llm": _llm(model), "input": str(input), "steps": [step]}
+    spec = {"name": name, "seed": seed, "llm": llm, "input": str(input), "steps": [step]}
     if key_file is not None or key_env is not None:
         file = str(key_file.resolve()) if key_file is not None else None
         spec["surrogate_key"] = {"file": file, "env": key_env}
@@ -107,7 +121,13 @@ def refine_pii(
         ),
     ] = "model+detectors",
     field: Field_ = "text",
-    model: Model = "default",
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
     seed: Seed = 0,
     key_file: KeyFile = None,
     key_env: KeyEnv = None,
@@ -126,7 +146,8 @@ def refine_pii(
         step = {"pii_rewrite": {**options, "detection": detection}}
     else:
         raise fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
-    spec = _spec("refine-pii", input, step, model, seed, key_file, key_env)
+    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    spec = _spec("refine-pii", input, step, llm, seed, key_file, key_env)
     run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
@@ -137,14 +158,21 @@ def refine_detox(
     threshold: Annotated[float, typer.Option(help="Rewrite records scored at or above.")] = 0.5,
     scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
     field: Field_ = "text",
-    model: Model = "default",
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
     seed: Seed = 0,
     fresh: Fresh = False,
     quiet: Quiet = False,
 ) -> None:
     """Rewrite toxic records of INPUT politely (meaning kept) into OUT."""
     step = {"detox_rewrite": {"field": field, "threshold": threshold, "scorer": scorer}}
-    run_and_report(_spec("refine-detox", input, step, model, seed), out, fresh=fresh, quiet=quiet)
+    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    run_and_report(_spec("refine-detox", input, step, llm, seed), out, fresh=fresh, quiet=quiet)
 
 
 @refine_app.command("code")
@@ -153,6 +181,13 @@ def refine_code(
     out: Out,
     language: Annotated[str, typer.Option(help="python | other")] = "python",
     field: Field_ = "text",
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
     seed: Seed = 0,
     key_file: KeyFile = None,
     key_env: KeyEnv = None,
@@ -161,7 +196,8 @@ def refine_code(
 ) -> None:
     """Replace secrets and PII in the comments and strings of INPUT's code into OUT."""
     step = {"code_anonymize": {"field": field, "language": language}}
-    spec = _spec("refine-code", input, step, "default", seed, key_file, key_env)
+    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    spec = _spec("refine-code", input, step, llm, seed, key_file, key_env)
     run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
@@ -190,14 +226,19 @@ def eval_pii(
     work: Annotated[Path | None, typer.Option("--work", help="Where the runs go.")] = None,
     limit: Annotated[int | None, typer.Option(help="Score a seeded sample of N records.")] = None,
     detector: Detector = "both",
-    model: Model = "default",
-    n_ctx: Annotated[int, typer.Option("--n-ctx")] = 4096,
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
     threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
     seed: Seed = 0,
 ) -> None:
     """Score PII removal per method: token recall (no identifying token of a value left), lenient
     recall (the full value gone), precision, F1, leaks, per entity type.
     """
+    # Why long: a typer signature, one option per line or few; then one call and the table
     methods = method or ["dirs", "pii_rewrite"]
     unknown = [m for m in methods if m not in PII_METHODS]
     if unknown:
@@ -207,7 +248,7 @@ def eval_pii(
             gold,
             _work(work, out, "pii"),
             methods=methods,
-            llm=_llm(model, n_ctx, threads),
+            llm=_llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx),
             detector={"kind": detector},
             limit=limit,
             seed=seed,
@@ -281,8 +322,13 @@ def eval_detox(
         ),
     ] = 300,
     reserve_seed: Annotated[int, typer.Option(help="Seed of the reserved slice.")] = 0,
-    model: Model = "default",
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
     threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
     seed: Seed = 0,
 ) -> None:
     """Score detoxification: share non-toxic by the gate and by independent scorers, similarity
@@ -292,7 +338,7 @@ def eval_detox(
         result = evaluate_detox(
             pairs,
             _work(work, out, "detox"),
-            llm=_llm(model, threads=threads),
+            llm=_llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx),
             options={"scorer": scorer},
             limit=limit,
             seed=seed,

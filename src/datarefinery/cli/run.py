@@ -12,6 +12,17 @@ import datarefinery
 from datarefinery.cli import progress
 from datarefinery.cli.console import EXIT_STOPPED, EXIT_WAITING, command_errors, console
 from datarefinery.cli.evaluate import write_run_report
+from datarefinery.cli.model_options import (
+    ApiKeyEnv,
+    BaseUrl,
+    LLMFile,
+    Model,
+    NCtx,
+    Parallel,
+    Threads,
+    llm_block_from_options,
+)
+from datarefinery.config import load_spec
 
 
 def run_command(
@@ -48,6 +59,13 @@ def run_command(
             help="Ray cluster address (e.g. auto, or host:6379); default: start a local one",
         ),
     ] = None,
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
 ) -> None:
     """Run a pipeline spec into OUT: dataset.jsonl, rejected.jsonl, manifest.json, and the
     evaluation report in OUT/report/ (metrics.json, report.html, card.md).
@@ -58,7 +76,22 @@ def run_command(
     Exit codes: 0 complete, 1 error, 2 usage error, 3 stopped early (budget, backend), 4 waiting
     for review (a review step has undecided records: run `refinery review OUT --reviewer NAME`,
     then this command again), 130 interrupted.
+
+    The model options override the spec's llm: block; the effective block is part of the run's
+    identity, so OUT made with another model is refused (use --fresh, or another -o).
     """
+    # Why long: a typer signature, one option per few lines; the body is a handful of calls
+    with command_errors():
+        llm = llm_block_from_options(
+            llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+            base=load_spec(spec).spec.llm.model_dump(mode="json"),
+        )
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
@@ -72,6 +105,7 @@ def run_command(
         report=report,
         executor=executor,
         address=address,
+        llm=llm,
     )
 
 
@@ -85,14 +119,15 @@ def run_and_report(
     report: bool = False,
     executor: str = "local",
     address: str | None = None,
+    llm: dict[str, Any] | None = None,
 ) -> None:
     """Run a spec (file or dict) into OUT with a progress bar, print the summary, and exit the
     command the way every run command does: 130 when interrupted, 3 when the run stopped early,
     4 when it waits for review, 1 or 2 (usage) with the error on a failure. With ``report``, a
-    complete run also gets OUT/report/.
+    complete run also gets OUT/report/. ``llm`` overrides the spec's model block.
     """
     options: dict[str, Any] = dict(
-        fresh=fresh, diversity=diversity, executor=executor, address=address
+        fresh=fresh, diversity=diversity, executor=executor, address=address, llm=llm
     )
     with command_errors("finished shards are kept; run the same command to resume"):
         if quiet:

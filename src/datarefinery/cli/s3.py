@@ -11,7 +11,18 @@ import typer
 import datarefinery
 from datarefinery import UsageError
 from datarefinery.cli.console import EXIT_STOPPED, command_errors, console
+from datarefinery.cli.model_options import (
+    ApiKeyEnv,
+    BaseUrl,
+    LLMFile,
+    Model,
+    NCtx,
+    Parallel,
+    Threads,
+    llm_block_from_options,
+)
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment, table_markdown
+from datarefinery.loop.spec import load_s3_spec
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-round lines.")]
 RESUME = "run the same command again to resume"
@@ -30,17 +41,36 @@ def s3_command(
         bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
     ] = False,
     quiet: Quiet = False,
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
 ) -> None:
     """Run the S3 loop: seed synthesis, then rounds of training a small model, collecting its
     errors on the real validation set and extrapolating them.
 
     Writes OUT/rounds/NN/ (each round's run, examples, training set, errors), OUT/dataset.jsonl
-    (the best round's set), OUT/summary.md and OUT/summary.json. Rerun to resume.
+    (the best round's set), OUT/summary.md and OUT/summary.json. Rerun to resume. The model
+    options override the spec's llm: block (and so are part of the loop's identity).
     """
+    # Why long: a typer signature, one option per few lines; the body is a handful of calls
     _quiet_logs()
     say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
     with command_errors(RESUME):
-        result = datarefinery.run_s3(spec, out, fresh=fresh, log=say)
+        llm = llm_block_from_options(
+            llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+            base=load_s3_spec(spec).spec.llm.model_dump(mode="json"),
+        )
+        result = datarefinery.run_s3(spec, out, llm=llm, fresh=fresh, log=say)
     console.print((out / "summary.md").read_text(encoding="utf-8"), markup=False)
     if result.status != "complete":
         raise typer.Exit(EXIT_STOPPED)
@@ -53,7 +83,6 @@ def experiment_s3_command(
     ],
     budget: Annotated[int, typer.Option("--budget", help="Records each method may make.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (resumed).")],
-    model: Annotated[str, typer.Option("--model", help="GGUF path, or 'default'.")] = "default",
     small_model: Annotated[
         str,
         typer.Option("--small-model", help="tfidf-lr, embedding-lr or transformer (fine-tune)."),
@@ -63,16 +92,24 @@ def experiment_s3_command(
     seed_share: Annotated[
         float, typer.Option("--seed-share", help="Share of the budget for the seed set.")
     ] = 0.5,
-    parallel: Annotated[
-        int, typer.Option("--parallel", help="Sequences decoded together (llamacpp).")
-    ] = 4,
-    n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context per sequence.")] = 2048,
-    temperature: Annotated[float, typer.Option("--temperature")] = 0.9,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature", help="Sampling temperature [default: 0.9, or the --llm file's]"
+        ),
+    ] = None,
     test_limit: Annotated[
         int | None, typer.Option("--test-limit", help="Use the first N test records.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Run seed.")] = 0,
     quiet: Quiet = False,
+    llm_file: LLMFile = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key_env: ApiKeyEnv = None,
+    threads: Threads = None,
+    parallel: Parallel = None,
+    n_ctx: NCtx = None,
 ) -> None:
     """Gold, ZeroGen, GoldGen and S3 at the same record budget; writes OUT/table.md and
     OUT/table.json (rows: method, records, accuracy on the real test split) and the extra-data
@@ -88,17 +125,30 @@ def experiment_s3_command(
             )
         if not 0 < seed_share < 1:
             raise UsageError("--seed-share is a share of the budget, between 0 and 1")
+        # The experiment's own defaults, under the model options: llama.cpp's 4 sequences at
+        # once, and a temperature for varied records.
+        base = {
+            "model": "default",
+            "parallel": 4,
+            "concurrency": 4,
+            "n_ctx": 2048,
+            "temperature": 0.9,
+        }
+        llm = llm_block_from_options(
+            llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+            base=base,
+        )
         config = ExperimentConfig(
             data=data,
             budget=budget,
             out=out,
-            llm={
-                "model": model,
-                "parallel": parallel,
-                "concurrency": max(4, parallel),
-                "n_ctx": n_ctx,
-                "temperature": temperature,
-            },
+            llm={**(llm or base), **({} if temperature is None else {"temperature": temperature})},
             small_model=small_model,  # type: ignore[arg-type]  # checked above
             rounds=rounds,
             k=k,

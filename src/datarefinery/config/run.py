@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from pydantic import Field, field_validator, model_validator
 
 from datarefinery.config.llm import LlamaCppConfig, LLMConfig, OpenAIConfig, llm_identity
+from datarefinery.config.llm_override import LLMOverride, override_llm
 from datarefinery.config.loading import Lines, StrictModel, read_spec_file, validate_spec
 from datarefinery.config.task import TaskSpec, check_seeds
 from datarefinery.io.formats import Format
@@ -99,6 +100,16 @@ class LoadedSpec:
         self.source = source
         self.lines = lines
         self.base_dir = Path(source).parent if source != "<spec>" else Path.cwd()
+
+    def with_llm(self, override: LLMOverride | None) -> LoadedSpec:
+        """This spec with ``override`` merged over its ``llm:`` block (``config.llm_override``).
+        The effective block is part of the spec hash, so a run directory made with another model
+        is refused like a changed spec.
+        """
+        if override is None:
+            return self
+        llm = override_llm(self.spec.llm, override)
+        return LoadedSpec(self.spec.model_copy(update={"llm": llm}), self.source, self.lines)
 
 
 def load_spec(path: str | Path) -> LoadedSpec:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from datarefinery.config import LLMOverride, merge_llm
 from datarefinery.embeddings import Embedder
 from datarefinery.errors import UsageError
 from datarefinery.evaluate.detox import EvalScorer, GateScorer, score_similarity, score_toxicity
@@ -27,7 +28,13 @@ from datarefinery.executors.progress import ProgressSink
 from datarefinery.io.read import read_records
 from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend
-from datarefinery.loop.refine_eval import run_method, sample_ids, timing, with_options
+from datarefinery.loop.refine_eval import (
+    REFINE_LLM,
+    run_method,
+    sample_ids,
+    timing,
+    with_options,
+)
 
 Pair = tuple[str, str, list[str]]
 
@@ -53,7 +60,7 @@ def evaluate_detox(
     pairs_path: str | Path,
     work: str | Path,
     *,
-    llm: dict[str, Any],
+    llm: LLMOverride | None = None,
     options: dict[str, Any] | None = None,
     limit: int | None = None,
     seed: int = 0,
@@ -68,10 +75,12 @@ def evaluate_detox(
 
     ``reserve`` rows (hash of ``reserve_seed`` and id) train and calibrate the ``independent``
     scorers and are left out of everything else; ``reserve=0`` measures every row with the gate
-    scorer alone. ``limit`` then samples the measured rows with ``seed``.
+    scorer alone. ``limit`` then samples the measured rows with ``seed``. ``llm`` overrides fields
+    of the refine commands' model block (``refine_eval.REFINE_LLM``).
     """
     # Why long: reserve, fit the scorers, run the step, score every text set: one linear script
     # whose result is the JSON the bench stores
+    block = merge_llm(REFINE_LLM, llm)
     rows = read_pairs(pairs_path)
     if reserve and reserve >= len(rows):
         raise UsageError(
@@ -101,7 +110,13 @@ def evaluate_detox(
         step = with_options(step, options)
     sink = progress("detox_rewrite") if progress else None
     result, outputs = run_method(
-        step, input_path, work / "detox_rewrite", llm=llm, seed=seed, progress=sink, backend=backend
+        step,
+        input_path,
+        work / "detox_rewrite",
+        llm=block,
+        seed=seed,
+        progress=sink,
+        backend=backend,
     )
     texts = [t for _, t, _ in rows]
     rewritten = [outputs.get(i, t) for i, t, _ in rows]
@@ -121,7 +136,7 @@ def evaluate_detox(
             "measured_from": len(measured_ids),
         },
         "sample": {"limit": limit, "seed": seed} if limit else None,
-        "llm": llm,
+        "llm": block,
         "scorers": {s.name: s.describe() for s in scorers},
         "toxicity": {
             "input": score_toxicity(texts, scorers),

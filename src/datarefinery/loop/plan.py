@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datarefinery.config import LLMConfig, LoadedSpec, load_spec, spec_from_dict
+from datarefinery.config import LLMConfig, LLMOverride, LoadedSpec, load_spec, spec_from_dict
 from datarefinery.errors import RunDirError
 from datarefinery.executors.base import first_source
 from datarefinery.fingerprints import check_unchanged, fingerprints, named_files
@@ -72,10 +72,12 @@ def plan(
     out: str | Path,
     *,
     sample: int = 3,
+    llm: LLMOverride | None = None,
     backend: Backend | None = None,
 ) -> Plan:
     """Estimate a run of ``spec`` into ``out`` from ``sample`` records per step (see the module
-    docstring). ``backend`` replaces the spec's, as in ``run``.
+    docstring). ``llm`` overrides the spec's block and ``backend`` replaces its backend, as in
+    ``run``.
     """
     if sample < 1:
         raise ValueError("sample must be at least 1")
@@ -85,6 +87,7 @@ def plan(
         loaded = spec_from_dict(spec)
     else:
         loaded = load_spec(spec)
+    loaded = loaded.with_llm(llm)
     return asyncio.run(_plan(loaded, Path(out), sample, backend))
 
 

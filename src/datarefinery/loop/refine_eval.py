@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from datarefinery.config import LLMOverride, merge_llm
 from datarefinery.evaluate.pii import read_gold, score_pii
 from datarefinery.executors.progress import ProgressSink
 from datarefinery.io.read import read_records
@@ -24,6 +25,17 @@ from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.runner import RunResult, load_manifest, run
 from datarefinery.steps.refine.outcomes import OUTCOMES
+
+# The model block of the refine and eval commands, under any --llm / --model options: a low
+# temperature for faithful rewrites, a context for paragraphs, and twice as many requests in flight
+# as the backend decodes together (llm.parallel, 4), so its slots stay busy while records wait on
+# detection and checks.
+REFINE_LLM: dict[str, Any] = {
+    "model": "default",
+    "n_ctx": 4096,
+    "temperature": 0.2,
+    "concurrency": 8,
+}
 
 # The step (and options) behind each method name.
 PII_METHODS: dict[str, dict[str, Any]] = {
@@ -93,13 +105,16 @@ def evaluate_pii(
     work: str | Path,
     *,
     methods: list[str],
-    llm: dict[str, Any],
+    llm: LLMOverride | None = None,
     detector: dict[str, Any] | None = None,
     limit: int | None = None,
     seed: int = 0,
     progress: Callable[[str], ProgressSink | None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``methods`` over the gold file and score each; the figures per method plus the set-up."""
+    """Run ``methods`` over the gold file and score each; the figures per method plus the set-up.
+    ``llm`` overrides fields of ``REFINE_LLM`` (a partial block or an ``LLMConfig``).
+    """
+    block = merge_llm(REFINE_LLM, llm)
     gold = read_gold(gold_path)
     chosen = sample_ids([g.id for g in gold], limit, seed)
     gold = [g for g in gold if g.id in chosen]
@@ -114,7 +129,7 @@ def evaluate_pii(
             step = with_options(step, {"detector": detector})
         sink = progress(method) if progress else None
         result, outputs = run_method(
-            step, input_path, work / method, llm=llm, seed=seed, progress=sink
+            step, input_path, work / method, llm=block, seed=seed, progress=sink
         )
         figures = score_pii(gold, outputs) if result.status == "complete" else {}
         results[method] = {"method": method, **figures, **timing(result, len(gold))}
@@ -124,7 +139,7 @@ def evaluate_pii(
         "gold": str(gold_path),
         "records": len(gold),
         "sample": {"limit": limit, "seed": seed} if limit else None,
-        "llm": llm,
+        "llm": block,
         "methods": results,
     }
 

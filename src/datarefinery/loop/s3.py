@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datarefinery.config import LoadedSpec, RunSpec
+from datarefinery.config import LLMOverride, LoadedSpec, RunSpec
 from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.spec import LoadedS3Spec, S3Spec, load_real, load_s3_spec
@@ -145,12 +145,16 @@ def run_s3(
     spec: str | Path | dict[str, Any] | LoadedS3Spec,
     out: str | Path,
     *,
+    llm: LLMOverride | None = None,
     fresh: bool = False,
     backend: Backend | None = None,
     log: Log | None = None,
 ) -> S3Result:
-    """Run the S3 loop of ``spec`` into ``out`` (resumes what ``out`` already holds)."""
+    """Run the S3 loop of ``spec`` into ``out`` (resumes what ``out`` already holds). ``llm``
+    overrides the spec's block as in ``datarefinery.run`` (and so is part of the loop's identity).
+    """
     loaded = spec if isinstance(spec, LoadedS3Spec) else load_s3_spec(spec)
+    loaded = loaded.with_llm(llm)
     return _Loop(loaded, Path(out), backend, log or (lambda _: None)).run(fresh)
 
 

@@ -17,11 +17,13 @@ from datarefinery.config import (
     Lines,
     LlamaCppConfig,
     LLMConfig,
+    LLMOverride,
     LoadedSpec,
     RunSpec,
     StrictModel,
     TaskSpec,
     format_validation_error,
+    override_llm,
     read_spec_file,
     spec_hash,
     validate_spec,
@@ -86,6 +88,13 @@ class LoadedS3Spec:
         self.spec = spec
         self.source = source
         self.base_dir = Path(source).parent if source != "<spec>" else Path.cwd()
+
+    def with_llm(self, override: LLMOverride | None) -> LoadedS3Spec:
+        """This spec with ``override`` merged over its ``llm:`` block (part of the loop's hash)."""
+        if override is None:
+            return self
+        llm = override_llm(self.spec.llm, override)
+        return LoadedS3Spec(self.spec.model_copy(update={"llm": llm}), self.source)
 
     def seed_spec(self) -> LoadedSpec:
         """The seed synthesis as a run spec (for checks; the loop adds its own llm settings)."""
