@@ -50,7 +50,7 @@ def test_a_refused_grammar_says_why_and_dumps_nothing(
 ) -> None:
     schema = _schema(3000)
     # What the converter made of maxLength before: llama.cpp refuses it.
-    with pytest.raises(RequestRejectedError, match="repeated|repetition") as caught:
+    with pytest.raises(RequestRejectedError, match=r"repeated|repetition") as caught:
         samplers._build(json.dumps(schema), schema)
     assert "::=" not in str(caught.value)
     err = capfd.readouterr().err
