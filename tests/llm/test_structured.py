@@ -38,3 +38,21 @@ def test_parse_reply_validates_schema() -> None:
     broken = parse_reply("{oops", Review)
     assert isinstance(broken, ParseFailure)
     assert broken.reason == "invalid_json"
+
+
+def test_the_decoding_schema_drops_only_string_bounds_llama_cpp_would_refuse() -> None:
+    from datarefinery.llm.structured import decodable_schema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": 3000},
+            "label": {"type": "string", "maxLength": 64},
+            "items": {"type": "array", "items": {"type": "string", "maxLength": 900}},
+        },
+    }
+    loosened = decodable_schema(schema)
+    assert loosened["properties"]["text"] == {"type": "string", "minLength": 1}
+    assert loosened["properties"]["label"] == {"type": "string", "maxLength": 64}
+    assert loosened["properties"]["items"]["items"] == {"type": "string"}
+    assert schema["properties"]["text"]["maxLength"] == 3000  # the caller's schema is untouched

@@ -197,6 +197,13 @@ class Backend(abc.ABC):
         """
         return utf8_prompt_bound(request)
 
+    @property
+    def context_tokens(self) -> int | None:
+        """The tokens one request may hold, prompt and reply together, where the backend knows
+        (the embedded model's ``n_ctx``); ``None`` for a server, whose context is its own.
+        """
+        return None
+
     async def chat_template(self) -> ChatTemplate | None:
         """The model's chat template where this backend can know it (``None`` otherwise), for
         steps that render turns themselves and send raw requests.

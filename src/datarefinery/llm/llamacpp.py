@@ -93,6 +93,10 @@ class LlamaCppBackend(Backend):
         return self._identity
 
     @property
+    def context_tokens(self) -> int:
+        return self.n_ctx
+
+    @property
     def model_name(self) -> str:
         return self.model_path.name
 

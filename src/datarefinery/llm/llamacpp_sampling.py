@@ -10,10 +10,13 @@ is what made JSON output run at half the speed of free text.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import math
 import os
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import llama_cpp
@@ -22,6 +25,7 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
 from datarefinery.llm.base import SamplingParams
+from datarefinery.llm.structured import decodable_schema
 
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
@@ -68,19 +72,61 @@ class GrammarSamplers:
         key = json.dumps(schema)
         pristine = self._pristine.get(key)
         if pristine is None:
-            grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            pristine = self._build(key, decodable_schema(schema))
+            self._pristine[key] = pristine
+        return llama_cpp.llama_sampler_clone(pristine)
+
+    def _build(self, key: str, schema: dict[str, Any]) -> Any:
+        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        # On a grammar it refuses, llama.cpp prints the whole grammar (thousands of lines) to
+        # fd 2 from C, where verbose=False does not reach: the dump is caught and only the
+        # reason goes into the error.
+        with captured_stderr() as captured:
             pristine = llama_cpp.llama_sampler_init_grammar(
                 self.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
             )
-            if not pristine:
-                raise RequestRejectedError("llama.cpp could not build a grammar from the schema")
-            self._pristine[key] = pristine
-        return llama_cpp.llama_sampler_clone(pristine)
+        if not pristine:
+            reason = next(
+                (line for line in captured.read().splitlines() if "error" in line.lower()),
+                "no reason given",
+            )
+            raise RequestRejectedError(
+                f"llama.cpp could not build a grammar from the schema: {reason[:300]}"
+            )
+        return pristine
 
     def close(self) -> None:
         for sampler in self._pristine.values():
             llama_cpp.llama_sampler_free(sampler)
         self._pristine.clear()
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def read(self) -> str:
+        return self.text
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[_Captured]:
+    """Redirect file descriptor 2 (what C code writes to) into a buffer for the block.
+
+    Process-wide for its few milliseconds: anything another thread writes to stderr meanwhile is
+    caught too, so it wraps only the C calls that may print.
+    """
+    captured = _Captured()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.text = sink.read().decode("utf-8", "replace")
 
 
 class TokenSampler:

@@ -50,6 +50,7 @@ from datarefinery.llm.base import (
     normalize_finish_reason,
     utf8_prompt_bound,
 )
+from datarefinery.llm.structured import decodable_schema
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
@@ -274,6 +275,8 @@ class OpenAICompatBackend(Backend):
             body["seed"] = request.seed
         schema = request.json_schema
         if schema is not None:
+            # llama.cpp's server refuses long maxLength grammars as the embedded backend does.
+            schema = decodable_schema(schema)
             if dialect == "llamacpp":
                 body["response_format"] = {"type": "json_object", "schema": schema}
             elif dialect == "openai":

@@ -107,3 +107,33 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     # Generating the schema took ~0.4 ms a call, a tenth of a record's cost against a fast server;
     # reply models are built once per step, so one per class is enough.
     return model.model_json_schema()
+
+
+# llama.cpp turns ``maxLength: n`` into n nested optional rules and refuses the grammar somewhere
+# between 1,000 and 1,200 ("number of rules that are going to be repeated ... exceeds sane
+# defaults"), on the embedded backend and in llama.cpp's server alike. Above this bound a string
+# is decoded unbounded: ``max_tokens`` stops a runaway, and the reply model still checks the length.
+GRAMMAR_MAX_LENGTH = 500
+
+
+def decodable_schema(schema: dict[str, Any], bound: int = GRAMMAR_MAX_LENGTH) -> dict[str, Any]:
+    """``schema`` without string length bounds above ``bound``, for building a decoding grammar.
+
+    Only for decoding: the reply is still validated against the full schema's model.
+    """
+    if isinstance(schema, dict):
+        loosened: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key in ("maxLength", "minLength") and isinstance(value, int) and value > bound:
+                continue
+            loosened[key] = _loosen(value, bound)
+        return loosened
+    return schema
+
+
+def _loosen(value: Any, bound: int) -> Any:
+    if isinstance(value, dict):
+        return decodable_schema(value, bound)
+    if isinstance(value, list):
+        return [_loosen(item, bound) for item in value]
+    return value

@@ -47,3 +47,19 @@ def delta(
             token_f1(words_and_marks(outside_in), words_and_marks(outside_out)), 4
         ),
     }
+
+
+def reask_text(leaks: list[Replacement], kept: float) -> str:
+    """What a re-ask tells the model: the values that leaked, or how much it changed."""
+    if leaks:
+        listed = "; ".join(f'"{r.original}" ({r.entity_type}) -> "{r.replacement}"' for r in leaks)
+        return (
+            f"Your rewrite still contains personal information from the original: {listed}. "
+            "Make these replacements, keep the rest of the text as it was, and answer again "
+            'with only the JSON object {"text": ...}.'
+        )
+    return (
+        f"Your rewrite changed too much of the text (only {kept:.0%} of the other words "
+        "kept). Change only the personal information and answer again with only the JSON "
+        'object {"text": ...}.'
+    )

@@ -25,7 +25,7 @@ from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import LLMCall, Output, StepContext
 from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
-from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
+from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite, chunk_limit
 
 
 class DetoxRewriteConfig(TextStepConfig):
@@ -35,7 +35,12 @@ class DetoxRewriteConfig(TextStepConfig):
         default=0.6, ge=-1, le=1, description="embedding cosine to the original a rewrite keeps"
     )
     max_reasks: int = Field(default=1, ge=0, le=5)
-    model_max_chars: int = Field(default=2000, ge=1, description="longer toxic texts: rejected")
+    model_max_chars: int | None = Field(
+        default=None,
+        ge=1,
+        description="longer toxic texts are rejected (too_long_for_model); by default, what the "
+        "model's context holds (no limit for a server)",
+    )
     template: str = "detox_rewrite"
     temperature: float | None = Field(default=0.3, ge=0, le=2)
 
@@ -79,11 +84,14 @@ class DetoxRewrite(VerifiedRewrite[DetoxRewriteConfig]):
         before = await self.toxicity(text, (record.id, "input"))
         if before < self.config.threshold:
             return self._emit(record, text, text, before, before, 1.0, 0)
-        if len(text) > self.config.model_max_chars:
-            detail = f"{len(text):,} characters; the model limit is {self.config.model_max_chars:,}"
-            return Rejected(record, self.ctx.name, "too_long_for_model", detail)
         engine = self.ctx.require_engine()
         messages = self.template.render(text=text)
+        limit = self.config.model_max_chars or chunk_limit(
+            engine, self.config.max_chars, sum(len(m.content) for m in messages) - len(text)
+        )
+        if len(text) > limit:
+            detail = f"{len(text):,} characters; the model limit is {limit:,} (raise llm.n_ctx)"
+            return Rejected(record, self.ctx.name, "too_long_for_model", detail)
         problem = ("invalid_reply", "")
         for attempt in range(self.config.max_reasks + 1):
             call = self._call(record, messages, text, attempt)

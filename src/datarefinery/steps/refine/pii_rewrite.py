@@ -39,7 +39,8 @@ from datarefinery.llm.base import Message, Request
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
-from datarefinery.steps.refine.checks import delta, leaked_values
+from datarefinery.steps.refine.checks import delta, leaked_values, reask_text
+from datarefinery.steps.refine.chunks import join_chunks, split_chunks
 from datarefinery.steps.refine.dirs import with_repeats
 from datarefinery.steps.refine.model_detect import (
     MAX_VALUES,
@@ -56,7 +57,7 @@ from datarefinery.steps.refine.surrogates import (
     normalize_value,
 )
 from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
-from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite
+from datarefinery.steps.refine.verified_rewrite import Part, VerifiedRewrite, chunk_limit
 from datarefinery.text import contains_value, value_pattern
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,11 @@ class PIIRewriteConfig(TextStepConfig):
     min_preservation: float = Field(
         default=0.7, ge=0, le=1, description="token F1 outside PII spans a rewrite must keep"
     )
-    model_max_chars: int = Field(
-        default=1500, ge=1, description="longer texts skip the model: surrogate replacement"
+    chunk_chars: int = Field(
+        default=1000,
+        ge=100,
+        description="longer texts are rewritten in chunks of about this size (paragraphs, then "
+        "sentences), each its own model call; smaller where the model's context holds less",
     )
     template: str = "pii_rewrite"
     detect_template: str = "pii_detect"
@@ -166,16 +170,39 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
         unique = {(r.original, r.entity_type): r for r in plan}
         return self.template.render(text=text, replacements=list(unique.values()))
 
-    def _call(
-        self,
-        record: Record,
-        text: str,
-        plan: list[Replacement],
-        messages: tuple[Message, ...],
-        attempt: int,
-    ) -> LLMCall[Any]:
-        expected = apply_replacements(text, plan)
-        return self.rewrite_call(record, messages, expected, attempt, self.config.temperature)
+    def _parts(self, text: str, plan: list[Replacement]) -> list[Part]:
+        """One part per chunk, each with the hints of the spans inside it."""
+        overhead = sum(len(m.content) for m in self._messages("", []))
+        limit = chunk_limit(self.ctx.require_engine(), self.config.chunk_chars, overhead)
+        parts = []
+        for chunk in split_chunks(text, limit, [(r.start, r.end) for r in plan]):
+            inside = [
+                Replacement(
+                    r.entity_type,
+                    r.start - chunk.start,
+                    r.end - chunk.start,
+                    r.original,
+                    r.replacement,
+                    r.detector,
+                )
+                for r in plan
+                if chunk.start <= r.start and r.end <= chunk.end
+            ]
+            expected = apply_replacements(chunk.body, inside)
+            parts.append(Part(chunk, expected, self._messages(chunk.body, inside)))
+        return parts
+
+    @staticmethod
+    def _to_reask(parts: list[Part], leaks: list[Replacement]) -> list[Part]:
+        """The parts whose rewrite holds a leaked value; every part when none does (a rewrite
+        that changed too much, or a leak only the whole text shows).
+        """
+        leaking = [
+            part
+            for part in parts
+            if any(contains_value(part.rewrite or "", r.original) for r in leaks)
+        ]
+        return leaking or parts
 
     async def refine(self, record: Record) -> Output:
         text, rejected = text_or_rejection(record, self.config, self.ctx.name)
@@ -188,27 +215,22 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
             # Nothing found: the leak check has nothing to look for, and re-detection of the
             # unchanged text is the detection just made, so the output is verified as it is.
             return self._emit(record, text, text, plan, "unchanged", found, attempts=0)
-        if len(text) > self.config.model_max_chars:
-            return self._fallback(record, text, plan, None, 0, "too_long_for_model", [], found)
 
-        engine = self.ctx.require_engine()
-        messages = self._messages(text, plan)
+        parts = self._parts(text, plan)
         caught: list[str] = []
         last_good: str | None = None
         for attempt in range(self.config.max_reasks + 1):
-            call = self._call(record, text, plan, messages, attempt)
             try:
-                result = await engine.complete_structured(call.request, call.reply_model)
+                failure = await self.ask_parts(record, parts, attempt, self.config.temperature)
             except RequestRejectedError:
                 return self._fallback(
                     record, text, plan, None, attempt + 1, "backend_refused", [], found
                 )
-            if result.value is None:
-                reason = result.failure.reason if result.failure else "invalid_reply"
+            if failure is not None:
                 return self._fallback(
-                    record, text, plan, last_good, attempt + 1, reason, caught, found
+                    record, text, plan, last_good, attempt + 1, failure.reason, caught, found
                 )
-            rewrite = str(result.value.text)
+            rewrite = join_chunks([p.chunk for p in parts], [p.rewrite or "" for p in parts])
             leaks = await asyncio.to_thread(self._leaks, text, plan, rewrite)
             plan = self._extend_plan(record.id, plan, leaks)
             kept = delta(text, rewrite, plan)["token_f1_outside_pii"]
@@ -225,12 +247,9 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                 )
             caught.extend(r.entity_type for r in leaks)
             last_good = rewrite if kept >= self.config.min_preservation else last_good
-            problem = self._reask_text(leaks, kept)
-            messages = (
-                *call.request.messages,
-                Message("assistant", result.raw_text),
-                Message("user", problem),
-            )
+            problem = reask_text(leaks, kept)
+            for part in self._to_reask(parts, leaks):
+                part.reask(problem)
         reason = "leak_after_reask" if caught else "changed_too_much"
         return self._fallback(
             record, text, plan, last_good, self.config.max_reasks + 1, reason, caught, found
@@ -265,23 +284,6 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                 if leak.start < 0 and leak.original == item.original:
                     leaks[i] = item
         return [*plan, *extra]
-
-    @staticmethod
-    def _reask_text(leaks: list[Replacement], kept: float) -> str:
-        if leaks:
-            listed = "; ".join(
-                f'"{r.original}" ({r.entity_type}) -> "{r.replacement}"' for r in leaks
-            )
-            return (
-                f"Your rewrite still contains personal information from the original: {listed}. "
-                "Make these replacements, keep the rest of the text as it was, and answer again "
-                'with only the JSON object {"text": ...}.'
-            )
-        return (
-            f"Your rewrite changed too much of the text (only {kept:.0%} of the other words "
-            "kept). Change only the personal information and answer again with only the JSON "
-            'object {"text": ...}.'
-        )
 
     def _fallback(
         self,
