@@ -56,3 +56,11 @@ def test_the_decoding_schema_drops_only_string_bounds_llama_cpp_would_refuse() -
     assert loosened["properties"]["label"] == {"type": "string", "maxLength": 64}
     assert loosened["properties"]["items"]["items"] == {"type": "string"}
     assert schema["properties"]["text"]["maxLength"] == 3000  # the caller's schema is untouched
+
+
+def test_raw_line_breaks_inside_a_string_are_repaired_not_rejected() -> None:
+    reply = '{"reasoning": "1. 3 * 12 = 36\n2. 36 - 5 = 31\tso", "result": "31"}'
+    expected = {"reasoning": "1. 3 * 12 = 36\n2. 36 - 5 = 31\tso", "result": "31"}
+    assert extract_json(reply) == expected
+    with pytest.raises(ValueError, match="not valid JSON"):
+        extract_json('{"reasoning": "unterminated\n')

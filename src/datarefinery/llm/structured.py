@@ -54,7 +54,13 @@ def extract_json(text: str) -> Any:
         return json.loads(cleaned)
     except json.JSONDecodeError:
         pass
-    decoder = json.JSONDecoder()
+    # Repair: a raw line break or tab inside a string (models writing numbered steps do this where
+    # no grammar holds them) is kept as the character it is meant to be.
+    decoder = json.JSONDecoder(strict=False)
+    try:
+        return decoder.decode(cleaned)
+    except json.JSONDecodeError:
+        pass
     for start, char in enumerate(cleaned):
         if char in "{[":
             try:
