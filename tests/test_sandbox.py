@@ -320,6 +320,7 @@ def test_refuses_network_to_a_listening_loopback_server() -> None:
         namespace: dict[str, object] = {}
         exec(code, namespace)
         thread.join()
+        namespace["s"].close()  # type: ignore[attr-defined]
         assert namespace["answer"] == "connected" and len(connections) == 1
 
         thread = threading.Thread(target=accept)
@@ -328,6 +329,8 @@ def test_refuses_network_to_a_listening_loopback_server() -> None:
         thread.join()
     finally:
         server.close()
+        for connection, _address in connections:  # type: ignore[misc]
+            connection.close()  # type: ignore[attr-defined]
     assert result.status == "error"
     assert "PermissionError" in result.error and "Operation not permitted" in result.error
     assert len(connections) == 1  # the sandboxed code never reached the server

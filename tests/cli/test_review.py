@@ -35,6 +35,7 @@ def test_review_serves_on_loopback_with_a_token(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(10)
+        process.stdout.close()  # type: ignore[union-attr]
 
 
 def test_review_of_a_folder_that_is_no_run_says_so(tmp_path: Path) -> None:

@@ -4,10 +4,13 @@ evaluate a script, take a screenshot. Chromium comes from Debian (scripts/dev.py
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -81,12 +84,17 @@ class _Session:
 
 @contextmanager
 def _browser() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="refinery-chromium-") as profile:
+    # Chromium's helper processes may still be writing the profile as the browser exits: they get
+    # their own session so they go with it, and a straggler's file does not fail the test.
+    with tempfile.TemporaryDirectory(
+        prefix="refinery-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [chromium_path(), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         try:
             assert process.stderr is not None
@@ -103,11 +111,15 @@ def _browser() -> Iterator[str]:
                     raise TimeoutError("chromium did not open its DevTools port in 60 s")
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            process.stderr.close()  # type: ignore[union-attr]
 
 
 def open_page(path: Path, script: str) -> PageResult:

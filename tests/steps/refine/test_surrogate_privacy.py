@@ -87,19 +87,24 @@ def planners_from_public(manifest: dict[str, Any], consistency: str) -> Iterator
 
 
 def recovered(out: Path, consistency: str, planners: list[SurrogatePlanner]) -> set[str]:
+    """The originals whose published fake the attack reproduces in the record that held them.
+
+    Every candidate is tried, as an attacker would; a guess only counts where it is right (the
+    record's true original). A fake that happens to equal the guess for another candidate is a
+    chance collision of two Faker draws, not a recovery, and with every long manifest string
+    tried as a key such collisions do occur.
+    """
     manifest = json.loads((out / "manifest.json").read_text())
     seed = manifest["spec"]["seed"]
+    truth = {f"r{index}": email for index, email in enumerate(USED)}
     found: set[str] = set()
-    shown = published(out)
-    if consistency == "dataset":  # one fake per value, whatever the record
-        shown = {"any": set().union(*shown.values())}
-    for record_id, fakes in shown.items():
+    for record_id, fakes in published(out).items():
         scope = str(seed) if consistency == "dataset" else f"{seed}\x1f{record_id}"
         for candidate in CANDIDATES:
             guesses = {seed_derivation(seed, scope, candidate)}
             span = Span("EMAIL_ADDRESS", 0, len(candidate), candidate)
             guesses |= {p.plan(record_id, [span])[0].replacement for p in planners}
-            if guesses & fakes:
+            if guesses & fakes and candidate == truth[record_id]:
                 found.add(candidate)
     return found
 
