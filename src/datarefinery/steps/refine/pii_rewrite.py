@@ -227,6 +227,13 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                     record, text, plan, None, attempt + 1, "backend_refused", [], found
                 )
             if failure is not None:
+                # A long text whose other chunks came back is a rewrite with the failed chunks
+                # replaced, not a whole-text replacement: the leak check and patch still follow.
+                answered = [p.rewrite if p.rewrite is not None else p.expected for p in parts]
+                partial = join_chunks([p.chunk for p in parts], answered)
+                if len(parts) > 1 and any(p.rewrite is not None for p in parts):
+                    ok = delta(text, partial, plan)["token_f1_outside_pii"]
+                    last_good = partial if ok >= self.config.min_preservation else last_good
                 return self._fallback(
                     record, text, plan, last_good, attempt + 1, failure.reason, caught, found
                 )
