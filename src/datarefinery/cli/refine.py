@@ -385,3 +385,7 @@ def print_detox(result: dict[str, Any]) -> None:
     for name, m in result["methods"].items():
         similarity.add_row(name, *(str(m.get(k, "-")) for k in columns))
     console.print(similarity)
+    stopped = result["methods"]["detox_rewrite"].get("rewrites_stopped_by_check")
+    if stopped:
+        counts = ", ".join(f"{check} {n}" for check, n in stopped.items())
+        console.print(f"rewrites stopped by each check (re-asked or rejected): {counts}")
