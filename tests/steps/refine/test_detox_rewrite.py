@@ -145,7 +145,7 @@ def test_embedded_model_detoxifies_or_rejects(tmp_path: Path) -> None:
     source.write_text(json.dumps({"id": "t", "text": "this movie is fucking shit"}) + "\n")
     spec = {
         "input": str(source),
-        "llm": {"temperature": 0.3},
+        "llm": {"temperature": 0.3, "n_threads": 1},
         "steps": [{"detox_rewrite": {"max_reasks": 1}}],
     }
     result = datarefinery.run(spec, tmp_path / "out")
