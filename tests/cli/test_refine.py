@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +153,37 @@ def test_refine_and_run_share_the_exit_handling(
     for args in (["run", str(spec)], ["refine", "code", str(source)]):
         done = runner.invoke(app, [*args, "-o", str(tmp_path / "out"), "-q"])
         assert done.exit_code == EXIT_STOPPED, done.output
+
+
+def test_detox_commands_pass_the_meaning_check_to_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    import datarefinery
+    from datarefinery.cli.app import app
+    from datarefinery.runner import RunResult
+
+    seen: list[dict[str, Any]] = []
+
+    def captured(spec: dict[str, Any], *args: object, **kwargs: object) -> RunResult:
+        seen.append(spec)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datarefinery, "run", captured)
+    source = _jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "you idiot"}])
+    runner = CliRunner()
+    args = ["refine", "detox", str(source), "-o", str(tmp_path / "out"), "-q"]
+    runner.invoke(app, [*args, "--meaning-check", "judge"])
+    runner.invoke(app, args)
+    checks = [spec["steps"][0]["detox_rewrite"]["meaning_check"] for spec in seen]
+    assert checks == ["judge", "both"]
+
+    def evaluated(*args: object, options: dict[str, Any], **kwargs: object) -> None:
+        seen.append(options)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("datarefinery.cli.refine.evaluate_detox", evaluated)
+    pairs = ["eval", "detox", "--pairs", str(source), "--meaning-check", "cosine"]
+    runner.invoke(app, pairs)
+    assert seen[-1] == {"scorer": "profanity", "meaning_check": "cosine"}

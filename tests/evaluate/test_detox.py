@@ -31,6 +31,8 @@ STUBBORN = "the bus was late again this morning"  # its rewrites stay toxic: rej
 
 def _polite(request: Request) -> str:
     """The topic of the fixture's toxic sentence in the prompt, without the insult."""
+    if "same_meaning" in str(request.json_schema):  # the meaning judge agrees
+        return json.dumps({"reason": "The same point, politely.", "same_meaning": True})
     prompt = "\n".join(m.content for m in request.messages)  # a re-ask carries the first
     for _, toxic, refs in pairs():
         if toxic in prompt:
@@ -93,6 +95,9 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     assert scorers["tfidf_lr"]["trained_on"]["rows"] + 5 == 14  # a third held out to calibrate
     for texts in ("input", "detox_rewrite", "detox_rewrite_changed", "human_reference"):
         assert set(result["toxicity"][texts]) == {"count", *scorers}
+    # the stubborn row's rewrite and its re-ask both stay toxic; the judge stops none
+    stopped = result["methods"]["detox_rewrite"]["rewrites_stopped_by_check"]
+    assert stopped["toxicity"] == 2 and stopped["judge"] == 0
     # The scripted rewrites drop the insult: every scorer sees them cleaner than the inputs.
     for name in scorers:
         before, after = result["toxicity"]["input"][name], result["toxicity"]["detox_rewrite"][name]
@@ -113,6 +118,7 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     assert "reserved 14 rows" in printed and "measured on the other 10" in printed
     assert "profanity_check (gate, < 0.5)" in printed and "detox_rewrite_changed (9)" in printed
     assert "tfidf_lr (independent" in printed and "minilm_lr (independent" in printed
+    assert "stopped by each check (re-asked or rejected): toxicity 2, cosine 0, judge 0" in printed
 
 
 def test_eval_detox_refuses_a_reserve_that_leaves_nothing(tmp_path: Path) -> None:

@@ -151,12 +151,16 @@ def refine_pii(
     run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
 
+MeaningCheck = Annotated[str, typer.Option(help="Meaning checked by: cosine | judge | both")]
+
+
 @refine_app.command("detox")
 def refine_detox(
     input: Input,
     out: Out,
     threshold: Annotated[float, typer.Option(help="Rewrite records scored at or above.")] = 0.5,
     scorer: Annotated[str, typer.Option(help="profanity | llm | both")] = "profanity",
+    meaning_check: MeaningCheck = "both",
     field: Field_ = "text",
     llm_file: LLMFile = None,
     model: Model = None,
@@ -170,7 +174,8 @@ def refine_detox(
     quiet: Quiet = False,
 ) -> None:
     """Rewrite toxic records of INPUT politely (meaning kept) into OUT."""
-    step = {"detox_rewrite": {"field": field, "threshold": threshold, "scorer": scorer}}
+    options = {"threshold": threshold, "scorer": scorer, "meaning_check": meaning_check}
+    step = {"detox_rewrite": {"field": field, **options}}
     llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
     run_and_report(_spec("refine-detox", input, step, llm, seed), out, fresh=fresh, quiet=quiet)
 
@@ -314,6 +319,7 @@ def eval_detox(
     scorer: Annotated[str, typer.Option(help="The step's gate: profanity | llm | both")] = (
         "profanity"
     ),
+    meaning_check: MeaningCheck = "both",
     reserve: Annotated[
         int,
         typer.Option(
@@ -339,7 +345,7 @@ def eval_detox(
             pairs,
             _work(work, out, "detox"),
             llm=_llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx),
-            options={"scorer": scorer},
+            options={"scorer": scorer, "meaning_check": meaning_check},
             limit=limit,
             seed=seed,
             reserve=reserve,
@@ -385,3 +391,7 @@ def print_detox(result: dict[str, Any]) -> None:
     for name, m in result["methods"].items():
         similarity.add_row(name, *(str(m.get(k, "-")) for k in columns))
     console.print(similarity)
+    stopped = result["methods"]["detox_rewrite"].get("rewrites_stopped_by_check")
+    if stopped:
+        counts = ", ".join(f"{check} {n}" for check, n in stopped.items())
+        console.print(f"rewrites stopped by each check (re-asked or rejected): {counts}")

@@ -35,6 +35,7 @@ from datarefinery.loop.refine_eval import (
     timing,
     with_options,
 )
+from datarefinery.runner import RunResult
 
 Pair = tuple[str, str, list[str]]
 
@@ -47,6 +48,24 @@ def _reasons(rejected: Path) -> dict[str, int]:
             reason = str(json.loads(line).get("reason", "?"))
             counts[reason] = counts.get(reason, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _stopped_by_check(result: RunResult) -> dict[str, int]:
+    """Rewrites each check of the step stopped (re-asked or rejected), summed from the
+    ``stopped_by_<check>`` scores of emitted and rejected records.
+    """
+    path = result.dataset_path
+    scores = [r.scores for r in read_records(path)] if path.exists() else []
+    if result.rejected_path.exists():
+        lines = result.rejected_path.read_text(encoding="utf-8").splitlines()
+        scores += [json.loads(line)["record"].get("scores", {}) for line in lines]
+    counts: dict[str, int] = {}
+    for row in scores:
+        for key, value in row.items():
+            if key.startswith("stopped_by_"):
+                check = key.removeprefix("stopped_by_")
+                counts[check] = counts.get(check, 0) + int(value)
+    return counts
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
@@ -125,6 +144,7 @@ def evaluate_detox(
     embedder = Embedder()
     run_figures = timing(result, len(rows))
     run_figures["rejected_by_reason"] = _reasons(result.rejected_path)
+    run_figures["rewrites_stopped_by_check"] = _stopped_by_check(result)
     return {
         "pairs": str(pairs_path),
         "records": len(rows),
