@@ -109,15 +109,24 @@ def run(
     ``ray`` extra) or an executor object (``RayExecutor(workers=4)``). Both give the same dataset
     for the same spec, and a run started by one can be resumed by the other.
     """
+    loaded = resolve_spec(spec, llm)
+    chosen = make_executor(executor, address)
+    return asyncio.run(_run(loaded, Path(out), fresh, progress, backend, chosen, diversity))
+
+
+def resolve_spec(
+    spec: str | Path | dict[str, Any] | LoadedSpec, llm: LLMOverride | None = None
+) -> LoadedSpec:
+    """``spec`` as a loaded spec (a YAML path, a mapping or one already loaded), with ``llm``
+    over its model block.
+    """
     if isinstance(spec, LoadedSpec):
         loaded = spec
     elif isinstance(spec, dict):
         loaded = spec_from_dict(spec)
     else:
         loaded = load_spec(spec)
-    loaded = loaded.with_llm(llm)
-    chosen = make_executor(executor, address)
-    return asyncio.run(_run(loaded, Path(out), fresh, progress, backend, chosen, diversity))
+    return loaded.with_llm(llm)
 
 
 def make_executor(executor: str | Executor, address: str | None = None) -> Executor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from datarefinery.config import LLMConfig
 from datarefinery.llm.base import Backend, Usage
@@ -68,14 +69,20 @@ def make_limits(config: LLMConfig, spent: Usage | None = None) -> Limits:
     )
 
 
+E = TypeVar("E", bound=Engine)
+
+
 def make_engine(
     config: LLMConfig,
     backend: Backend,
     cache: ResponseStore | None,
     admission: AdmissionControl,
-) -> Engine:
-    """An engine with ``config``'s retries, timeout and concurrency over the given parts."""
-    return Engine(
+    engine_class: type[E] = Engine,  # type: ignore[assignment]
+) -> E:
+    """An engine with ``config``'s retries, timeout and concurrency over the given parts
+    (``engine_class``: an ``Engine`` subclass, e.g. one that records its calls).
+    """
+    return engine_class(
         backend,
         cache,
         admission,

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datarefinery.config import LLMConfig, LLMOverride, LoadedSpec, load_spec, spec_from_dict
+from datarefinery.config import LLMConfig, LLMOverride, LoadedSpec
 from datarefinery.errors import RunDirError
 from datarefinery.executors.base import first_source
 from datarefinery.fingerprints import check_unchanged, fingerprints, named_files
 from datarefinery.llm.base import Backend, Request, Response, Usage
 from datarefinery.llm.cache import ResponseStore
 from datarefinery.llm.engine import Engine, EngineStats
-from datarefinery.llm.factory import make_backend, make_cache, make_limits
+from datarefinery.llm.factory import make_backend, make_cache, make_engine, make_limits
 from datarefinery.llm.limits import AdmissionControl, Pricing
 from datarefinery.llm.pool import EnginePool
 from datarefinery.loop.estimate import (
@@ -42,7 +42,7 @@ from datarefinery.pipeline import Pipeline
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
 from datarefinery.rundir import RunDir
-from datarefinery.runner import versions
+from datarefinery.runner import resolve_spec, versions
 from datarefinery.steps.base import Step, StepContext
 from datarefinery.surrogate_key import SurrogateKey, open_surrogate_key
 
@@ -81,14 +81,7 @@ def plan(
     """
     if sample < 1:
         raise ValueError("sample must be at least 1")
-    if isinstance(spec, LoadedSpec):
-        loaded = spec
-    elif isinstance(spec, dict):
-        loaded = spec_from_dict(spec)
-    else:
-        loaded = load_spec(spec)
-    loaded = loaded.with_llm(llm)
-    return asyncio.run(_plan(loaded, Path(out), sample, backend))
+    return asyncio.run(_plan(resolve_spec(spec, llm), Path(out), sample, backend))
 
 
 class _Recorder:
@@ -120,15 +113,8 @@ def _engine(
     cache: ResponseStore | None,
     admission: AdmissionControl,
 ) -> _RecordingEngine:
-    # The run's engine options (llm.factory.make_engine), on an engine that records its calls.
-    engine = _RecordingEngine(
-        backend,
-        cache,
-        admission,
-        concurrency=config.concurrency,
-        max_retries=config.max_retries,
-        timeout_s=config.timeout_s,
-    )
+    # The run's engine options, on an engine that records its calls.
+    engine = make_engine(config, backend, cache, admission, _RecordingEngine)
     engine.recorder = recorder
     return engine
 
