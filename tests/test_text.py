@@ -14,6 +14,7 @@ from datarefinery.text import (
     normalized_key,
     rouge_l,
     rouge_tokens,
+    string_leaves,
     value_pattern,
     words_and_marks,
 )
@@ -121,3 +122,10 @@ def test_pool_closest_matches_brute_force() -> None:
         assert score == pytest.approx(best)
         assert closest is not None and rouge_l(query, closest) == pytest.approx(best)
     assert SimilarityPool().closest("anything") == (0.0, None)
+
+
+def test_string_leaves_walk_chats_and_spec_sections() -> None:
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert list(string_leaves(chat)) == ["user", "hi", "assistant", "hello"]
+    assert list(string_leaves({"a": ("x", {"b": "y"}), "n": 3})) == ["x", "y"]
+    assert list(string_leaves(3)) == []

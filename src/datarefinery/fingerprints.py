@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import RunDirError
+from datarefinery.text import string_leaves
 
 Fingerprint = dict[str, Any]  # {"size": int, "mtime_ns": int, "sha256": str}
 
@@ -39,22 +40,11 @@ def named_files(spec_data: Mapping[str, Any], base_dir: Path) -> list[Path]:
         if folder is not None:
             found[str(folder)] = folder
     for section in ("input", "task", "steps"):
-        for value in _strings(spec_data.get(section)):
+        for value in string_leaves(spec_data.get(section)):
             path = _as_path(value, base_dir)
             if path is not None:
                 found.setdefault(str(path), path)
     return [found[key] for key in sorted(found)]
-
-
-def _strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, Mapping):
-        for value in node.values():
-            yield from _strings(value)
-    elif isinstance(node, list | tuple):
-        for value in node:
-            yield from _strings(value)
 
 
 def _as_path(value: str, base_dir: Path, *, folders: bool = False) -> Path | None:

@@ -20,7 +20,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -216,3 +216,17 @@ def mask_values(text: str, values: Iterable[str]) -> str:
     for value in sorted({v for v in values if v.strip()}, key=len, reverse=True):
         text = value_pattern(value).sub(" ", text)
     return text
+
+
+def string_leaves(value: object) -> Iterator[str]:
+    """Every string inside ``value`` (itself, or inside nested lists and mappings, such as a
+    chat's messages or a spec section), in order.
+    """
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for inner in value.values():
+            yield from string_leaves(inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            yield from string_leaves(inner)

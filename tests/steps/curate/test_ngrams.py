@@ -2,7 +2,7 @@ import random
 
 import numpy as np
 
-from datarefinery.steps.curate.ngrams import NgramIndex, plain_words, string_leaves
+from datarefinery.steps.curate.ngrams import NgramIndex, plain_words
 
 VOCAB = [f"w{i}" for i in range(400)]
 
@@ -115,9 +115,3 @@ def test_an_empty_index_finds_nothing() -> None:
     index = NgramIndex(13)
     index.freeze()
     assert index.find("anything at all") is None
-
-
-def test_string_leaves_walk_chats() -> None:
-    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    assert list(string_leaves(chat)) == ["user", "hi", "assistant", "hello"]
-    assert list(string_leaves(3)) == []

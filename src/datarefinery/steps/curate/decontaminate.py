@@ -24,7 +24,8 @@ from datarefinery.io.formats import Format
 from datarefinery.io.read import detect_format, read_numbered
 from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import Output, RecordStep, StepConfig, StepContext
-from datarefinery.steps.curate.ngrams import Match, NgramIndex, plain_words, string_leaves
+from datarefinery.steps.curate.ngrams import Match, NgramIndex, plain_words
+from datarefinery.text import string_leaves
 
 _DETAIL_WORDS = 30  # the shared words quoted in a rejection, at most
 

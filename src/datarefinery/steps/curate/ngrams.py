@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING
@@ -201,17 +200,3 @@ class NgramIndex:
                 return item
             position += 1
         return None
-
-
-def string_leaves(value: object) -> Iterable[str]:
-    """Every string inside ``value`` (itself, or inside nested lists and mappings, such as a
-    chat's messages), in order.
-    """
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for inner in value.values():
-            yield from string_leaves(inner)
-    elif isinstance(value, list | tuple):
-        for inner in value:
-            yield from string_leaves(inner)
