@@ -177,21 +177,18 @@ class Executor(abc.ABC):
         for index, step in enumerate(pipeline.steps):
             name = pipeline.names[index]
             step.setup(
-                StepContext(
-                    name=name,
-                    index=index,
-                    seed=spec.seed,
-                    task=spec.task,
-                    llm=spec.llm,
-                    engine=books.engine,
-                    engines=books.pool,
-                    base_dir=loaded.base_dir,
+                step_context(
+                    loaded,
+                    name,
+                    index,
+                    books.engine,
+                    books.pool,
+                    surrogate_key,
                     on_record=(
                         (lambda kept, rejected: progress.advance(1, kept, rejected))
                         if self.progress_per_record
                         else None
                     ),
-                    surrogate_key=surrogate_key,
                     run_dir=run_dir.path,
                 )
             )
@@ -350,6 +347,34 @@ class _Books:
     async def commit(self) -> None:
         await self.refresh()
         self.save()
+
+
+def step_context(
+    loaded: LoadedSpec,
+    name: str,
+    index: int,
+    engine: Engine | None,
+    pool: EnginePool | None,
+    surrogate_key: SurrogateKey | None,
+    *,
+    on_record: Callable[[int, int], None] | None = None,
+    run_dir: Path | None = None,
+) -> StepContext:
+    """What step ``index`` of ``loaded`` is set up with, for a run and for a plan alike."""
+    spec = loaded.spec
+    return StepContext(
+        name=name,
+        index=index,
+        seed=spec.seed,
+        task=spec.task,
+        llm=spec.llm,
+        engine=engine,
+        engines=pool,
+        base_dir=loaded.base_dir,
+        on_record=on_record,
+        surrogate_key=surrogate_key,
+        run_dir=run_dir,
+    )
 
 
 def first_source(loaded: LoadedSpec, pipeline: Pipeline) -> Iterable[Record]:

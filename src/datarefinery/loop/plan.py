@@ -21,7 +21,7 @@ from typing import Any
 
 from datarefinery.config import LLMConfig, LLMOverride, LoadedSpec
 from datarefinery.errors import RunDirError
-from datarefinery.executors.base import first_source
+from datarefinery.executors.base import first_source, step_context
 from datarefinery.fingerprints import check_unchanged, fingerprints, named_files
 from datarefinery.llm.base import Backend, Request, Response, Usage
 from datarefinery.llm.cache import ResponseStore
@@ -43,7 +43,7 @@ from datarefinery.records import Record
 from datarefinery.redact import public_spec
 from datarefinery.rundir import RunDir
 from datarefinery.runner import resolve_spec, versions
-from datarefinery.steps.base import Step, StepContext
+from datarefinery.steps.base import Step
 from datarefinery.surrogate_key import SurrogateKey, open_surrogate_key
 
 PLANNED = "planned"
@@ -257,25 +257,12 @@ async def _sample_steps(
     """Each step on the sample of its input: the first step's first records, then what those
     became. Returns the samples and the first step's whole input count.
     """
-    spec = loaded.spec
     samples: list[StepSample] = []
     batch: list[Record] | None = None
     first_input = 0
     for index, step in enumerate(pipeline.steps):
         name = pipeline.names[index]
-        step.setup(
-            StepContext(
-                name=name,
-                index=index,
-                seed=spec.seed,
-                task=spec.task,
-                llm=spec.llm,
-                engine=session.engine,
-                engines=session.pool,
-                base_dir=loaded.base_dir,
-                surrogate_key=surrogate_key,
-            )
-        )
+        step.setup(step_context(loaded, name, index, session.engine, session.pool, surrogate_key))
         if batch is None:  # after the first step's setup: a source step plans with it
             first_input, batch = _first_sample(loaded, pipeline, sample)
         session.recorder.step = name
