@@ -27,6 +27,7 @@ import datarefinery
 from datarefinery.config import LoadedSpec, RunSpec
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
+from tests.support.texts import SENTENCES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -40,25 +41,6 @@ _WAITING = {"review"}
 # The curate example reads the quickstart's output; the goldens give it a file of the repo instead.
 _INPUT_OVERRIDES = {"curate": "data/synthetic_reviews.jsonl"}
 
-_SENTENCES = (
-    "The story moves at a steady pace and the actors seem to enjoy every scene.",
-    "I found the second half slow, but the ending made up for most of it.",
-    "Nothing in this film works, from the flat jokes to the muddy sound.",
-    "A clever script and a warm cast make this an easy evening to recommend.",
-    "The director wastes a good premise on characters nobody could care about.",
-    "Every frame looks beautiful and the music carries the quieter moments.",
-    "It drags on far too long and the twist is obvious from the first act.",
-    "My whole family laughed from start to finish and asked to see it again.",
-    "The dialogue sounds stiff, as if nobody had read the lines out loud.",
-    "Strong performances hold together a plot that is thinner than it looks.",
-    "Please send the report to the team before the meeting on Monday.",
-    "The new release fixes the login problem and loads pages faster.",
-    "What is the capital of the country with the largest population?",
-    "Explain how a simple water filter removes dirt from rain water.",
-    "Write a short poem about the first snow falling over a quiet town.",
-    "The river flows north through three valleys before it reaches the sea.",
-)
-
 
 def _digest(*parts: object) -> int:
     text = "\x1f".join(str(p) for p in parts)
@@ -71,11 +53,11 @@ def _request_key(request: Request) -> str:
 
 
 def _prose(key: str, name: str, index: int) -> str:
-    first = _digest(key, name, index, "a") % len(_SENTENCES)
-    second = _digest(key, name, index, "b") % len(_SENTENCES)
+    first = _digest(key, name, index, "a") % len(SENTENCES)
+    second = _digest(key, name, index, "b") % len(SENTENCES)
     if second == first:
-        second = (second + 1) % len(_SENTENCES)
-    return f"{_SENTENCES[first]} {_SENTENCES[second]}"
+        second = (second + 1) % len(SENTENCES)
+    return f"{SENTENCES[first]} {SENTENCES[second]}"
 
 
 def _excerpt(key: str, request: Request, name: str, index: int) -> str:

@@ -16,6 +16,7 @@ from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.manifest import Manifest, ShardStats
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.rundir import RunDir
+from tests.support.texts import SENTENCES
 
 LABELS = {"positive": "the reviewer liked the movie", "negative": "the reviewer disliked it"}
 SPEC: dict[str, Any] = {
@@ -24,15 +25,7 @@ SPEC: dict[str, Any] = {
     "steps": [{"label": {"k": 5}}, {"judge": {"criteria": ["fluent"]}}],
 }
 
-_TEXTS = (
-    "The story moves at a steady pace and the actors seem to enjoy every scene.",
-    "I found the second half slow, but the ending made up for most of it.",
-    "Nothing in this film works, from the flat jokes to the muddy sound.",
-    "A clever script and a warm cast make this an easy evening to recommend.",
-    "The director wastes a good premise on characters nobody could care about.",
-    "Every frame looks beautiful and the music carries the quieter moments.",
-    "It drags on far too long and the twist is obvious from the first act.",
-)
+_TEXTS = SENTENCES[:7]  # the movie reviews
 
 
 def demo_records(n: int) -> list[Record]:
