@@ -53,6 +53,7 @@ def plan_command(
     same model options).
     """
     with command_errors():
+        loaded = load_spec(spec)  # read once: its llm block is the options' base, then it plans
         llm = llm_block_from_options(
             llm_file,
             model=model,
@@ -61,9 +62,9 @@ def plan_command(
             threads=threads,
             parallel=parallel,
             n_ctx=n_ctx,
-            base=load_spec(spec).spec.llm.model_dump(mode="json"),
+            base=loaded.spec.llm.model_dump(mode="json"),
         )
-        result = plan(spec, out, sample=sample, llm=llm)
+        result = plan(loaded, out, sample=sample, llm=llm)
     print_plan(result, prompts=prompts)
 
 

@@ -22,7 +22,7 @@ from datarefinery.cli.model_options import (
     Threads,
     llm_block_from_options,
 )
-from datarefinery.config import load_spec
+from datarefinery.config import LoadedSpec, load_spec
 
 
 def run_command(
@@ -82,6 +82,7 @@ def run_command(
     """
     # Why long: a typer signature, one option per few lines; the body is a handful of calls
     with command_errors():
+        loaded = load_spec(spec)  # read once: its llm block is the options' base, then it runs
         llm = llm_block_from_options(
             llm_file,
             model=model,
@@ -90,14 +91,14 @@ def run_command(
             threads=threads,
             parallel=parallel,
             n_ctx=n_ctx,
-            base=load_spec(spec).spec.llm.model_dump(mode="json"),
+            base=loaded.spec.llm.model_dump(mode="json"),
         )
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
     run_and_report(
-        spec,
+        loaded,
         out,
         fresh=fresh,
         quiet=quiet,
@@ -110,7 +111,7 @@ def run_command(
 
 
 def run_and_report(
-    spec: Path | dict[str, Any],
+    spec: Path | dict[str, Any] | LoadedSpec,
     out: Path,
     *,
     fresh: bool,
