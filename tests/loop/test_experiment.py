@@ -63,7 +63,7 @@ def test_experiment_writes_the_four_rows(tmp_path: Path) -> None:
     assert "| S3 |" in markdown and "Extra-data analysis" in markdown
     # GoldGen and S3 start from the same seed set (the second answered from the shared cache)
     seeds = [
-        (tmp_path / "out" / m / "rounds" / "00" / "run" / "dataset.jsonl").read_text()
+        (tmp_path / "out" / m / "seed-0" / "rounds" / "00" / "run" / "dataset.jsonl").read_text()
         for m in ("goldgen", "s3")
     ]
     assert seeds[0] == seeds[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,8 +21,10 @@ from datarefinery.cli.model_options import (
     Threads,
     llm_block_from_options,
 )
-from datarefinery.loop.experiment import ExperimentConfig, run_experiment, table_markdown
+from datarefinery.loop.experiment import ExperimentConfig, run_experiment
+from datarefinery.loop.methods import DEFAULT_METHODS, METHODS
 from datarefinery.loop.spec import load_s3_spec
+from datarefinery.loop.table import table_markdown
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No per-round lines.")]
 RESUME = "run the same command again to resume"
@@ -78,30 +80,85 @@ def s3_command(
 
 @experiment_app.command("s3")
 def experiment_s3_command(
-    data: Annotated[
-        Path, typer.Option("--data", help="Dataset folder: imdb, rte or qnli (validation/test).")
-    ],
     budget: Annotated[int, typer.Option("--budget", help="Records each method may make.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (resumed).")],
-    small_model: Annotated[
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="A preset dataset folder: imdb, rte or qnli (validation/test)."
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="An S3 spec (YAML) describing any labelled dataset: task, data, small_model and "
+            "the seed synthesis.",
+        ),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, help="Run seeds per method (mean ± sd).")
+    ] = 1,
+    methods: Annotated[
         str,
-        typer.Option("--small-model", help="tfidf-lr, embedding-lr or transformer (fine-tune)."),
-    ] = "tfidf-lr",
-    rounds: Annotated[int, typer.Option("--rounds", help="Extrapolation rounds.")] = 2,
-    k: Annotated[int, typer.Option("--k", help="Records extrapolated per example.")] = 2,
+        typer.Option(
+            "--methods",
+            help="Comma-separated, or all: gold, zerogen, goldgen, s3, s3_no_rationale, seed_only.",
+        ),
+    ] = ",".join(DEFAULT_METHODS),
+    target: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--target",
+            help="A test accuracy (0-1) for the data-efficiency view; repeatable "
+            "[default: each generating method's final accuracy]",
+            show_default=False,
+        ),
+    ] = None,
+    small_model: Annotated[
+        str | None,
+        typer.Option(
+            "--small-model",
+            help="tfidf-lr, embedding-lr or transformer, with default options [default: the "
+            "spec's, else tfidf-lr]",
+            show_default=False,
+        ),
+    ] = None,
+    rounds: Annotated[
+        int | None,
+        typer.Option(
+            "--rounds",
+            help="Extrapolation rounds [default: the spec's, else 2]",
+            show_default=False,
+        ),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k",
+            help="Records extrapolated per example [default: the spec's, else 2]",
+            show_default=False,
+        ),
+    ] = None,
     seed_share: Annotated[
         float, typer.Option("--seed-share", help="Share of the budget for the seed set.")
     ] = 0.5,
     temperature: Annotated[
         float | None,
         typer.Option(
-            "--temperature", help="Sampling temperature [default: 0.9, or the --llm file's]"
+            "--temperature",
+            help="Sampling temperature [default: the spec's; for --data 0.9, or the --llm file's]",
         ),
     ] = None,
     test_limit: Annotated[
         int | None, typer.Option("--test-limit", help="Use the first N test records.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Run seed.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed", help="First run seed [default: the spec's, else 0]", show_default=False
+        ),
+    ] = None,
     quiet: Quiet = False,
     llm_file: LLMFile = None,
     model: Model = None,
@@ -111,22 +168,65 @@ def experiment_s3_command(
     parallel: Parallel = None,
     n_ctx: NCtx = None,
 ) -> None:
-    """Gold, ZeroGen, GoldGen and S3 at the same record budget; writes OUT/table.md and
-    OUT/table.json (rows: method, records, accuracy on the real test split) and the extra-data
-    analysis. Rerun to resume.
+    """Gold, ZeroGen, GoldGen and S3 (and the ablations s3_no_rationale, seed_only) at the same
+    record budget, each with --repeats run seeds; writes OUT/table.md and OUT/table.json (mean ±
+    sd of test/val/train accuracy, records, tokens; the data-efficiency view; the extra-data
+    analysis). Rerun to resume.
     """
     # Why long: a typer signature, one option per few lines; the body is a handful of calls
     _quiet_logs()
     say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
     with command_errors(RESUME):
-        if small_model not in ("tfidf-lr", "embedding-lr", "transformer"):
+        if small_model not in (None, "tfidf-lr", "embedding-lr", "transformer"):
             raise UsageError(
-                f"--small-model {small_model!r}: use tfidf-lr, embedding-lr or transformer"
+                f"--small-model {small_model!r}: use tfidf-lr, embedding-lr or transformer "
+                "(their options go in a spec's loop.small_model)"
             )
-        if not 0 < seed_share < 1:
-            raise UsageError("--seed-share is a share of the budget, between 0 and 1")
-        # The experiment's own defaults, under the model options: llama.cpp's 4 sequences at
-        # once, and a temperature for varied records.
+        if (data is None) == (spec is None):
+            raise UsageError("name the dataset with --data DIR (imdb, rte, qnli) or --spec FILE")
+        llm = _experiment_llm(
+            spec,
+            temperature,
+            llm_file=llm_file,
+            model=model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            threads=threads,
+            parallel=parallel,
+            n_ctx=n_ctx,
+        )
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        config = ExperimentConfig(
+            budget=budget,
+            out=out,
+            data=data,
+            spec=spec,
+            llm=llm,
+            small_model=small_model,  # type: ignore[arg-type]  # checked above
+            rounds=rounds,
+            k=k,
+            seed_share=seed_share,
+            seed=seed,
+            repeats=repeats,
+            methods=list(METHODS) if chosen == ["all"] else chosen,
+            targets=tuple(target or ()),
+            test_limit=test_limit,
+        )
+        table = run_experiment(config, log=say)
+    console.print(table_markdown(table), markup=False)
+    console.print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
+
+
+def _experiment_llm(
+    spec: Path | None, temperature: float | None, **options: Any
+) -> dict[str, Any] | None:
+    """The model block: the options over the spec's block, or for a preset over the
+    experiment's defaults (llama.cpp's 4 sequences at once, a temperature for varied records).
+    None: the spec's block as it is.
+    """
+    if spec is not None:
+        base = load_s3_spec(spec).spec.llm.model_dump(mode="json")
+    else:
         base = {
             "model": "default",
             "parallel": 4,
@@ -134,28 +234,7 @@ def experiment_s3_command(
             "n_ctx": 2048,
             "temperature": 0.9,
         }
-        llm = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=base,
-        )
-        config = ExperimentConfig(
-            data=data,
-            budget=budget,
-            out=out,
-            llm={**(llm or base), **({} if temperature is None else {"temperature": temperature})},
-            small_model=small_model,  # type: ignore[arg-type]  # checked above
-            rounds=rounds,
-            k=k,
-            seed_share=seed_share,
-            seed=seed,
-            test_limit=test_limit,
-        )
-        table = run_experiment(config, log=say)
-    console.print(table_markdown(table), markup=False)
-    console.print(f"wrote {out / 'table.md'} and {out / 'table.json'}")
+    llm = llm_block_from_options(base=base, **options)
+    if temperature is not None:
+        llm = {**(llm or base), "temperature": temperature}
+    return llm if llm is not None or spec is not None else base

@@ -1,28 +1,28 @@
-"""``refinery experiment s3``: the S3 paper's Table 2 on one dataset, at one record budget.
+"""``refinery experiment s3``: the S3 paper's Table 2 on one dataset, at one record budget, with
+error bars.
 
-Four rows, each a small model measured on the real test split:
+The dataset is a preset folder (``--data``: imdb, rte, qnli) or any labelled dataset described
+by an S3 spec (``--spec``: task, real files, small model, seed synthesis). Every method
+(``loop.methods``) runs once per run seed (``repeats`` seeds from ``seed``), each a small model
+measured on the real test split:
 
-- gold: trained on the real validation set;
-- ZeroGen: trained on ``budget`` records of zero-shot synthesis (for sentence pairs, hypotheses
-  written for premises of the validation set, without rationales);
-- GoldGen: the S3 seed set, then extrapolation from random samples of the whole validation set;
-- S3: the same seed set, then extrapolation from the validation errors.
+- gold: trained on the real training split when the spec names one (then also a
+  ``gold (validation)`` row), else on the real validation set;
+- ZeroGen, GoldGen, S3 and the ablations ``s3_no_rationale`` and ``seed_only``: S3 runs.
 
-GoldGen and S3 spend the same record budget: a ``seed_share`` of it on the seed set (shared: the
-second run answers it from the common response cache) and the rest in ``rounds`` rounds of the
-same number of examples × ``k``. Each method is an ordinary S3 run directory under OUT, so the
-experiment resumes; the table is written to OUT/table.md and OUT/table.json, with the extra-data
-analysis of the S3 run.
+Each generating run is an ordinary S3 run directory, OUT/<method>/seed-<S>/, so the experiment
+resumes; all share OUT/cache.sqlite, so GoldGen, S3 and ``seed_only`` of one seed share their seed
+set. The table (mean ± sd per method, the data-efficiency view, the extra-data analysis of the S3
+runs) is written to OUT/table.md and OUT/table.json.
 """
 
 from __future__ import annotations
 
-import copy
-import math
+import os
 import platform
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,220 +31,124 @@ from datarefinery.errors import UsageError
 from datarefinery.io.write import write_json_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.analysis import extra_data_analysis
+from datarefinery.loop.methods import (
+    DEFAULT_METHODS,
+    METHODS,
+    Budget,
+    Dataset,
+    method_spec,
+    preset_dataset,
+    spec_dataset,
+)
 from datarefinery.loop.s3 import run_s3
-from datarefinery.loop.spec import load_real, load_s3_spec
+from datarefinery.loop.spec import load_real
+from datarefinery.loop.table import efficiency, summarize, table_markdown
 from datarefinery.models.smallmodel import ModelKind, accuracy, make_small_model
+from datarefinery.records import Record
+from datarefinery.redact import public_spec
 
 Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Preset:
-    """How to run a dataset: its task, how to read its files, how to synthesize it."""
-
-    task: dict[str, Any]
-    given: list[str]  # fields copied from the pool / the example (sentence pairs)
-
-    @property
-    def written(self) -> list[str]:
-        return [f for f in self.task["fields"] if f != "label" and f not in self.given]
-
-
-_NLI_LABELS = {
-    "entailment": "the first sentence proves the second true",
-    "not_entailment": "the first sentence does not prove the second (it is false or unknown)",
-}
-
-PRESETS: dict[str, Preset] = {
-    "imdb": Preset(
-        task={
-            "description": "Sentiment classification of English movie reviews, like IMDb.",
-            "fields": {
-                "text": {
-                    "description": "a movie review of two to four sentences written by a viewer",
-                    "min_chars": 40,
-                    "max_chars": 300,
-                },
-                "label": {"type": "label"},
-            },
-            "labels": {
-                "positive": "the reviewer liked the movie",
-                "negative": "the reviewer disliked the movie",
-            },
-        },
-        given=[],
-    ),
-    "rte": Preset(
-        task={
-            "description": "Textual entailment: is the hypothesis true whenever the premise is?",
-            "fields": {
-                "premise": {"description": "a news sentence", "max_chars": 600},
-                "hypothesis": {
-                    "description": "one short sentence about the premise",
-                    "min_chars": 10,
-                    "max_chars": 160,
-                },
-                "label": {"type": "label"},
-            },
-            "labels": _NLI_LABELS,
-        },
-        given=["premise"],
-    ),
-    "qnli": Preset(
-        task={
-            "description": "Question answering NLI: does the sentence answer the question?",
-            "fields": {
-                "question": {
-                    "description": "one question a reader could ask",
-                    "min_chars": 10,
-                    "max_chars": 160,
-                },
-                "sentence": {"description": "a sentence from Wikipedia", "max_chars": 600},
-                "label": {"type": "label"},
-            },
-            "labels": {
-                "entailment": "the sentence answers the question",
-                "not_entailment": "the sentence does not answer the question",
-            },
-        },
-        given=["sentence"],
-    ),
-}
-
-
-@dataclass(frozen=True)
 class ExperimentConfig:
-    data: Path
+    """One experiment. ``data`` (a preset folder) or ``spec`` (an S3 spec file) names the
+    dataset. ``llm`` is the whole model block (None: the spec's); ``small_model``, ``rounds``,
+    ``k``, ``seed`` and ``test_limit`` left None take the spec's values (presets: tfidf-lr, 2, 2,
+    0, all). ``targets`` are test accuracies for the data-efficiency view (default: every
+    generating method's final accuracy).
+    """
+
     budget: int
     out: Path
-    llm: dict[str, Any]
-    small_model: ModelKind = "tfidf-lr"
-    rounds: int = 2
-    k: int = 2
+    data: Path | None = None
+    spec: Path | None = None
+    llm: dict[str, Any] | None = None
+    small_model: ModelKind | None = None
+    rounds: int | None = None
+    k: int | None = None
     seed_share: float = 0.5
-    seed: int = 0
+    seed: int | None = None
+    repeats: int = 1
+    methods: Sequence[str] = DEFAULT_METHODS
+    targets: Sequence[float] = field(default_factory=tuple)
     test_limit: int | None = None
 
 
-def preset_for(data: Path) -> Preset:
-    preset = PRESETS.get(data.resolve().name.lower())
-    if preset is None:
+def _check(config: ExperimentConfig) -> None:
+    if (config.data is None) == (config.spec is None):
+        raise UsageError("name the dataset with --data DIR (imdb, rte, qnli) or --spec FILE")
+    if config.budget < 8:
+        raise UsageError("--budget is the records each method may make: at least 8")
+    if not 1 <= config.repeats <= 100:
+        raise UsageError("--repeats is the run seeds per method: 1 to 100")
+    if not 0 < config.seed_share < 1:
+        raise UsageError("--seed-share is a share of the budget, between 0 and 1")
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown or not config.methods:
         raise UsageError(
-            f"no preset for {data}: the experiment knows {', '.join(sorted(PRESETS))} "
-            "(a folder of that name with validation.jsonl and test.jsonl)"
+            f"--methods {','.join(config.methods)}: choose among {', '.join(METHODS)} "
+            "(comma-separated), or all"
         )
-    for split in ("validation.jsonl", "test.jsonl"):
-        if not (data / split).is_file():
-            raise UsageError(f"{data} has no {split}")
-    return preset
+    if any(not 0 <= t <= 1 for t in config.targets):
+        raise UsageError("--target is a test accuracy between 0 and 1 (e.g. 0.8)")
 
 
-def _spec(config: ExperimentConfig, preset: Preset, name: str) -> dict[str, Any]:
-    return {
-        "name": name,
+def load_dataset(config: ExperimentConfig) -> Dataset:
+    options: dict[str, Any] = {
+        "small_model": config.small_model,
+        "k": config.k,
         "seed": config.seed,
-        "task": copy.deepcopy(preset.task),
-        "llm": {**config.llm, "cache_path": str((config.out / "cache.sqlite").resolve())},
-        "synthesis": [],
-        "data": {
-            "validation": str((config.data / "validation.jsonl").resolve()),
-            "test": str((config.data / "test.jsonl").resolve()),
-            "label_field": "label_text",
-            "test_limit": config.test_limit,
-        },
-        "loop": {
-            "small_model": config.small_model,
-            "extrapolate": {"k": config.k, "given": preset.given},
-        },
+        "test_limit": config.test_limit,
     }
-
-
-def _generation(preset: Preset, config: ExperimentConfig, per_label: int, rationale: bool) -> Any:
-    if preset.given:
-        pool = str((config.data / "validation.jsonl").resolve())
-        return {"conditioned": {"pool": pool, "given": preset.given, "count_per_label": per_label}}
-    if rationale:
-        # two reason lists per label: a weak model's single list can be unusable
-        return {"rationale": {"count_per_label": per_label, "rationale_calls": 2}}
-    return {"zero_shot": {"count_per_label": per_label}}
+    if config.spec is not None:
+        return spec_dataset(config.spec, config.llm, **options)
+    assert config.data is not None
+    return preset_dataset(config.data, config.llm or {}, **options)
 
 
 def run_experiment(
     config: ExperimentConfig, log: Log | None = None, *, backend: Backend | None = None
 ) -> dict[str, Any]:
-    """Run gold, ZeroGen, GoldGen and S3 into ``config.out``; returns the table as a mapping.
+    """Run every method of ``config`` into ``config.out``; returns the table as a mapping.
     ``backend`` replaces the model (tests).
     """
-    # Why long: one method after the other at the same budget, in the table's order; each is a short
-    # call
     say = log or (lambda _: None)
-    if config.budget < 8:
-        raise UsageError("--budget is the records each method may make: at least 8")
-    preset = preset_for(config.data)
+    _check(config)
+    dataset = load_dataset(config)
     config.out.mkdir(parents=True, exist_ok=True)
-    labels = len(preset.task["labels"])
     started = time.perf_counter()
-
-    base = load_s3_spec({**_spec(config, preset, "gold"), "synthesis": [{"zero_shot": None}]})
-    task, data = base.spec.task, base.spec.data
-    val = load_real(Path(data.validation), task, data)
-    test = load_real(Path(str(data.test)), task, data, limit=data.test_limit)
-    fields = task.content_fields
-    gold = make_small_model(config.small_model, fields, "label", seed=config.seed).fit(val)
-    rows: list[dict[str, Any]] = [
-        {"method": "gold", "records": len(val), "accuracy": round(accuracy(gold, test), 4)}
-    ]
-    say(f"gold: {len(val)} real records, test accuracy {rows[0]['accuracy']:.4f}")
-
-    zerogen = _spec(config, preset, "zerogen")
-    zerogen["synthesis"] = [_generation(preset, config, config.budget // labels, False)]
-    zerogen["loop"]["rounds"] = 0
-    runs = {"ZeroGen": zerogen}
-    seed_records = max(labels, int(config.budget * config.seed_share))
-    rest = config.budget - (seed_records // labels) * labels
-    per_round = max(1, math.ceil(rest / (config.k * max(1, config.rounds))))
-    for method, source in (("GoldGen", "all"), ("S3", "errors")):
-        spec = _spec(config, preset, method.lower())
-        spec["synthesis"] = [_generation(preset, config, seed_records // labels, True)]
-        spec["loop"].update(
-            rounds=config.rounds,
-            patience=config.rounds + 1,  # same budget for both: no early stop
-            source=source,
-            examples_per_round=per_round,
-            max_records=config.budget,
-        )
-        runs[method] = spec
-    for method, spec in runs.items():
-        say(f"{method}: running into {config.out / method.lower()}")
-        result = run_s3(
-            spec, config.out / method.lower(), log=_prefixed(say, method), backend=backend
-        )
-        if result.status != "complete":
-            raise UsageError(f"{method} stopped: {result.message} (rerun the command to resume)")
-        last = result.rounds[-1]
-        rows.append(
-            {
-                "method": method,
-                "records": last.records,
-                "accuracy": last.test_accuracy,
-                "val_accuracy": last.val_accuracy,
-                "tokens": result.tokens,
-                "rounds": len(result.rounds) - 1,
-            }
-        )
-    analysis = extra_data_analysis(config.out / "s3", preset.written, "label", seed=config.seed)
+    data, task = dataset.data, dataset.task
+    val = load_real(dataset.loaded.path(data.validation), task, data)
+    test = load_real(dataset.loaded.path(str(data.test)), task, data, limit=data.test_limit)
+    rounds = dataset.rounds if config.rounds is None else config.rounds
+    budget = Budget(config.budget, rounds, dataset.loaded.k, config.seed_share)
+    seeds = [dataset.seed + i for i in range(config.repeats)]
+    runs: list[dict[str, Any]] = []
+    for method in dict.fromkeys(config.methods):
+        for seed in seeds:
+            if method == "gold":
+                runs += _gold(dataset, val, test, seed, say)
+                continue
+            run = _generated(dataset, method, seed, budget, config.out, backend, say)
+            runs.append(run)
+            if "note" in run:
+                break  # does not apply: the same for every seed
     table = {
-        "data": str(config.data),
+        "data": str(config.spec or config.data),
         "budget": config.budget,
-        "small_model": config.small_model,
-        "llm": config.llm,
-        "rounds": config.rounds,
-        "k": config.k,
+        "small_model": dataset.loaded.small_model().model_dump(mode="json"),
+        "llm": public_spec({"llm": dataset.base["llm"]})["llm"],
+        "rounds": rounds,
+        "k": budget.k,
         "seed_share": config.seed_share,
+        "seeds": seeds,
         "validation": len(val),
         "test": len(test),
-        "rows": rows,
-        "extra_data_analysis": analysis,
+        "rows": summarize(runs),
+        "efficiency": efficiency(runs, config.targets),
+        "runs": runs,
+        "extra_data_analysis": _pooled_analysis(dataset, config.out, seeds, runs),
         "machine": f"{platform.machine()} {platform.system()}, {_cores()} cores",
         "date": datetime.now(UTC).date().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -254,40 +158,98 @@ def run_experiment(
     return table
 
 
-def _prefixed(say: Log, method: str) -> Log:
-    return lambda line: say(f"  {method} {line}")
+def _gold(
+    dataset: Dataset, val: list[Record], test: list[Record], seed: int, say: Log
+) -> list[dict[str, Any]]:
+    """The small model on real data: the training split when there is one (and then on the
+    validation set as well, the real data S3 sees), else the validation set.
+    """
+    data = dataset.data
+    sets = [("gold", val)]
+    if data.train is not None:
+        train = load_real(
+            dataset.loaded.path(data.train), dataset.task, data, limit=data.train_limit
+        )
+        sets = [("gold", train), ("gold (validation)", val)]
+    label = str(dataset.task.label_field)
+    runs = []
+    for method, records in sets:
+        model = make_small_model(
+            dataset.loaded.small_model(), dataset.task.content_fields, label, seed=seed
+        ).fit(records)
+        run = {
+            "method": method,
+            "seed": seed,
+            "records": len(records),
+            "accuracy": round(accuracy(model, test, label), 4),
+            "val_accuracy": None if records is val else round(accuracy(model, val, label), 4),
+            "train_accuracy": round(accuracy(model, records, label), 4),
+            "tokens": None,
+        }
+        run["points"] = [{"round": 0, "records": len(records), "accuracy": run["accuracy"]}]
+        say(f"{method} (seed {seed}): {len(records)} real records, test {run['accuracy']:.4f}")
+        runs.append(run)
+    return runs
+
+
+def _generated(
+    dataset: Dataset,
+    method: str,
+    seed: int,
+    budget: Budget,
+    out: Path,
+    backend: Backend | None,
+    say: Log,
+) -> dict[str, Any]:
+    title = METHODS[method]
+    spec = method_spec(dataset, method, seed=seed, budget=budget, cache=out / "cache.sqlite")
+    if isinstance(spec, str):
+        say(f"{title}: {spec}")
+        return {"method": title, "note": spec}
+    folder = out / method / f"seed-{seed}"
+    say(f"{title} (seed {seed}): running into {folder}")
+    result = run_s3(spec, folder, log=lambda line: say(f"  {title} {line}"), backend=backend)
+    if result.status != "complete":
+        raise UsageError(f"{title} stopped: {result.message} (rerun the command to resume)")
+    last = result.rounds[-1]
+    return {
+        "method": title,
+        "seed": seed,
+        "records": last.records,
+        "accuracy": last.test_accuracy,
+        "val_accuracy": last.val_accuracy,
+        "train_accuracy": last.train_accuracy,
+        "tokens": result.tokens,
+        "rounds": len(result.rounds) - 1,
+        "points": [
+            {"round": r.round, "records": r.records, "accuracy": r.test_accuracy}
+            for r in result.rounds
+        ],
+    }
+
+
+def _pooled_analysis(
+    dataset: Dataset, out: Path, seeds: list[int], runs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The extra-data analysis of every S3 run, averaged with each run weighted by its pairs."""
+    if not any(r["method"] == "S3" and "note" not in r for r in runs):
+        return {"pairs": 0}
+    label = str(dataset.task.label_field)
+    parts = [
+        extra_data_analysis(out / "s3" / f"seed-{s}", dataset.written, label, seed=s) for s in seeds
+    ]
+    pairs = sum(p["pairs"] for p in parts)
+    pooled: dict[str, Any] = {"pairs": pairs}
+    for key in ("edit_distance", "edit_distance_random", "cosine", "cosine_random"):
+        measured = [p for p in parts if key in p]
+        weight = sum(p["pairs"] for p in measured)
+        if weight:
+            pooled[key] = round(sum(p[key] * p["pairs"] for p in measured) / weight, 4)
+    notes = [p["cosine_note"] for p in parts if "cosine_note" in p]
+    if notes and "cosine" not in pooled:
+        pooled["cosine_note"] = notes[0]
+    return pooled
 
 
 def _cores() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def table_markdown(table: dict[str, Any]) -> str:
-    """Table 2's shape: method, records, accuracy on the real test split (plus tokens)."""
-    lines = [
-        f"| method | records | accuracy (test, n={table['test']}) | val accuracy | tokens |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for row in table["rows"]:
-        val = "" if row.get("val_accuracy") is None else f"{100 * row['val_accuracy']:.2f}"
-        acc = "" if row.get("accuracy") is None else f"{100 * row['accuracy']:.2f}"
-        lines.append(
-            f"| {row['method']} | {row['records']} | {acc} | {val} | {row.get('tokens', '')} |"
-        )
-    analysis = table["extra_data_analysis"]
-    lines += ["", f"Extra-data analysis (S3 run, {analysis.get('pairs', 0)} example/record pairs):"]
-    if "edit_distance" in analysis:
-        lines.append(
-            f"- word edit distance to its own example {analysis['edit_distance']:.3f}, "
-            f"to a random same-label example {analysis['edit_distance_random']:.3f}"
-        )
-    if "cosine" in analysis:
-        lines.append(
-            f"- embedding cosine to its own example {analysis['cosine']:.3f}, "
-            f"to a random same-label example {analysis['cosine_random']:.3f}"
-        )
-    elif "cosine_note" in analysis:
-        lines.append(f"- cosine not measured: {analysis['cosine_note']}")
-    return "\n".join(lines) + "\n"

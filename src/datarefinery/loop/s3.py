@@ -48,8 +48,8 @@ Log = Callable[[str], None]
 
 @dataclass
 class RoundResult:
-    """One round: the set it trained on, how the model did, what it got wrong, what it cost.
-    ``tokens`` counts the round's generation, whether the backend or a shared cache answered.
+    """One round: the set it trained on, how the model did on it and on the real sets, what it got
+    wrong, what it cost. ``tokens`` counts the round's generation, by the backend or a shared cache.
     """
 
     round: int
@@ -63,6 +63,7 @@ class RoundResult:
     tokens: int
     rejected: int
     seconds: float
+    train_accuracy: float | None = None  # None: read from a round.json older than it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,11 +184,8 @@ class _Loop:
         self.val = load_real(
             self.loaded.path(data.validation), spec.task, data, limit=data.validation_limit
         )
-        self.test = (
-            load_real(self.loaded.path(data.test), spec.task, data, limit=data.test_limit)
-            if data.test
-            else []
-        )
+        test = self.loaded.path(data.test) if data.test else None
+        self.test = load_real(test, spec.task, data, limit=data.test_limit) if test else []
         result = S3Result(self.out, "complete")
         train: list[Record] = []
         best, since_best = -1.0, 0
@@ -225,11 +223,8 @@ class _Loop:
 
     def _examples(self, last: RoundResult, records: int, number: int) -> list[Record]:
         loop = self.spec.loop
-        pool = (
-            _read(self._round_dir(last.round) / "errors.jsonl")
-            if loop.source == "errors"
-            else self.val
-        )
+        errors = self._round_dir(last.round) / "errors.jsonl"
+        pool = _read(errors) if loop.source == "errors" else self.val
         limit = loop.examples_per_round
         if loop.max_records is not None:
             room = max(0, (loop.max_records - records) // self.loaded.k)
@@ -276,7 +271,7 @@ class _Loop:
                 f"a classifier needs two (see why in {folder / 'run' / 'rejected.jsonl'})"
             )
         model = make_small_model(
-            self.spec.loop.small_model,
+            self.loaded.small_model(),
             self.spec.task.content_fields,
             self.label_field,
             seed=self.spec.seed,
@@ -296,6 +291,7 @@ class _Loop:
             tokens=_tokens(generated.manifest),
             rejected=generated.rejected_size,
             seconds=round(time.perf_counter() - started, 2),
+            train_accuracy=round(accuracy(model, merged, self.label_field), 4),
         )
         write_jsonl_atomic(folder / "train.jsonl", (r.to_json() for r in merged))
         write_jsonl_atomic(folder / "errors.jsonl", (r.to_json() for r in errors))
@@ -337,7 +333,7 @@ class _Loop:
             "name": self.spec.name,
             "status": result.status,
             "message": result.message,
-            "small_model": self.spec.loop.small_model,
+            "small_model": self.spec.loop.small_model.kind,
             "source": self.spec.loop.source,
             "validation": len(self.val),
             "test": len(self.test),
@@ -363,18 +359,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"small model: {summary['small_model']}; extrapolating from: {summary['source']}; "
         f"validation {summary['validation']}, test {summary['test']} real records",
         "",
-        "| round | examples | added | records | val acc | test acc | errors | tokens | rejected |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | examples | added | records | train acc | val acc | test acc | errors | tokens "
+        "| rejected |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in summary["rounds"]:
-        test = "" if r["test_accuracy"] is None else f"{100 * r['test_accuracy']:.2f}"
         mark = " (best)" if r["round"] == summary["best_round"] else ""
         lines.append(
             f"| {r['round']}{mark} | {r['examples']} | {r['added']} | {r['records']} | "
-            f"{100 * r['val_accuracy']:.2f} | {test} | {r['errors']} | {r['tokens']} | "
-            f"{r['rejected']} |"
+            f"{_percent(r.get('train_accuracy'))} | {_percent(r['val_accuracy'])} | "
+            f"{_percent(r['test_accuracy'])} | {r['errors']} | {r['tokens']} | {r['rejected']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
 
 
 def _read(path: Path) -> list[Record]:

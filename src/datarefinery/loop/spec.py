@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from datarefinery.config import (
     Lines,
@@ -23,6 +23,7 @@ from datarefinery.config import (
     StrictModel,
     TaskSpec,
     format_validation_error,
+    line_of,
     override_llm,
     read_spec_file,
     spec_hash,
@@ -30,18 +31,26 @@ from datarefinery.config import (
 )
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.io.read import read_numbered
-from datarefinery.models.smallmodel import ModelKind
+from datarefinery.models.smallmodel import (
+    BUNDLED_WEIGHTS,
+    LinearModelOptions,
+    SmallModelOptions,
+    TransformerOptions,
+)
 from datarefinery.records import Provenance, Record
 
 
 class RealDataSpec(StrictModel):
     """Real labelled files. ``label_field`` is the file's column holding the label, mapped to the
     task's label names through ``label_map`` (values not in the map are used as they are);
-    ``columns`` maps a task field to a differently named column.
+    ``columns`` maps a task field to a differently named column. ``train`` is a real training
+    split: the loop never reads it; ``refinery experiment s3`` trains its gold baseline on it.
     """
 
     validation: str
     test: str | None = None
+    train: str | None = None
+    train_limit: int | None = Field(default=None, ge=2)
     label_field: str = "label"
     label_map: dict[str, str] = Field(default_factory=dict)
     columns: dict[str, str] = Field(default_factory=dict)
@@ -55,15 +64,26 @@ class LoopSpec(StrictModel):
     reached. ``source: all`` extrapolates from the whole validation set instead of the errors
     (the GoldGen baseline). ``examples_per_round`` caps the examples extrapolated per round (a
     seeded sample); ``extrapolate`` holds the options of the ``extrapolate`` step.
+    ``small_model`` is a kind (``tfidf-lr``, ``embedding-lr``, ``transformer``) or a mapping of
+    its options (``kind:`` and, for the linear kinds ``c``, for ``transformer`` ``weights``,
+    ``epochs``, ``learning_rate``, ``batch_size``, ``max_length``).
     """
 
-    small_model: ModelKind = "tfidf-lr"
+    small_model: SmallModelOptions = Field(
+        default_factory=lambda: LinearModelOptions(kind="tfidf-lr")
+    )
     rounds: int = Field(default=2, ge=0, le=100)
     patience: int = Field(default=1, ge=1, le=100)
     source: Literal["errors", "all"] = "errors"
     examples_per_round: int | None = Field(default=None, ge=1)
     max_records: int | None = Field(default=None, ge=1)
     extrapolate: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("small_model", mode="before")
+    @classmethod
+    def _kind_alone(cls, value: Any) -> Any:
+        # ``small_model: tfidf-lr`` is short for ``small_model: {kind: tfidf-lr}``.
+        return {"kind": value} if isinstance(value, str) else value
 
 
 class S3Spec(StrictModel):
@@ -115,12 +135,23 @@ class LoadedS3Spec:
         path = Path(value)
         return path if path.is_absolute() else self.base_dir / path
 
+    def small_model(self) -> LinearModelOptions | TransformerOptions:
+        """``loop.small_model`` with a weights folder relative to the spec made absolute."""
+        options = self.spec.loop.small_model
+        if isinstance(options, TransformerOptions) and options.weights != BUNDLED_WEIGHTS:
+            weights = str(self.path(options.weights).resolve())
+            return options.model_copy(update={"weights": weights})
+        return options
 
-def load_s3_spec(spec: str | Path | dict[str, Any]) -> LoadedS3Spec:
-    """Validate an S3 spec given as a YAML path or a mapping; errors name file, line and field."""
+
+def load_s3_spec(spec: str | Path | dict[str, Any], *, source: str = "<spec>") -> LoadedS3Spec:
+    """Validate an S3 spec given as a YAML path or a mapping; errors name file, line and field.
+    A mapping's relative paths are read against the folder of ``source`` (a spec file it was
+    made from), else the working directory.
+    """
     lines: Lines = {}
     if isinstance(spec, dict):
-        data, source = spec, "<spec>"
+        data = spec
     else:
         source = str(Path(spec))
         data, lines = read_spec_file(
@@ -130,6 +161,18 @@ def load_s3_spec(spec: str | Path | dict[str, Any]) -> LoadedS3Spec:
     if validated.task.label_field is None:
         raise ConfigError(f"{source}, field task.fields: S3 trains a classifier; add a label field")
     loaded = LoadedS3Spec(validated, source)
+    options = loaded.small_model()
+    if (
+        isinstance(options, TransformerOptions)
+        and options.weights != BUNDLED_WEIGHTS
+        and not (Path(options.weights) / "config.json").is_file()
+    ):
+        line = line_of(lines, ("loop", "small_model", "weights"))
+        raise ConfigError(
+            f"{options.weights} is not a local Hugging Face model folder (no config.json); "
+            f"give such a folder, or '{BUNDLED_WEIGHTS}' for the bundled all-MiniLM-L6-v2",
+            where=source + (f", line {line}" if line else "") + ", field loop.small_model.weights",
+        )
     # Checked now, not when round 1 starts after the seed synthesis: the extrapolate options and
     # the synthesis steps (names, options, fields).
     from datarefinery.pipeline import Pipeline

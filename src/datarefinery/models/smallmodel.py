@@ -10,10 +10,12 @@ words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import numpy as np
+from pydantic import Field
 
+from datarefinery.config import StrictModel
 from datarefinery.errors import MissingDependencyError, UsageError
 from datarefinery.records import Record
 
@@ -23,6 +25,53 @@ if TYPE_CHECKING:
     from datarefinery.embeddings import Embedder
 
 ModelKind = Literal["tfidf-lr", "embedding-lr", "transformer"]
+BUNDLED_WEIGHTS = "minilm"
+
+
+class LinearModelOptions(StrictModel):
+    """A linear small model: features (TF-IDF or sentence embeddings) + logistic regression."""
+
+    kind: Literal["tfidf-lr", "embedding-lr"]
+    c: float = Field(
+        default=1.0,
+        gt=0,
+        le=1e6,
+        description="inverse regularisation strength of the logistic regression (smaller: "
+        "stronger regularisation)",
+    )
+
+
+class TransformerOptions(StrictModel):
+    """A fine-tuned local encoder (``models.finetune``)."""
+
+    kind: Literal["transformer"]
+    weights: str = Field(
+        default=BUNDLED_WEIGHTS,
+        description="a local Hugging Face model folder, or 'minilm' for the bundled "
+        "all-MiniLM-L6-v2",
+    )
+    epochs: int = Field(default=3, ge=1, le=100)
+    learning_rate: float = Field(default=5e-5, gt=0, le=1)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    max_length: int = Field(default=128, ge=8, le=8192)
+
+
+SmallModelOptions = Annotated[LinearModelOptions | TransformerOptions, Field(discriminator="kind")]
+
+
+def small_model_options(
+    value: ModelKind | LinearModelOptions | TransformerOptions,
+) -> LinearModelOptions | TransformerOptions:
+    """A bare kind as the options of that kind with their defaults (a spec may give either)."""
+    if isinstance(value, str):
+        if value == "transformer":
+            return TransformerOptions(kind=value)
+        if value in ("tfidf-lr", "embedding-lr"):
+            return LinearModelOptions(kind=value)
+        raise UsageError(
+            f"unknown small model {value!r}: use tfidf-lr, embedding-lr or transformer"
+        )
+    return value
 
 
 class SmallModel(Protocol):
@@ -157,22 +206,31 @@ def _overlap_features(records: Sequence[Record], fields: Sequence[str]) -> NDArr
 
 
 def make_small_model(
-    kind: ModelKind,
+    kind: ModelKind | LinearModelOptions | TransformerOptions,
     text_fields: Sequence[str],
     label_field: str = "label",
     *,
     seed: int = 0,
     embedder: Embedder | None = None,
 ) -> SmallModel:
-    if kind == "tfidf-lr":
-        return TfidfLR(text_fields, label_field, seed=seed)
-    if kind == "embedding-lr":
-        return EmbeddingLR(text_fields, label_field, seed=seed, embedder=embedder)
-    if kind == "transformer":
+    """The small model ``kind`` names (a kind with default options, or the options)."""
+    options = small_model_options(kind)
+    if isinstance(options, TransformerOptions):
         from datarefinery.models.finetune import TransformerClassifier
 
-        return TransformerClassifier(text_fields, label_field, seed=seed)
-    raise UsageError(f"unknown small model {kind!r}: use tfidf-lr, embedding-lr or transformer")
+        return TransformerClassifier(
+            text_fields,
+            label_field,
+            seed=seed,
+            weights=None if options.weights == BUNDLED_WEIGHTS else options.weights,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            max_length=options.max_length,
+        )
+    if options.kind == "tfidf-lr":
+        return TfidfLR(text_fields, label_field, seed=seed, c=options.c)
+    return EmbeddingLR(text_fields, label_field, seed=seed, c=options.c, embedder=embedder)
 
 
 def accuracy(model: SmallModel, records: Sequence[Record], label_field: str = "label") -> float:

@@ -1,0 +1,185 @@
+"""The experiment's table: every method's runs (one per run seed) summarized as mean ± standard
+deviation, and the paper's data-efficiency view.
+
+A run is a mapping: ``method``, ``seed``, ``records``, ``accuracy`` (test), ``val_accuracy``,
+``train_accuracy``, ``tokens`` and ``points`` (records and test accuracy after each round), or
+``method`` and ``note`` for a method that does not apply. The data-efficiency view averages the
+points of a method's runs round by round into a curve of test accuracy against records, and for
+each target accuracy says how many records each method needed to reach it and which needed the
+fewest. Targets default to the final accuracy of every generating method, which asks the paper's
+question: does S3 reach ZeroGen's accuracy with fewer records?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import mean, stdev
+from typing import Any
+
+_REAL = ("gold", "gold (validation)")  # rows trained on real data, not generated
+_MEASURES = ("records", "accuracy", "val_accuracy", "train_accuracy", "tokens")
+
+
+def _spread(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value)."""
+    return mean(values), (stdev(values) if len(values) > 1 else None)
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method, in the order the methods first appear: ``runs`` (n), and for every
+    measure its mean and ``<measure>_sd``.
+    """
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        methods.setdefault(run["method"], []).append(run)
+    rows = []
+    for method, group in methods.items():
+        notes = [r["note"] for r in group if "note" in r]
+        if notes:
+            rows.append({"method": method, "runs": 0, "note": notes[0]})
+            continue
+        row: dict[str, Any] = {"method": method, "runs": len(group)}
+        for measure in _MEASURES:
+            values = [r[measure] for r in group if r.get(measure) is not None]
+            if not values:
+                row[measure] = row[f"{measure}_sd"] = None
+                continue
+            average, sd = _spread(values)
+            row[measure] = round(average, 4)
+            row[f"{measure}_sd"] = None if sd is None else round(sd, 4)
+        rows.append(row)
+    return rows
+
+
+def curves(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per method, its runs' points averaged round by round: records, test accuracy (mean, sd)
+    and how many runs reached that round.
+    """
+    by_method: dict[str, list[list[dict[str, Any]]]] = {}
+    for run in runs:
+        if run.get("points"):
+            by_method.setdefault(run["method"], []).append(run["points"])
+    result = {}
+    for method, point_lists in by_method.items():
+        curve = []
+        for index in range(max(len(points) for points in point_lists)):
+            here = [points[index] for points in point_lists if index < len(points)]
+            accuracy, sd = _spread([p["accuracy"] for p in here])
+            curve.append(
+                {
+                    "round": index,
+                    "records": round(mean(p["records"] for p in here), 1),
+                    "accuracy": round(accuracy, 4),
+                    "sd": None if sd is None else round(sd, 4),
+                    "runs": len(here),
+                }
+            )
+        result[method] = curve
+    return result
+
+
+def records_to_reach(curve: Sequence[dict[str, Any]], target: float) -> float | None:
+    """The fewest records at which the curve's mean test accuracy is at least ``target``."""
+    reached = [p["records"] for p in curve if p["accuracy"] >= target - 1e-9]
+    return min(reached) if reached else None
+
+
+def efficiency(runs: Sequence[dict[str, Any]], targets: Sequence[float] = ()) -> dict[str, Any]:
+    """The data-efficiency view: ``curves`` and, for each target test accuracy, the records each
+    method needed (None: never reached) and the generating method(s) that needed the fewest.
+    """
+    found = curves(runs)
+    generating = [m for m in found if m not in _REAL]
+    if not targets:
+        targets = sorted({found[m][-1]["accuracy"] for m in generating})
+    rows = []
+    for target in targets:
+        needed = {m: records_to_reach(curve, target) for m, curve in found.items()}
+        reached = {m: n for m, n in needed.items() if n is not None and m in generating}
+        fewest = min(reached.values(), default=None)
+        rows.append(
+            {
+                "accuracy": round(target, 4),
+                "records": needed,
+                "fewest": [m for m, n in reached.items() if n == fewest],
+            }
+        )
+    return {"curves": found, "targets": rows}
+
+
+def _cell(row: dict[str, Any], measure: str, percent: bool) -> str:
+    value, sd = row.get(measure), row.get(f"{measure}_sd")
+    if value is None:
+        return ""
+    scale, digits = (100, 2) if percent else (1, 1 if value % 1 else 0)
+    text = f"{scale * value:.{digits}f}"
+    return text if sd is None else f"{text} ± {scale * sd:.{digits if percent else 1}f}"
+
+
+def table_markdown(table: dict[str, Any]) -> str:
+    """Table 2's shape with spreads (method, runs, records, test/val/train accuracy, tokens),
+    the data-efficiency view and the extra-data analysis.
+    """
+    lines = [
+        f"| method | runs | records | accuracy (test, n={table['test']}) | val accuracy "
+        "| train accuracy | tokens |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for row in table["rows"]:
+        if "note" in row:
+            lines.append(f"| {row['method']} | 0 | | | | | |")
+            notes.append(f"- {row['method']}: {row['note']}")
+            continue
+        cells = [
+            _cell(row, "records", False),
+            _cell(row, "accuracy", True),
+            _cell(row, "val_accuracy", True),
+            _cell(row, "train_accuracy", True),
+            _cell(row, "tokens", False),
+        ]
+        lines.append(f"| {row['method']} | {row['runs']} | " + " | ".join(cells) + " |")
+    lines += notes
+    lines += ["", *_efficiency_markdown(table["efficiency"]), ""]
+    lines += _analysis_markdown(table["extra_data_analysis"])
+    return "\n".join(lines) + "\n"
+
+
+def _efficiency_markdown(view: dict[str, Any]) -> list[str]:
+    lines = ["Data efficiency: mean test accuracy (%) against records, after each round:", ""]
+    for method, curve in view["curves"].items():
+        points = ", ".join(f"{p['records']:g} → {100 * p['accuracy']:.2f}" for p in curve)
+        lines.append(f"- {method}: {points}")
+    methods = list(view["curves"])
+    if not view["targets"] or not methods:
+        return lines
+    lines += [
+        "",
+        "Records needed to reach a test accuracy (— not reached):",
+        "",
+        "| test accuracy ≥ | " + " | ".join(methods) + " | fewest (generated) |",
+        "|---:|" + "---:|" * len(methods) + "---|",
+    ]
+    for target in view["targets"]:
+        needed = [target["records"].get(m) for m in methods]
+        cells = ["—" if n is None else f"{n:g}" for n in needed]
+        fewest = ", ".join(target["fewest"]) or "none"
+        lines.append(f"| {100 * target['accuracy']:.2f} | " + " | ".join(cells) + f" | {fewest} |")
+    return lines
+
+
+def _analysis_markdown(analysis: dict[str, Any]) -> list[str]:
+    lines = [f"Extra-data analysis (S3 runs, {analysis.get('pairs', 0)} example/record pairs):"]
+    if "edit_distance" in analysis:
+        lines.append(
+            f"- word edit distance to its own example {analysis['edit_distance']:.3f}, "
+            f"to a random same-label example {analysis['edit_distance_random']:.3f}"
+        )
+    if "cosine" in analysis:
+        lines.append(
+            f"- embedding cosine to its own example {analysis['cosine']:.3f}, "
+            f"to a random same-label example {analysis['cosine_random']:.3f}"
+        )
+    elif "cosine_note" in analysis:
+        lines.append(f"- cosine not measured: {analysis['cosine_note']}")
+    return lines
