@@ -3,16 +3,20 @@ shared seed set, the budget, the extra-data analysis."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from datarefinery.errors import UsageError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop.analysis import word_edit_distance
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
+from datarefinery.loop.methods import METHODS
 
 POSITIVE = ["great", "wonderful", "superb", "moving"]
 NEGATIVE = ["awful", "dreadful", "dull", "boring"]
@@ -80,3 +84,171 @@ def test_word_edit_distance() -> None:
     assert word_edit_distance(["a", "b"], ["a", "c"]) == 0.5
     assert word_edit_distance([], ["x"]) == 1.0
     assert word_edit_distance([], []) == 0.0
+
+
+# A dataset that is not a preset: the task calls its text "opinion", the files call it "body",
+# the label column is "verdict" with its own values; validation is CSV, test Parquet, train JSONL.
+HAPPY = ["glad", "pleased", "delighted", "thrilled"]
+UNHAPPY = ["angry", "upset", "annoyed", "furious"]
+
+
+def opinions_spec(tmp_path: Path, **loop: Any) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "opinions"
+    folder.mkdir()
+    rows = [(f"I am {w} with the order {i}", "thumbs_up") for i, w in enumerate(HAPPY * 2)]
+    rows += [(f"we are {w} about the order {i}", "thumbs_down") for i, w in enumerate(UNHAPPY * 2)]
+    with (folder / "val.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["body", "verdict"])
+        writer.writerows(rows)
+    pq.write_table(
+        pa.table({"body": [r[0] for r in rows], "verdict": [r[1] for r in rows]}),
+        folder / "test.parquet",
+    )
+    with (folder / "train.jsonl").open("w") as handle:
+        for i, (text, verdict) in enumerate(rows * 2):
+            handle.write(json.dumps({"id": f"t{i}", "body": f"{text}!", "verdict": verdict}) + "\n")
+    spec = {
+        "name": "opinions",
+        "seed": 3,
+        "task": {
+            "description": "Is the customer happy with the order?",
+            "fields": {
+                "opinion": {"description": "one sentence by a customer", "max_chars": 120},
+                "label": {"type": "label"},
+            },
+            "labels": {"happy": "the customer is happy", "unhappy": "the customer is unhappy"},
+        },
+        "llm": {"max_tokens": 64},
+        "synthesis": [{"rationale": {"count_per_label": 50, "rationales": 2}}],
+        "data": {
+            "validation": "val.csv",
+            "test": "test.parquet",
+            "train": "train.jsonl",
+            "label_field": "verdict",
+            "label_map": {"thumbs_up": "happy", "thumbs_down": "unhappy"},
+            "columns": {"opinion": "body"},
+        },
+        "loop": {
+            "small_model": {"kind": "tfidf-lr", "c": 10},
+            "rounds": 1,
+            "extrapolate": {"k": 2},
+            **loop,
+        },
+    }
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def opinions_script(request: Request) -> str:
+    prompt = request.messages[-1].content
+    label = "unhappy" if '"unhappy"' in prompt else "happy"
+    words = HAPPY if label == "happy" else UNHAPPY
+    seed = request.seed or 0
+    if "reasons" in json.dumps(request.json_schema):
+        return json.dumps({"reasons": [f"{words[0]} about the delivery", f"{words[1]} staff"]})
+    return json.dumps({"opinion": f"so {words[seed % 4]} with it, note {seed}"})
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_spec_describes_any_dataset_with_repeats(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = ExperimentConfig(
+        budget=12, out=out, spec=opinions_spec(tmp_path), repeats=2, methods=list(METHODS)
+    )
+    table = run_experiment(config, backend=ScriptedBackend(opinions_script))
+    rows = {row["method"]: row for row in table["rows"]}
+    assert list(rows) == [
+        "gold",
+        "gold (validation)",
+        "ZeroGen",
+        "GoldGen",
+        "S3",
+        "S3 without rationales",
+        "seed set only",
+    ]
+    assert table["seeds"] == [3, 4]  # the spec's seed, then the next
+    assert all(row["runs"] == 2 for row in rows.values())
+    assert rows["gold"]["records"] == 32 and rows["gold (validation)"]["records"] == 16
+    assert rows["gold"]["val_accuracy"] is not None  # measured on validation when trained apart
+    assert table["small_model"] == {"kind": "tfidf-lr", "c": 10.0}
+    assert table["rounds"] == 1 and table["validation"] == table["test"] == 16
+    for method in ("ZeroGen", "GoldGen", "S3"):
+        row = rows[method]
+        assert 0 < row["records"] <= 12 and row["tokens"] > 0
+        assert row["accuracy_sd"] is not None and row["train_accuracy"] is not None
+    runs = [r for r in table["runs"] if r["method"] == "S3"]
+    assert [r["seed"] for r in runs] == [3, 4]
+    for run in runs:
+        folder = out / "s3" / f"seed-{run['seed']}"
+        summary = json.loads((folder / "summary.json").read_text())
+        assert [p["records"] for p in run["points"]] == [r["records"] for r in summary["rounds"]]
+        assert all(r["train_accuracy"] is not None for r in summary["rounds"])
+        # round 1 extrapolated from round 0's errors, real records read through the mapping
+        errors = read_jsonl(folder / "rounds" / "00" / "errors.jsonl")
+        examples = read_jsonl(folder / "rounds" / "01" / "examples.jsonl")
+        assert {e["id"] for e in examples} <= {e["id"] for e in errors}
+        assert all(set(e["fields"]) == {"opinion", "label"} for e in examples)
+        assert {e["fields"]["label"] for e in errors} <= {"happy", "unhappy"}
+    # the data-efficiency view: every method's curve, ZeroGen's from prefixes of its set
+    view = table["efficiency"]
+    assert set(view["curves"]) == set(rows)
+    assert len(view["curves"]["S3"]) == 2 and len(view["curves"]["seed set only"]) == 1
+    assert [p["records"] for p in view["curves"]["ZeroGen"]] == [6, 12]
+    assert view["targets"] and all(t["fewest"] for t in view["targets"])
+    markdown = (out / "table.md").read_text()
+    assert "±" in markdown and "Records needed to reach" in markdown
+    assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
+
+
+def test_a_rerun_resumes_every_run(tmp_path: Path) -> None:
+    config = ExperimentConfig(
+        budget=12, out=tmp_path / "out", spec=opinions_spec(tmp_path), repeats=2
+    )
+    first = run_experiment(config, backend=ScriptedBackend(opinions_script))
+    again = ScriptedBackend(opinions_script)
+    second = run_experiment(config, backend=again)
+    assert again.requests == []
+    assert second["rows"] == first["rows"]
+
+
+def test_the_ablations(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = ExperimentConfig(
+        budget=12,
+        out=out,
+        spec=opinions_spec(tmp_path),
+        methods=["s3", "s3_no_rationale", "seed_only"],
+    )
+    table = run_experiment(config, backend=ScriptedBackend(opinions_script))
+    assert [row["method"] for row in table["rows"]] == [
+        "S3",
+        "S3 without rationales",
+        "seed set only",
+    ]
+
+    def seed_set(method: str) -> list[dict[str, Any]]:
+        return read_jsonl(out / method / "seed-3" / "rounds" / "00" / "run" / "dataset.jsonl")
+
+    # S3 seeds with the spec's rationale step; the ablation with zero_shot, then extrapolates
+    assert {r["provenance"]["technique"] for r in seed_set("s3")} == {"rationale"}
+    assert {r["provenance"]["technique"] for r in seed_set("s3_no_rationale")} == {"zero_shot"}
+    no_rationale = json.loads((out / "s3_no_rationale" / "seed-3" / "summary.json").read_text())
+    assert no_rationale["source"] == "errors" and len(no_rationale["rounds"]) == 2
+    added = read_jsonl(
+        out / "s3_no_rationale" / "seed-3" / "rounds" / "01" / "run" / "dataset.jsonl"
+    )
+    assert added and {r["provenance"]["technique"] for r in added} == {"extrapolate"}
+    # the seed set alone: S3's seed set (the same requests, answered by the shared cache), no rounds
+    seed_only = json.loads((out / "seed_only" / "seed-3" / "summary.json").read_text())
+    assert len(seed_only["rounds"]) == 1
+    assert seed_set("seed_only") == seed_set("s3")
+    rows = {row["method"]: row for row in table["rows"]}
+    assert rows["seed set only"]["records"] == len(seed_set("s3")) < rows["S3"]["records"]

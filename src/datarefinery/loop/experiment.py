@@ -18,12 +18,14 @@ runs) is written to OUT/table.md and OUT/table.json.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,9 @@ def run_experiment(
                 runs += _gold(dataset, val, test, seed, say)
                 continue
             run = _generated(dataset, method, seed, budget, config.out, backend, say)
+            if method == "zerogen":
+                prefixes = _prefix_points(dataset, config.out, seed, budget, test)
+                run["points"] = prefixes + run["points"]
             runs.append(run)
             if "note" in run:
                 break  # does not apply: the same for every seed
@@ -226,6 +231,37 @@ def _generated(
             for r in result.rounds
         ],
     }
+
+
+def _prefix_points(
+    dataset: Dataset, out: Path, seed: int, budget: Budget, test: list[Record]
+) -> list[dict[str, Any]]:
+    """ZeroGen's curve: the small model on label-balanced prefixes of its set, at the sizes S3
+    trains on after each round. ZeroGen has no rounds; without these points its single point at
+    the full budget could not show whether it reaches an accuracy with fewer records.
+    """
+    folder = out / "zerogen" / f"seed-{seed}"
+    records = [Record.from_dict(json.loads(line)) for line in _lines(folder / "dataset.jsonl")]
+    label = str(dataset.task.label_field)
+    by_label: dict[str, list[Record]] = {}
+    for record in records:
+        by_label.setdefault(str(record.fields[label]), []).append(record)
+    # round-robin over the labels, so that every prefix is balanced as far as the set allows
+    ordered = [r for group in zip_longest(*by_label.values()) for r in group if r is not None]
+    points = []
+    for size in [n for n in budget.checkpoints(dataset.labels) if n < len(ordered)]:
+        prefix = ordered[:size]
+        if len({str(r.fields[label]) for r in prefix}) < 2:
+            continue
+        model = make_small_model(
+            dataset.loaded.small_model(), dataset.task.content_fields, label, seed=seed
+        ).fit(prefix)
+        points.append({"records": size, "accuracy": round(accuracy(model, test, label), 4)})
+    return points
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _pooled_analysis(

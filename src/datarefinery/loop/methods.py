@@ -64,6 +64,14 @@ class Budget:
         rest = self.records - self.seed_per_label(labels) * labels
         return max(1, math.ceil(rest / (self.k * max(1, self.rounds))))
 
+    def checkpoints(self, labels: int) -> list[int]:
+        """The set sizes S3 plans to train on after each round (the last is the budget)."""
+        seed = self.seed_per_label(labels) * labels
+        step = self.per_round(labels) * self.k
+        return sorted(
+            {*(min(seed + i * step, self.records) for i in range(self.rounds)), self.records}
+        )
+
 
 @dataclass(frozen=True)
 class Dataset:

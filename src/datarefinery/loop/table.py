@@ -2,7 +2,8 @@
 deviation, and the paper's data-efficiency view.
 
 A run is a mapping: ``method``, ``seed``, ``records``, ``accuracy`` (test), ``val_accuracy``,
-``train_accuracy``, ``tokens`` and ``points`` (records and test accuracy after each round), or
+``train_accuracy``, ``tokens`` and ``points`` (records and test accuracy after each round; for
+ZeroGen, which has no rounds, on prefixes of its set), or
 ``method`` and ``note`` for a method that does not apply. The data-efficiency view averages the
 points of a method's runs round by round into a curve of test accuracy against records, and for
 each target accuracy says how many records each method needed to reach it and which needed the
@@ -52,8 +53,8 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def curves(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per method, its runs' points averaged round by round: records, test accuracy (mean, sd)
-    and how many runs reached that round.
+    """Per method, its runs' points averaged point by point (round by round): records, test
+    accuracy (mean, sd) and how many runs have that point.
     """
     by_method: dict[str, list[list[dict[str, Any]]]] = {}
     for run in runs:
@@ -67,7 +68,6 @@ def curves(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
             accuracy, sd = _spread([p["accuracy"] for p in here])
             curve.append(
                 {
-                    "round": index,
                     "records": round(mean(p["records"] for p in here), 1),
                     "accuracy": round(accuracy, 4),
                     "sd": None if sd is None else round(sd, 4),
@@ -146,7 +146,11 @@ def table_markdown(table: dict[str, Any]) -> str:
 
 
 def _efficiency_markdown(view: dict[str, Any]) -> list[str]:
-    lines = ["Data efficiency: mean test accuracy (%) against records, after each round:", ""]
+    lines = [
+        "Data efficiency: mean test accuracy (%) against records, after each round (ZeroGen: on "
+        "prefixes of its set):",
+        "",
+    ]
     for method, curve in view["curves"].items():
         points = ", ".join(f"{p['records']:g} → {100 * p['accuracy']:.2f}" for p in curve)
         lines.append(f"- {method}: {points}")
