@@ -78,3 +78,26 @@ def test_transformer_without_local_weights_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(ModelNotFoundError, match="only loads local weights"):
         TransformerClassifier(["text"], weights=str(tmp_path))
+
+
+def test_options_reach_the_models() -> None:
+    from datarefinery.models.finetune import TransformerClassifier
+    from datarefinery.models.smallmodel import LinearModelOptions, TfidfLR, TransformerOptions
+
+    linear = make_small_model(LinearModelOptions(kind="tfidf-lr", c=0.05), ["text"])
+    assert isinstance(linear, TfidfLR) and linear.c == 0.05
+    linear.fit(records(POSITIVE, "pos") + records(NEGATIVE, "neg"))
+    assert linear._clf.C == 0.05
+    options = TransformerOptions(
+        kind="transformer", epochs=1, learning_rate=1e-4, batch_size=4, max_length=32
+    )
+    model = make_small_model(options, ["text"], seed=3)
+    assert isinstance(model, TransformerClassifier)
+    assert (model.epochs, model.learning_rate, model.batch_size, model.max_length, model.seed) == (
+        1,
+        1e-4,
+        4,
+        32,
+        3,
+    )
+    assert (model.path / "config.json").is_file()  # 'minilm': the bundled weights

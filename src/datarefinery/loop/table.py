@@ -54,7 +54,7 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def curves(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Per method, its runs' points averaged point by point (round by round): records, test
-    accuracy (mean, sd) and how many runs have that point.
+    accuracy (mean, sd) and how many runs reached that point.
     """
     by_method: dict[str, list[list[dict[str, Any]]]] = {}
     for run in runs:
@@ -64,14 +64,17 @@ def curves(runs: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     for method, point_lists in by_method.items():
         curve = []
         for index in range(max(len(points) for points in point_lists)):
-            here = [points[index] for points in point_lists if index < len(points)]
+            # A run that stopped early (no errors left) keeps its last set: it counts with its
+            # last point, so the curve ends at the mean of the runs' final accuracies.
+            here = [points[min(index, len(points) - 1)] for points in point_lists]
+            reached = sum(index < len(points) for points in point_lists)
             accuracy, sd = _spread([p["accuracy"] for p in here])
             curve.append(
                 {
                     "records": round(mean(p["records"] for p in here), 1),
                     "accuracy": round(accuracy, 4),
                     "sd": None if sd is None else round(sd, 4),
-                    "runs": len(here),
+                    "runs": reached,
                 }
             )
         result[method] = curve
