@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.cli import refinery, write_spec
 from tests.support.examples import EXAMPLES
+from tests.support.opinions import opinions_spec
 from tests.support.specs import SENTIMENT_TASK
 
 
@@ -84,3 +85,49 @@ def test_experiment_needs_a_known_dataset(tmp_path: Path) -> None:
     )
     assert completed.returncode == 2
     assert "no preset" in completed.stderr
+
+
+def test_experiment_takes_one_dataset(tmp_path: Path) -> None:
+    spec = opinions_spec(tmp_path)
+    both = refinery(
+        "experiment", "s3", "--data", tmp_path, "--spec", spec, "--budget", "8", "-o", tmp_path
+    )
+    neither = refinery("experiment", "s3", "--budget", "8", "-o", tmp_path / "out")
+    for completed in (both, neither):
+        assert completed.returncode == 2
+        assert "--data DIR (imdb, rte, qnli) or --spec FILE" in completed.stderr
+
+
+def test_experiment_names_unknown_methods(tmp_path: Path) -> None:
+    args = ("--spec", opinions_spec(tmp_path), "--budget", "8", "-o", tmp_path / "out")
+    completed = refinery("experiment", "s3", *args, "--methods", "s3,zerogen2")
+    assert completed.returncode == 2
+    assert "choose among gold, zerogen, goldgen, s3, s3_no_rationale, seed_only" in completed.stderr
+
+
+@pytest.mark.slow
+def test_experiment_on_a_spec_dataset_with_repeats_on_the_embedded_model(tmp_path: Path) -> None:
+    spec = opinions_spec(
+        tmp_path,
+        llm={"max_tokens": 48, "parallel": 4},
+        synthesis=[{"zero_shot": {"count_per_label": 1}}],
+    )
+    out = tmp_path / "out"
+    args = ("--spec", spec, "--budget", "8", "--repeats", "2", "--k", "1", "--threads", "1")
+    completed = refinery("experiment", "s3", *args, "--methods", "gold,s3", "-o", out, "-q")
+    assert completed.returncode == 0, completed.stderr
+    assert "| S3 | 2 |" in completed.stdout and "Records needed to reach" in completed.stdout
+    table = json.loads((out / "table.json").read_text())
+    assert table["seeds"] == [3, 4] and table["rounds"] == 1
+    rows = {row["method"]: row for row in table["rows"]}
+    assert list(rows) == ["gold", "gold (validation)", "S3"]
+    s3 = rows["S3"]
+    assert s3["runs"] == 2 and 2 <= s3["records"] <= 8 and s3["tokens"] > 0
+    assert 0 <= s3["accuracy"] <= 1 and s3["accuracy_sd"] is not None
+    for seed in (3, 4):
+        summary = json.loads((out / "s3" / f"seed-{seed}" / "summary.json").read_text())
+        assert summary["status"] == "complete"
+        assert all(r["train_accuracy"] is not None for r in summary["rounds"])
+        made = read(out / "s3" / f"seed-{seed}" / "rounds" / "00" / "run" / "dataset.jsonl")
+        assert made and all(r["provenance"]["model"].startswith("llamacpp:SmolLM2") for r in made)
+    assert len(table["efficiency"]["curves"]["S3"]) >= 1

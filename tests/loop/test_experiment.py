@@ -3,13 +3,11 @@ shared seed set, the budget, the extra-data analysis."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from datarefinery.errors import UsageError
 from datarefinery.llm.base import Request
@@ -17,6 +15,7 @@ from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop.analysis import word_edit_distance
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
 from datarefinery.loop.methods import METHODS
+from tests.support.opinions import opinions_script, opinions_spec
 
 POSITIVE = ["great", "wonderful", "superb", "moving"]
 NEGATIVE = ["awful", "dreadful", "dull", "boring"]
@@ -84,74 +83,6 @@ def test_word_edit_distance() -> None:
     assert word_edit_distance(["a", "b"], ["a", "c"]) == 0.5
     assert word_edit_distance([], ["x"]) == 1.0
     assert word_edit_distance([], []) == 0.0
-
-
-# A dataset that is not a preset: the task calls its text "opinion", the files call it "body",
-# the label column is "verdict" with its own values; validation is CSV, test Parquet, train JSONL.
-HAPPY = ["glad", "pleased", "delighted", "thrilled"]
-UNHAPPY = ["angry", "upset", "annoyed", "furious"]
-
-
-def opinions_spec(tmp_path: Path, **loop: Any) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder = tmp_path / "opinions"
-    folder.mkdir()
-    rows = [(f"I am {w} with the order {i}", "thumbs_up") for i, w in enumerate(HAPPY * 2)]
-    rows += [(f"we are {w} about the order {i}", "thumbs_down") for i, w in enumerate(UNHAPPY * 2)]
-    with (folder / "val.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["body", "verdict"])
-        writer.writerows(rows)
-    pq.write_table(
-        pa.table({"body": [r[0] for r in rows], "verdict": [r[1] for r in rows]}),
-        folder / "test.parquet",
-    )
-    with (folder / "train.jsonl").open("w") as handle:
-        for i, (text, verdict) in enumerate(rows * 2):
-            handle.write(json.dumps({"id": f"t{i}", "body": f"{text}!", "verdict": verdict}) + "\n")
-    spec = {
-        "name": "opinions",
-        "seed": 3,
-        "task": {
-            "description": "Is the customer happy with the order?",
-            "fields": {
-                "opinion": {"description": "one sentence by a customer", "max_chars": 120},
-                "label": {"type": "label"},
-            },
-            "labels": {"happy": "the customer is happy", "unhappy": "the customer is unhappy"},
-        },
-        "llm": {"max_tokens": 64},
-        "synthesis": [{"rationale": {"count_per_label": 50, "rationales": 2}}],
-        "data": {
-            "validation": "val.csv",
-            "test": "test.parquet",
-            "train": "train.jsonl",
-            "label_field": "verdict",
-            "label_map": {"thumbs_up": "happy", "thumbs_down": "unhappy"},
-            "columns": {"opinion": "body"},
-        },
-        "loop": {
-            "small_model": {"kind": "tfidf-lr", "c": 10},
-            "rounds": 1,
-            "extrapolate": {"k": 2},
-            **loop,
-        },
-    }
-    path = folder / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def opinions_script(request: Request) -> str:
-    prompt = request.messages[-1].content
-    label = "unhappy" if '"unhappy"' in prompt else "happy"
-    words = HAPPY if label == "happy" else UNHAPPY
-    seed = request.seed or 0
-    if "reasons" in json.dumps(request.json_schema):
-        return json.dumps({"reasons": [f"{words[0]} about the delivery", f"{words[1]} staff"]})
-    return json.dumps({"opinion": f"so {words[seed % 4]} with it, note {seed}"})
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -252,3 +183,41 @@ def test_the_ablations(tmp_path: Path) -> None:
     assert seed_set("seed_only") == seed_set("s3")
     rows = {row["method"]: row for row in table["rows"]}
     assert rows["seed set only"]["records"] == len(seed_set("s3")) < rows["S3"]["records"]
+
+
+def test_the_rationale_ablation_does_not_apply_to_sentence_pairs(tmp_path: Path) -> None:
+    folder = tmp_path / "rte"
+    folder.mkdir()
+    rows = [
+        {"premise": f"The {w} museum opened in {1900 + i}.", "label_text": label}
+        | {"hypothesis": f"The museum {'opened' if label == 'entailment' else 'closed'} {i}."}
+        for i, (w, label) in enumerate(
+            zip(
+                ["old", "new", "big", "small"] * 2,
+                ["entailment", "not_entailment"] * 4,
+                strict=True,
+            )
+        )
+    ]
+    for split in ("validation", "test"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def script(request: Request) -> str:
+        verb = "closed" if '"not_entailment"' in request.messages[-1].content else "opened"
+        return json.dumps({"hypothesis": f"It {verb} long ago, call {request.seed}."})
+
+    config = ExperimentConfig(
+        data=folder,
+        budget=8,
+        out=tmp_path / "out",
+        llm={"max_tokens": 64},
+        methods=["zerogen", "s3_no_rationale", "seed_only"],
+        repeats=2,
+    )
+    table = run_experiment(config, backend=ScriptedBackend(script))
+    rows = {row["method"]: row for row in table["rows"]}
+    assert rows["S3 without rationales"]["runs"] == 0
+    assert "does not apply" in rows["S3 without rationales"]["note"]
+    assert rows["ZeroGen"]["runs"] == rows["seed set only"]["runs"] == 2
+    assert not (tmp_path / "out" / "s3_no_rationale").exists()
+    assert "S3 without rationales: does not apply" in (tmp_path / "out" / "table.md").read_text()
