@@ -45,7 +45,7 @@ from datarefinery.loop.methods import (
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real
 from datarefinery.loop.table import efficiency, summarize, table_markdown
-from datarefinery.models.smallmodel import ModelKind, accuracy, make_small_model
+from datarefinery.models.smallmodel import ModelKind, SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
 
@@ -126,15 +126,16 @@ def run_experiment(
     rounds = dataset.rounds if config.rounds is None else config.rounds
     budget = Budget(config.budget, rounds, dataset.loaded.k, config.seed_share)
     seeds = [dataset.seed + i for i in range(config.repeats)]
+    make = _model_maker(dataset)
     runs: list[dict[str, Any]] = []
     for method in dict.fromkeys(config.methods):
         for seed in seeds:
             if method == "gold":
-                runs += _gold(dataset, val, test, seed, say)
+                runs += _gold(dataset, make, val, test, seed, say)
                 continue
             run = _generated(dataset, method, seed, budget, config.out, backend, say)
             if method == "zerogen":
-                prefixes = _prefix_points(dataset, config.out, seed, budget, test)
+                prefixes = _prefix_points(dataset, make, config.out, seed, budget, test)
                 run["points"] = prefixes + run["points"]
             runs.append(run)
             if "note" in run:
@@ -164,7 +165,12 @@ def run_experiment(
 
 
 def _gold(
-    dataset: Dataset, val: list[Record], test: list[Record], seed: int, say: Log
+    dataset: Dataset,
+    make: Callable[[int], SmallModel],
+    val: list[Record],
+    test: list[Record],
+    seed: int,
+    say: Log,
 ) -> list[dict[str, Any]]:
     """The small model on real data: the training split when there is one (and then on the
     validation set as well, the real data S3 sees), else the validation set.
@@ -179,9 +185,7 @@ def _gold(
     label = str(dataset.task.label_field)
     runs = []
     for method, records in sets:
-        model = make_small_model(
-            dataset.loaded.small_model(), dataset.task.content_fields, label, seed=seed
-        ).fit(records)
+        model = make(seed).fit(records)
         run = {
             "method": method,
             "seed": seed,
@@ -234,7 +238,12 @@ def _generated(
 
 
 def _prefix_points(
-    dataset: Dataset, out: Path, seed: int, budget: Budget, test: list[Record]
+    dataset: Dataset,
+    make: Callable[[int], SmallModel],
+    out: Path,
+    seed: int,
+    budget: Budget,
+    test: list[Record],
 ) -> list[dict[str, Any]]:
     """ZeroGen's curve: the small model on label-balanced prefixes of its set, at the sizes S3
     trains on after each round. ZeroGen has no rounds; without these points its single point at
@@ -253,11 +262,28 @@ def _prefix_points(
         prefix = ordered[:size]
         if len({str(r.fields[label]) for r in prefix}) < 2:
             continue
-        model = make_small_model(
-            dataset.loaded.small_model(), dataset.task.content_fields, label, seed=seed
-        ).fit(prefix)
+        model = make(seed).fit(prefix)
         points.append({"records": size, "accuracy": round(accuracy(model, test, label), 4)})
     return points
+
+
+def _model_maker(dataset: Dataset) -> Callable[[int], SmallModel]:
+    """Makes the spec's small model for a seed. For ``embedding-lr`` the models share one memo of
+    encodings: the gold and ZeroGen-prefix models all measure the same real test texts.
+    """
+    options = dataset.loaded.small_model()
+    embedder = None
+    if options.kind == "embedding-lr":
+        from datarefinery.evaluate.suite import MemoEmbedder
+
+        embedder = MemoEmbedder()
+    label = str(dataset.task.label_field)
+    fields = dataset.task.content_fields
+
+    def make(seed: int) -> SmallModel:
+        return make_small_model(options, fields, label, seed=seed, embedder=embedder)
+
+    return make
 
 
 def _lines(path: Path) -> list[str]:
