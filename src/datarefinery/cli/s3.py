@@ -110,8 +110,8 @@ def experiment_s3_command(
         list[float] | None,
         typer.Option(
             "--target",
-            help="A test accuracy (0-1) for the data-efficiency view; repeatable "
-            "[default: each generating method's final accuracy]",
+            help="A test accuracy (0-1) for the data-efficiency view, repeatable "
+            "(default: each generating method's final accuracy).",
             show_default=False,
         ),
     ] = None,
@@ -119,8 +119,8 @@ def experiment_s3_command(
         str | None,
         typer.Option(
             "--small-model",
-            help="tfidf-lr, embedding-lr or transformer, with default options [default: the "
-            "spec's, else tfidf-lr]",
+            help="tfidf-lr, embedding-lr or transformer, with default options (default: the "
+            "spec's, else tfidf-lr).",
             show_default=False,
         ),
     ] = None,
@@ -128,7 +128,7 @@ def experiment_s3_command(
         int | None,
         typer.Option(
             "--rounds",
-            help="Extrapolation rounds [default: the spec's, else 2]",
+            help="Extrapolation rounds (default: the spec's, else 2).",
             show_default=False,
         ),
     ] = None,
@@ -136,7 +136,7 @@ def experiment_s3_command(
         int | None,
         typer.Option(
             "--k",
-            help="Records extrapolated per example [default: the spec's, else 2]",
+            help="Records extrapolated per example (default: the spec's, else 2).",
             show_default=False,
         ),
     ] = None,
@@ -147,7 +147,7 @@ def experiment_s3_command(
         float | None,
         typer.Option(
             "--temperature",
-            help="Sampling temperature [default: the spec's; for --data 0.9, or the --llm file's]",
+            help="Sampling temperature (default: the spec's; for --data 0.9, or the --llm file's).",
         ),
     ] = None,
     test_limit: Annotated[
@@ -156,7 +156,7 @@ def experiment_s3_command(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help="First run seed [default: the spec's, else 0]", show_default=False
+            "--seed", help="First run seed (default: the spec's, else 0).", show_default=False
         ),
     ] = None,
     quiet: Quiet = False,
