@@ -121,7 +121,7 @@ def run_experiment(
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data, task = dataset.data, dataset.task
-    val = load_real(dataset.loaded.path(data.validation), task, data)
+    val = load_real(dataset.loaded.path(data.validation), task, data, limit=data.validation_limit)
     test = load_real(dataset.loaded.path(str(data.test)), task, data, limit=data.test_limit)
     rounds = dataset.rounds if config.rounds is None else config.rounds
     budget = Budget(config.budget, rounds, dataset.loaded.k, config.seed_share)
