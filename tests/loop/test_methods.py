@@ -43,7 +43,7 @@ def pairs_spec(tmp_path: Path) -> Path:
         },
         "synthesis": [{"conditioned": {"pool": "pairs.jsonl", "given": ["context"]}}],
         "data": {"validation": "pairs.jsonl", "test": "pairs.jsonl", "label_field": "verdict"},
-        "loop": {"extrapolate": {"k": 2, "given": ["context"]}},
+        "loop": {"extrapolate": {"k": 2}},  # given: taken from the conditioned seed step
     }
     path = tmp_path / "pairs.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -115,7 +115,7 @@ def test_methods_of_a_pair_spec(tmp_path: Path) -> None:
     # ZeroGen for pairs: the conditioned seed step, at the whole budget, without rationales
     assert zerogen["synthesis"][0]["conditioned"]["count_per_label"] == 10
     s3 = method_spec(dataset, "s3", seed=0, budget=BUDGET, cache=cache)
-    assert spec_of(s3)["loop"]["extrapolate"]["k"] == 3
+    assert spec_of(s3)["loop"]["extrapolate"] == {"k": 3, "given": ["context"]}
     # relative paths (the pool, the data) are read against the spec's folder
     assert isinstance(s3, LoadedS3Spec) and s3.path("pairs.jsonl") == tmp_path / "pairs.jsonl"
     assert method_spec(dataset, "s3_no_rationale", seed=0, budget=BUDGET, cache=cache) == (

@@ -186,6 +186,8 @@ def spec_dataset(
     _check_first_step(steps[0], str(path))
     options = next(iter(steps[0].values()))
     given = list(loop["extrapolate"].get("given") or (options or {}).get("given") or [])
+    # a pair task seeded with `conditioned` keeps the same context when it extrapolates
+    loop["extrapolate"].setdefault("given", given)
     base = {
         "name": dump["name"],
         "task": dump["task"],
