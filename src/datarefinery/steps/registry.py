@@ -41,6 +41,8 @@ STEPS: dict[str, str] = {
     "label": "datarefinery.steps.augment.label:Label",
     "mix": "datarefinery.steps.augment.mix:Mix",
     "extrapolate": "datarefinery.steps.synthesize.extrapolate:Extrapolate",
+    "qa_extrapolate": "datarefinery.steps.synthesize.qa_extrapolate:QAExtrapolate",
+    "qa_span": "datarefinery.steps.curate.qa_span:QASpan",
     "solve": "datarefinery.steps.synthesize.solve:Solve",
     "responses": "datarefinery.steps.synthesize.responses:Responses",
     "preferences": "datarefinery.steps.curate.preferences:Preferences",
