@@ -85,7 +85,9 @@ def experiment_s3_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", help="A preset dataset folder: imdb, rte or qnli (validation/test)."
+            "--data",
+            help="A preset dataset folder: imdb, rte, qnli (validation/test), or adversarial_qa "
+            "(extractive QA: F1 and exact match).",
         ),
     ] = None,
     spec: Annotated[
@@ -183,7 +185,9 @@ def experiment_s3_command(
                 "(their options go in a spec's loop.small_model)"
             )
         if (data is None) == (spec is None):
-            raise UsageError("name the dataset with --data DIR (imdb, rte, qnli) or --spec FILE")
+            raise UsageError(
+                "name the dataset with --data DIR (imdb, rte, qnli, adversarial_qa) or --spec FILE"
+            )
         llm = _experiment_llm(
             spec,
             temperature,

@@ -1,8 +1,9 @@
 """``refinery experiment s3``: the S3 paper's Table 2 on one dataset, at one record budget, with
 error bars.
 
-The dataset is a preset folder (``--data``: imdb, rte, qnli) or any labelled dataset described
-by an S3 spec (``--spec``: task, real files, small model, seed synthesis). Every method
+The dataset is a preset folder (``--data``: imdb, rte, qnli; adversarial_qa runs the extractive
+QA experiment of ``loop.qa_experiment``) or any labelled dataset described by an S3 spec
+(``--spec``: task, real files, small model, seed synthesis). Every method
 (``loop.methods``) runs once per run seed (``repeats`` seeds from ``seed``), each a small model
 measured on the real test split:
 
@@ -42,6 +43,7 @@ from datarefinery.loop.methods import (
     preset_dataset,
     spec_dataset,
 )
+from datarefinery.loop.qa_experiment import QAExperiment, is_qa_folder, run_qa_experiment
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real
 from datarefinery.loop.table import efficiency, summarize, table_markdown
@@ -79,7 +81,9 @@ class ExperimentConfig:
 
 def _check(config: ExperimentConfig) -> None:
     if (config.data is None) == (config.spec is None):
-        raise UsageError("name the dataset with --data DIR (imdb, rte, qnli) or --spec FILE")
+        raise UsageError(
+            "name the dataset with --data DIR (imdb, rte, qnli, adversarial_qa) or --spec FILE"
+        )
     if config.budget < 8:
         raise UsageError("--budget is the records each method may make: at least 8")
     if not 1 <= config.repeats <= 100:
@@ -117,6 +121,8 @@ def run_experiment(
     """
     say = log or (lambda _: None)
     _check(config)
+    if config.data is not None and is_qa_folder(config.data):
+        return run_qa_experiment(_qa_experiment(config), say, backend=backend)
     dataset = load_dataset(config)
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -162,6 +168,30 @@ def run_experiment(
     write_json_atomic(config.out / "table.json", table)
     (config.out / "table.md").write_text(table_markdown(table), encoding="utf-8")
     return table
+
+
+def _qa_experiment(config: ExperimentConfig) -> QAExperiment:
+    """The QA preset (``loop.qa_experiment``): the span model, the experiment's defaults."""
+    assert config.data is not None
+    if config.small_model not in (None, "transformer"):
+        raise UsageError(
+            f"--small-model {config.small_model}: extractive QA trains a span model (the "
+            "fine-tuned MiniLM): leave --small-model out or give transformer"
+        )
+    seed = config.seed or 0
+    return QAExperiment(
+        folder=config.data,
+        out=config.out,
+        budget=config.budget,
+        llm=config.llm or {},
+        seeds=[seed + i for i in range(config.repeats)],
+        methods=config.methods,
+        rounds=2 if config.rounds is None else config.rounds,
+        k=config.k or 2,
+        seed_share=config.seed_share,
+        targets=config.targets,
+        test_limit=config.test_limit,
+    )
 
 
 def _gold(

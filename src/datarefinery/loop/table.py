@@ -26,7 +26,9 @@ def _spread(values: Sequence[float]) -> tuple[float, float | None]:
     return mean(values), (stdev(values) if len(values) > 1 else None)
 
 
-def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def summarize(
+    runs: Sequence[dict[str, Any]], measures: Sequence[str] = _MEASURES
+) -> list[dict[str, Any]]:
     """One row per method, in the order the methods first appear: ``runs`` (n), and for every
     measure its mean and ``<measure>_sd``.
     """
@@ -40,7 +42,7 @@ def summarize(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             rows.append({"method": method, "runs": 0, "note": notes[0]})
             continue
         row: dict[str, Any] = {"method": method, "runs": len(group)}
-        for measure in _MEASURES:
+        for measure in measures:
             values = [r[measure] for r in group if r.get(measure) is not None]
             if not values:
                 row[measure] = row[f"{measure}_sd"] = None
@@ -119,39 +121,42 @@ def _cell(row: dict[str, Any], measure: str, percent: bool) -> str:
     return text if sd is None else f"{text} ± {scale * sd:.{digits if percent else 1}f}"
 
 
+# (measure, column title, shown in percent); a table may bring its own (QA: F1 and EM)
+_COLUMNS: list[tuple[str, str, bool]] = [
+    ("records", "records", False),
+    ("accuracy", "accuracy (test, n={test})", True),
+    ("val_accuracy", "val accuracy", True),
+    ("train_accuracy", "train accuracy", True),
+    ("tokens", "tokens", False),
+]
+
+
 def table_markdown(table: dict[str, Any]) -> str:
-    """Table 2's shape with spreads (method, runs, records, test/val/train accuracy, tokens),
-    the data-efficiency view and the extra-data analysis.
+    """Table 2's shape with spreads (method, runs, records, test/val/train accuracy, tokens, or
+    the table's own ``columns``), the data-efficiency view and the extra-data analysis.
     """
-    lines = [
-        f"| method | runs | records | accuracy (test, n={table['test']}) | val accuracy "
-        "| train accuracy | tokens |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    columns = [(str(m), str(t), bool(p)) for m, t, p in table.get("columns") or _COLUMNS]
+    titles = " | ".join(str(title).format(test=table["test"]) for _, title, _ in columns)
+    lines = [f"| method | runs | {titles} |", "|---|---:|" + "---:|" * len(columns)]
     notes = []
     for row in table["rows"]:
         if "note" in row:
-            lines.append(f"| {row['method']} | 0 | | | | | |")
+            lines.append(f"| {row['method']} | 0 |" + " |" * len(columns))
             notes.append(f"- {row['method']}: {row['note']}")
             continue
-        cells = [
-            _cell(row, "records", False),
-            _cell(row, "accuracy", True),
-            _cell(row, "val_accuracy", True),
-            _cell(row, "train_accuracy", True),
-            _cell(row, "tokens", False),
-        ]
+        cells = [_cell(row, measure, percent) for measure, _, percent in columns]
         lines.append(f"| {row['method']} | {row['runs']} | " + " | ".join(cells) + " |")
     lines += notes
-    lines += ["", *_efficiency_markdown(table["efficiency"]), ""]
+    metric = table.get("metric", "accuracy")
+    note = table.get("efficiency_note", "ZeroGen: on prefixes of its set")
+    lines += ["", *_efficiency_markdown(table["efficiency"], metric, note), ""]
     lines += _analysis_markdown(table["extra_data_analysis"])
     return "\n".join(lines) + "\n"
 
 
-def _efficiency_markdown(view: dict[str, Any]) -> list[str]:
+def _efficiency_markdown(view: dict[str, Any], metric: str, note: str) -> list[str]:
     lines = [
-        "Data efficiency: mean test accuracy (%) against records, after each round (ZeroGen: on "
-        "prefixes of its set):",
+        f"Data efficiency: mean test {metric} (%) against records, after each round ({note}):",
         "",
     ]
     for method, curve in view["curves"].items():
@@ -162,9 +167,9 @@ def _efficiency_markdown(view: dict[str, Any]) -> list[str]:
         return lines
     lines += [
         "",
-        "Records needed to reach a test accuracy (— not reached):",
+        f"Records needed to reach a test {metric} (— not reached):",
         "",
-        "| test accuracy ≥ | " + " | ".join(methods) + " | fewest (generated) |",
+        f"| test {metric} ≥ | " + " | ".join(methods) + " | fewest (generated) |",
         "|---:|" + "---:|" * len(methods) + "---|",
     ]
     for target in view["targets"]:
@@ -189,4 +194,6 @@ def _analysis_markdown(analysis: dict[str, Any]) -> list[str]:
         )
     elif "cosine_note" in analysis:
         lines.append(f"- cosine not measured: {analysis['cosine_note']}")
+    if "note" in analysis:
+        lines.append(f"- {analysis['note']}")
     return lines
