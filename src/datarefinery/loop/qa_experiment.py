@@ -24,7 +24,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class QAExperiment:
     rounds: int = 2
     k: int = 2
     seed_share: float = 0.5
-    small_model: TransformerOptions = QA_SMALL_MODEL
+    small_model: TransformerOptions = field(default_factory=lambda: QA_SMALL_MODEL)
     targets: Sequence[float] = ()
     test_limit: int | None = None
     validation_limit: int | None = None
