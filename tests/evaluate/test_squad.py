@@ -8,7 +8,9 @@ from datarefinery.evaluate.squad import exact_match, f1, normalize_answer, squad
 
 
 def test_normalize_drops_case_punctuation_articles_and_extra_spaces() -> None:
-    assert normalize_answer("  The Eldon Square,  Shopping-Centre! ") == "eldon square shoppingcentre"
+    assert (
+        normalize_answer("  The Eldon Square,  Shopping-Centre! ") == "eldon square shoppingcentre"
+    )
     assert normalize_answer("An apple a day") == "apple day"
     # "a" inside a word is not an article
     assert normalize_answer("Anna and the banana") == "anna and banana"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from datarefinery.errors import UsageError
+from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop import qa, qa_experiment
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
@@ -111,6 +112,26 @@ def test_experiment_on_qa_rows_rounds_and_table(tmp_path: Path, year_model: None
     again = ScriptedBackend(qa_script)
     assert run_experiment(config, backend=again)["rows"] == table["rows"]
     assert again.requests == []
+
+
+def test_a_round_with_no_surviving_question_scores_zero_and_goes_on(
+    tmp_path: Path, year_model: None
+) -> None:
+    def paraphrases(request: Request) -> str:
+        return json.dumps({"question": f"Which year, {request.seed}?", "answer": "some year"})
+
+    config = ExperimentConfig(
+        data=qa_folder(tmp_path), budget=8, out=tmp_path / "out", llm={}, methods=["s3"]
+    )
+    table = run_experiment(config, backend=ScriptedBackend(paraphrases))
+    (row,) = table["rows"]
+    assert row["records"] == 0 and row["accuracy"] == 0.0 and row["em"] == 0.0
+    rounds = tmp_path / "out" / "s3" / "seed-0" / "rounds"
+    assert len(read(rounds / "00" / "errors.jsonl")) == 6  # no model: every question is wrong
+    assert read(rounds / "01" / "examples.jsonl")  # ... and extrapolated from
+    assert {r["reason"] for r in read(rounds / "00" / "run" / "rejected.jsonl")} == {
+        "not_in_context"
+    }
 
 
 def test_qa_takes_only_the_span_model(tmp_path: Path) -> None:
