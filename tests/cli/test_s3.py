@@ -95,7 +95,7 @@ def test_experiment_takes_one_dataset(tmp_path: Path) -> None:
     neither = refinery("experiment", "s3", "--budget", "8", "-o", tmp_path / "out")
     for completed in (both, neither):
         assert completed.returncode == 2
-        assert "--data DIR (imdb, rte, qnli) or --spec FILE" in completed.stderr
+        assert "--data DIR (imdb, rte, qnli, adversarial_qa) or --spec FILE" in completed.stderr
 
 
 def test_experiment_names_unknown_methods(tmp_path: Path) -> None:

@@ -90,9 +90,9 @@ def preset_for(data: Path) -> Preset:
     preset = PRESETS.get(data.resolve().name.lower())
     if preset is None:
         raise UsageError(
-            f"no preset for {data}: --data knows {', '.join(sorted(PRESETS))} (a folder of that "
-            "name with validation.jsonl and test.jsonl); describe any other dataset in an S3 "
-            "spec and pass --spec FILE"
+            f"no preset for {data}: --data knows {', '.join(sorted(PRESETS))} and adversarial_qa "
+            "(extractive QA) (a folder of that name with validation.jsonl and test.jsonl); "
+            "describe any other labelled dataset in an S3 spec and pass --spec FILE"
         )
     for split in ("validation.jsonl", "test.jsonl"):
         if not (data / split).is_file():
