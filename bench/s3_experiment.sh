@@ -15,6 +15,14 @@
 #   bash bench/s3_experiment.sh qwen-rte              RTE, 100 records per method, 3 repeats
 #                                                     (REPEATS=1 if time is short: say so)
 #   bash bench/s3_experiment.sh qwen-all              the three, in that order
+#   bash bench/s3_experiment.sh qwen-qa               AdversarialQA (extractive QA, SQuAD F1 / EM):
+#                                                     gold (the 500 validation questions), ZeroGen,
+#                                                     GoldGen, S3 at 150 questions per method, 1
+#                                                     repeat, first 1000 test questions; the span
+#                                                     model is the fine-tuned MiniLM. Estimated at
+#                                                     about an hour here (~300 Qwen calls, as S3's
+#                                                     seed set is ZeroGen's first half from the
+#                                                     cache, plus 7 span-model rounds); not yet run
 # Roughly 4 s per record with this model on the shared 2-core box: hours; start early.
 #
 # The first small-budget tables (issue 6), embedded SmolLM2-135M, tf-idf + LR:
@@ -23,7 +31,8 @@
 #
 # Settings (environment): DATA (the shared data folder), MODEL (the Qwen GGUF), SMALL_MODEL
 # (embedding-lr), REPEATS (3), ROUNDS (2), K (2), PARALLEL (4), THREADS (all cores), TEST_LIMIT
-# (the whole test split; give n when it is set), BUDGET (per mode above).
+# (the whole test split; give n when it is set; qwen-qa: 1000), BUDGET (per mode above), QA_REPEATS
+# (1, qwen-qa).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
@@ -85,12 +94,22 @@ qwen_rte() {
     --methods gold,zerogen,goldgen,s3
 }
 
+qwen_qa() {
+  local budget=${BUDGET:-150}
+  # the QA preset trains the span model (--small-model is left out); TEST_LIMIT is given here,
+  # so n is in the table: n=1000 of the 2000 test questions unless set
+  TEST_LIMIT=${TEST_LIMIT:-1000} experiment "$W/qwen-qa-$budget" "s3_adversarial_qa_qwen_$budget" \
+    --data "$DATA/adversarial_qa" --budget "$budget" --repeats "${QA_REPEATS:-1}" \
+    --model "$MODEL" --methods gold,zerogen,goldgen,s3
+}
+
 mode=${1:-imdb}
 case "$mode" in
   qwen-imdb) need_model; qwen_imdb ;;
   qwen-imdb-ablations) need_model; qwen_imdb_ablations ;;
   qwen-rte) need_model; qwen_rte ;;
   qwen-all) need_model; qwen_imdb; qwen_imdb_ablations; qwen_rte ;;
+  qwen-qa) need_model; qwen_qa ;;
   imdb | rte | qnli)
     # issue 6's settings: one run seed, tf-idf + LR, the embedded default model
     budget=${BUDGET:-40}
@@ -98,7 +117,7 @@ case "$mode" in
       --budget "$budget" --small-model tfidf-lr
     ;;
   *)
-    echo "usage: bash bench/s3_experiment.sh qwen-imdb|qwen-imdb-ablations|qwen-rte|qwen-all|imdb|rte|qnli" >&2
+    echo "usage: bash bench/s3_experiment.sh qwen-imdb|qwen-imdb-ablations|qwen-rte|qwen-all|qwen-qa|imdb|rte|qnli" >&2
     exit 2
     ;;
 esac
