@@ -1,6 +1,6 @@
 """The QA loop and ``experiment s3 --data .../adversarial_qa`` on a scripted model, with a stub
 span model (the real one is tested in tests/models/test_qa_model.py and on the embedded model in
-tests/loop/test_qa_embedded.py): errors, what each round extrapolates from, the table.
+tests/loop/test_qa_experiment.py): errors, what each round extrapolates from, the table.
 """
 
 from __future__ import annotations
