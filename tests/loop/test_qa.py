@@ -18,9 +18,9 @@ from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop import qa, qa_experiment
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
-from datarefinery.loop.qa import load_qa, measure
+from datarefinery.loop.qa import QALoopSpec, load_qa, measure, run_qa_s3
 from datarefinery.records import Record
-from tests.support.qa import qa_folder, qa_script
+from tests.support.qa import CONTEXTS, qa_folder, qa_script
 
 
 class YearModel:
@@ -140,3 +140,30 @@ def test_qa_takes_only_the_span_model(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="span model"):
         run_experiment(config)
+
+
+def test_the_token_budget_spans_the_rounds(tmp_path: Path, year_model: None) -> None:
+    folder = qa_folder(tmp_path)
+    pool = tmp_path / "contexts.jsonl"
+    pool.write_text(
+        "".join(json.dumps({"id": f"c{i}", "context": c}) + "\n" for i, c in enumerate(CONTEXTS))
+    )
+    spec = QALoopSpec.model_validate(
+        {
+            "llm": {"max_tokens": 64, "budget": {"max_tokens": 20000}},
+            "synthesis": [
+                {"conditioned": {"pool": str(pool), "given": ["context"], "count_per_label": 4}},
+                {"qa_span": {}},
+            ],
+            "validation": str(folder / "validation.jsonl"),
+            "test": str(folder / "test.jsonl"),
+            "rounds": 1,
+            "examples_per_round": 2,
+        }
+    )
+    result = run_qa_s3(spec, tmp_path / "out", backend=ScriptedBackend(qa_script))
+    assert result.status == "complete" and len(result.rounds) == 2, result.message
+    manifest = json.loads(
+        (tmp_path / "out" / "rounds" / "01" / "run" / "manifest.json").read_text()
+    )
+    assert manifest["spec"]["llm"]["budget"]["max_tokens"] == 20000 - result.rounds[0].tokens

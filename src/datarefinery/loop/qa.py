@@ -290,11 +290,16 @@ class _QALoop:
         self, number: int, steps: list[dict[str, dict[str, Any] | None]], input_path: Path | None
     ) -> LoadedSpec:
         spec = self.spec
+        llm = spec.llm.model_dump(mode="json")
+        if spec.llm.budget.max_tokens is not None:
+            # As in loop.s3: the token budget spans every round; each gets what is left.
+            spent = sum(_round_tokens(self._dir(n)) for n in range(number))
+            llm["budget"]["max_tokens"] = max(1, spec.llm.budget.max_tokens - spent)
         data: dict[str, Any] = {
             "name": f"{spec.name}-round-{number:02d}",
             "seed": spec.seed,
             "task": spec.task.model_dump(mode="json"),
-            "llm": spec.llm.model_dump(mode="json"),
+            "llm": llm,
             "steps": steps,
             "shard_size": spec.shard_size,
         }
@@ -369,3 +374,8 @@ def _tokens(manifest: Manifest | None) -> int:
     engine = manifest.engine
     cached = engine.cached_prompt_tokens + engine.cached_completion_tokens if engine else 0
     return sum(manifest.usage_spent) + cached
+
+
+def _round_tokens(folder: Path) -> int:
+    done = folder / "round.json"
+    return int(json.loads(done.read_text(encoding="utf-8"))["tokens"]) if done.exists() else 0
