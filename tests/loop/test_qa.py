@@ -5,6 +5,7 @@ tests/loop/test_qa_experiment.py): errors, what each round extrapolates from, th
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Sequence
@@ -13,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from datarefinery.errors import UsageError
+from datarefinery.errors import ConfigError, UsageError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.loop import qa, qa_experiment
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
 from datarefinery.loop.qa import QALoopSpec, load_qa, measure, run_qa_s3
 from datarefinery.records import Record
-from tests.support.qa import CONTEXTS, qa_folder, qa_script
+from tests.support.qa import CONTEXTS, qa_folder, qa_rows, qa_script
 
 
 class YearModel:
@@ -167,3 +168,54 @@ def test_the_token_budget_spans_the_rounds(tmp_path: Path, year_model: None) -> 
         (tmp_path / "out" / "rounds" / "01" / "run" / "manifest.json").read_text()
     )
     assert manifest["spec"]["llm"]["budget"]["max_tokens"] == 20000 - result.rounds[0].tokens
+
+
+def test_a_qa_spec_with_other_column_names(tmp_path: Path, year_model: None) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    # other names, a flat answer column, CSV for the test split
+    rows = [
+        {
+            "pid": r["id"],
+            "passage": r["context"],
+            "query": r["question"],
+            "gold": r["answers"]["text"][0],
+        }
+        for r in qa_rows()
+    ]
+    (data / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with (data / "test.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    spec = tmp_path / "qa.yaml"
+    spec.write_text(
+        "task_type: qa\n"
+        "name: my-qa\n"
+        "seed: 4\n"
+        "llm: {max_tokens: 64}\n"
+        "data:\n"
+        "  validation: data/dev.jsonl\n"
+        "  test: data/test.csv\n"
+        "  columns: {context: passage, question: query, answer: gold}\n"
+        "loop:\n"
+        "  small_model: {kind: transformer, epochs: 1, max_length: 64}\n"
+        "  rounds: 1\n"
+        "  k: 1\n"
+    )
+    config = ExperimentConfig(spec=spec, budget=8, out=tmp_path / "out", methods=["gold", "s3"])
+    table = run_experiment(config, backend=ScriptedBackend(qa_script))
+    assert [row["method"] for row in table["rows"]] == ["gold", "S3"]
+    assert table["seeds"] == [4] and table["rounds"] == 1 and table["k"] == 1
+    assert table["small_model"]["span_qa"]["max_length"] == 64
+    assert table["rows"][0]["accuracy"] == 0.4444  # the same six questions, read by other names
+    summary = json.loads((tmp_path / "out" / "s3" / "seed-4" / "summary.json").read_text())
+    assert summary["name"] == "my-qa-s3" and len(summary["rounds"]) == 2
+
+
+def test_a_qa_spec_error_names_file_line_and_field(tmp_path: Path) -> None:
+    spec = tmp_path / "qa.yaml"
+    spec.write_text("task_type: qa\ndata:\n  validation: v.jsonl\n  test: t.jsonl\nloop:\n  k: 0\n")
+    config = ExperimentConfig(spec=spec, budget=8, out=tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"line 6.*loop\.k|loop\.k.*line 6"):
+        run_experiment(config)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from datarefinery.loop.qa_experiment import QAExperiment, run_qa_experiment
+from datarefinery.loop.qa_experiment import preset_experiment, run_qa_experiment
 from datarefinery.models.smallmodel import TransformerOptions
 from tests.support.qa import qa_folder
 
@@ -27,9 +27,9 @@ def test_qa_experiment_on_the_embedded_model(tmp_path: Path) -> None:
 
     torch.set_num_threads(1)
     out = tmp_path / "out"
-    exp = QAExperiment(
-        folder=qa_folder(tmp_path),
-        out=out,
+    exp = preset_experiment(
+        qa_folder(tmp_path),
+        out,
         budget=8,
         # One thread: on a loaded shared machine llama.cpp's spinning thread team stalls.
         llm={"max_tokens": 48, "n_threads": 1, "n_ctx": 1024, "temperature": 0.7},

@@ -23,6 +23,7 @@ from datarefinery.cli.model_options import (
 )
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
 from datarefinery.loop.methods import DEFAULT_METHODS, METHODS
+from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
 from datarefinery.loop.spec import load_s3_spec
 from datarefinery.loop.table import table_markdown
 
@@ -95,7 +96,7 @@ def experiment_s3_command(
         typer.Option(
             "--spec",
             help="An S3 spec (YAML) describing any labelled dataset: task, data, small_model and "
-            "the seed synthesis.",
+            "the seed synthesis; or a QA spec (task_type: qa) for any extractive QA dataset.",
         ),
     ] = None,
     repeats: Annotated[
@@ -228,7 +229,9 @@ def _experiment_llm(
     experiment's defaults (llama.cpp's 4 sequences at once, a temperature for varied records).
     None: the spec's block as it is.
     """
-    if spec is not None:
+    if spec is not None and is_qa_spec(spec):
+        base = load_qa_spec(spec).llm.model_dump(mode="json")
+    elif spec is not None:
         base = load_s3_spec(spec).spec.llm.model_dump(mode="json")
     else:
         base = {

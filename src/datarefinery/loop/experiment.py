@@ -43,7 +43,13 @@ from datarefinery.loop.methods import (
     preset_dataset,
     spec_dataset,
 )
-from datarefinery.loop.qa_experiment import QAExperiment, is_qa_folder, run_qa_experiment
+from datarefinery.loop.qa_experiment import (
+    QAExperiment,
+    is_qa_folder,
+    preset_experiment,
+    run_qa_experiment,
+)
+from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real
 from datarefinery.loop.table import efficiency, summarize, table_markdown
@@ -121,8 +127,9 @@ def run_experiment(
     """
     say = log or (lambda _: None)
     _check(config)
-    if config.data is not None and is_qa_folder(config.data):
-        return run_qa_experiment(_qa_experiment(config), say, backend=backend)
+    qa = _qa_experiment(config)
+    if qa is not None:
+        return run_qa_experiment(qa, say, backend=backend)
     dataset = load_dataset(config)
     config.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -170,28 +177,54 @@ def run_experiment(
     return table
 
 
-def _qa_experiment(config: ExperimentConfig) -> QAExperiment:
-    """The QA preset (``loop.qa_experiment``): the span model, the experiment's defaults."""
-    assert config.data is not None
+def _qa_experiment(config: ExperimentConfig) -> QAExperiment | None:
+    """The extractive QA experiment (``loop.qa_experiment``) of an ``adversarial_qa`` folder or a
+    ``task_type: qa`` spec; None for a classification dataset.
+    """
+    if config.spec is not None and is_qa_spec(config.spec):
+        spec = load_qa_spec(config.spec)
+        data, loop = spec.data, spec.loop
+        name, seed, llm = spec.name, spec.seed, spec.llm.model_dump(mode="json")
+        options: dict[str, Any] = {
+            "small_model": loop.small_model,
+            "columns": dict(data.columns),
+            "validation_limit": data.validation_limit,
+            "test_limit": data.test_limit,
+        }
+        rounds, k = loop.rounds, loop.k
+    elif config.data is not None and is_qa_folder(config.data):
+        name, seed, llm, options, rounds, k = "adversarial_qa", 0, {}, {}, 2, 2
+    else:
+        return None
     if config.small_model not in (None, "transformer"):
         raise UsageError(
             f"--small-model {config.small_model}: extractive QA trains a span model (the "
             "fine-tuned MiniLM): leave --small-model out or give transformer"
         )
-    seed = config.seed or 0
-    return QAExperiment(
-        folder=config.data,
-        out=config.out,
-        budget=config.budget,
-        llm=config.llm or {},
-        seeds=[seed + i for i in range(config.repeats)],
-        methods=config.methods,
-        rounds=2 if config.rounds is None else config.rounds,
-        k=config.k or 2,
-        seed_share=config.seed_share,
-        targets=config.targets,
-        test_limit=config.test_limit,
-    )
+    seed = seed if config.seed is None else config.seed
+    if config.test_limit is not None:
+        options["test_limit"] = config.test_limit
+    common: dict[str, Any] = {
+        "budget": config.budget,
+        "llm": config.llm if config.llm is not None else llm,
+        "seeds": [seed + i for i in range(config.repeats)],
+        "methods": config.methods,
+        "rounds": rounds if config.rounds is None else config.rounds,
+        "k": config.k or k,
+        "seed_share": config.seed_share,
+        "targets": config.targets,
+        "name": name,
+        **options,
+    }
+    if config.spec is not None:
+        return QAExperiment(
+            validation=Path(spec.data.validation),
+            test=Path(spec.data.test),
+            out=config.out,
+            **common,
+        )
+    assert config.data is not None
+    return preset_experiment(config.data, config.out, **common)
 
 
 def _gold(

@@ -84,6 +84,7 @@ class QALoopSpec(StrictModel):
     synthesis: list[dict[str, dict[str, Any] | None]] = Field(min_length=1)
     validation: str
     test: str
+    columns: dict[str, str] = Field(default_factory=dict)
     validation_limit: int | None = Field(default=None, ge=2)
     test_limit: int | None = Field(default=None, ge=1)
     small_model: TransformerOptions = QA_SMALL_MODEL
@@ -106,28 +107,36 @@ class QARoundResult(RoundResult):
     test_em: float | None = None
 
 
-def load_qa(path: Path, limit: int | None = None) -> list[Record]:
-    """SQuAD-style rows (one gold answer each) as records: context, question, answer,
-    answer_start.
+def load_qa(
+    path: Path, limit: int | None = None, columns: dict[str, str] | None = None
+) -> list[Record]:
+    """QA rows as records: context, question, answer, answer_start. ``columns`` maps those task
+    fields to the file's columns; the answer column (default ``answers``, else ``answer``) holds
+    the answer text or SQuAD's ``{text: [...], answer_start: [...]}`` (its first answer is used).
     """
+    columns = columns or {}
     records = []
     for line, row in read_numbered(path, limit=limit):
         fields = row.fields
-        answers = fields.get("answers")
+        values: dict[str, Any] = {}
+        for name in ("context", "question"):
+            column = columns.get(name, name)
+            if not isinstance(fields.get(column), str):
+                raise InputFileError(str(path), "missing (or not text)", line=line, field=column)
+            values[name] = fields[column]
+        column = columns.get("answer") or ("answers" if "answers" in fields else "answer")
+        answers = fields.get(column)
+        if isinstance(answers, str) and answers.strip():
+            answers = {"text": [answers]}
         if not isinstance(answers, dict) or not answers.get("text"):
             raise InputFileError(
-                str(path), "needs answers: {text: [...]}", line=line, field="answers"
+                str(path),
+                "needs the answer text, or answers: {text: [...], answer_start: [...]}",
+                line=line,
+                field=column,
             )
-        for name in ("context", "question"):
-            if not isinstance(fields.get(name), str):
-                raise InputFileError(str(path), "missing", line=line, field=name)
-        start = (answers.get("answer_start") or [None])[0]
-        values = {
-            "context": fields["context"],
-            "question": fields["question"],
-            "answer": str(answers["text"][0]),
-            "answer_start": start,
-        }
+        values["answer"] = str(answers["text"][0])
+        values["answer_start"] = (answers.get("answer_start") or [None])[0]
         records.append(Record(id=row.id, fields=values, provenance=Provenance(source=str(path))))
     if not records:
         raise InputFileError(str(path), "holds no records")
@@ -195,8 +204,8 @@ class _QALoop:
         )
         manifest.begin_session(run_dir.previous)
         run_dir.write_manifest(manifest)
-        self.val = load_qa(Path(spec.validation), spec.validation_limit)
-        self.test = load_qa(Path(spec.test), spec.test_limit)
+        self.val = load_qa(Path(spec.validation), spec.validation_limit, spec.columns)
+        self.test = load_qa(Path(spec.test), spec.test_limit, spec.columns)
         result = S3Result(self.out, "complete")
         train: list[Record] = []
         for number in range(spec.rounds + 1):

@@ -1,5 +1,6 @@
-"""``refinery experiment s3`` on extractive QA (``--data .../adversarial_qa``): the S3 paper's
-AdversarialQA row, measured in SQuAD exact match and F1.
+"""``refinery experiment s3`` on extractive QA (``--data .../adversarial_qa``, or ``--spec`` with
+a ``task_type: qa`` spec, ``loop.qa_spec``): the S3 paper's AdversarialQA row, measured in SQuAD
+exact match and F1.
 
 The methods are the classifier experiment's, with QA's pieces (``loop.qa``):
 
@@ -69,11 +70,12 @@ def is_qa_folder(folder: Path) -> bool:
 
 @dataclass(frozen=True)
 class QAExperiment:
-    """One QA experiment: the data folder (``validation.jsonl``, ``test.jsonl``, SQuAD-style),
-    the model block, the record budget and how it is spent, the span model's options.
+    """One QA experiment: the real files (``columns`` as in ``loop.qa.load_qa``), the model
+    block, the record budget and how it is spent, the span model's options.
     """
 
-    folder: Path
+    validation: Path
+    test: Path
     out: Path
     budget: int
     llm: dict[str, Any]
@@ -86,6 +88,21 @@ class QAExperiment:
     targets: Sequence[float] = ()
     test_limit: int | None = None
     validation_limit: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    name: str = "adversarial_qa"
+
+
+def preset_experiment(folder: Path, out: Path, **options: Any) -> QAExperiment:
+    """The ``adversarial_qa`` folder's experiment (``validation.jsonl``, ``test.jsonl``)."""
+    for split in ("validation.jsonl", "test.jsonl"):
+        if not (folder / split).is_file():
+            raise UsageError(f"{folder} has no {split} (SQuAD-style rows)")
+    return QAExperiment(
+        validation=(folder / "validation.jsonl").resolve(),
+        test=(folder / "test.jsonl").resolve(),
+        out=out,
+        **options,
+    )
 
 
 def run_qa_experiment(
@@ -93,13 +110,10 @@ def run_qa_experiment(
 ) -> dict[str, Any]:
     """Run every method of ``exp`` into ``exp.out``; returns the table as a mapping."""
     say = log or (lambda _: None)
-    for split in ("validation.jsonl", "test.jsonl"):
-        if not (exp.folder / split).is_file():
-            raise UsageError(f"{exp.folder} has no {split} (SQuAD-style rows)")
     exp.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    val = load_qa(exp.folder / "validation.jsonl", exp.validation_limit)
-    test = load_qa(exp.folder / "test.jsonl", exp.test_limit)
+    val = load_qa(exp.validation, exp.validation_limit, exp.columns)
+    test = load_qa(exp.test, exp.test_limit, exp.columns)
     contexts = _write_contexts(val, exp.out / "contexts.jsonl")
     budget = Budget(exp.budget, exp.rounds, exp.k, exp.seed_share)
     runs: list[dict[str, Any]] = []
@@ -114,7 +128,7 @@ def run_qa_experiment(
                 break
             runs.append(_generated(exp, method, seed, spec, say, backend))
     table = {
-        "data": str(exp.folder),
+        "data": {"validation": str(exp.validation), "test": str(exp.test)},
         "task": "extractive QA",
         "metric": "F1",
         "columns": COLUMNS,
@@ -187,12 +201,13 @@ def _method_spec(
         }
     return QALoopSpec.model_validate(
         {
-            "name": f"adversarial_qa-{method}",
+            "name": f"{exp.name}-{method}",
             "seed": seed,
             "llm": llm,
             "synthesis": synthesis,
-            "validation": str((exp.folder / "validation.jsonl").resolve()),
-            "test": str((exp.folder / "test.jsonl").resolve()),
+            "validation": str(exp.validation),
+            "test": str(exp.test),
+            "columns": exp.columns,
             "validation_limit": exp.validation_limit,
             "test_limit": exp.test_limit,
             "small_model": exp.small_model,
