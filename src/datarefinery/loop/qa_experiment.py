@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +154,8 @@ def run_qa_experiment(
             "note": "not measured for QA (its yardstick, a random example of the same label, "
             "has no QA counterpart here)",
         },
+        "machine": f"{platform.machine()} {platform.system()}, {_cores()} cores",
+        "date": datetime.now(UTC).date().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_json_atomic(exp.out / "table.json", table)
@@ -272,3 +277,7 @@ def _generated(
             for r in result.rounds
         ],
     }
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
