@@ -2,13 +2,17 @@
 record, each with a kind; the kinds map to the detectors' entity names.
 
 A claim is a hint, never trusted: a value that does not occur in the text is dropped (and
-counted), a kind outside the detector's entity set is ignored, and what remains becomes spans
+counted), so is one that does not have the shape of its kind (``plausible``: a "name" of twelve
+words, a "credit card" without digits; a small model claims whole sentences), a kind outside the
+detector's entity set is ignored, and what remains becomes spans
 that are united with the detectors' (overlaps resolved to the longest), so the rewrite's leak
 check and re-detection cover what only the model found.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,13 +75,63 @@ class DetectionReply(BaseModel):
 @dataclass(frozen=True)
 class ModelFindings:
     """The spans the model's claims became, and how many claims were dropped or ignored:
-    ``not_in_text`` (the value does not occur in the text) and ``other_type`` (a kind outside
-    the detector's entity set).
+    ``not_in_text`` (the value does not occur in the text), ``implausible`` (not the shape of
+    its kind) and ``other_type`` (a kind outside the detector's entity set).
     """
 
     spans: list[Span]
     not_in_text: int = 0
     other_type: int = 0
+    implausible: int = 0
+
+
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
+_SENTENCE_MARKS = set(',;:!?"()[]{}')
+
+
+def _digits(value: str) -> int:
+    return sum(c.isdigit() for c in value)
+
+
+def plausible(kind: str, value: str) -> bool:
+    """Whether ``value`` has the shape of ``kind``: what the standard formats allow (digit
+    counts of card, phone, SSN and account numbers; IBAN's country code and check digits; an
+    e-mail's ``@``; IP syntax), and for names and addresses a length a value has, not a sentence.
+    """
+    digits = _digits(value)
+    compact = re.sub(r"[\s-]", "", value)
+    if kind == "name":
+        words = value.split()
+        return (
+            len(words) <= 5
+            and len(value) <= 60
+            and digits == 0
+            and not _SENTENCE_MARKS & set(value)
+            and any(w[:1].isupper() for w in words)
+        )
+    if kind == "street_address":
+        return digits > 0 and len(value.split()) <= 16
+    if kind == "phone":
+        return 7 <= digits <= 15 and sum(c.isalpha() for c in value) <= 3
+    if kind == "email":
+        return _EMAIL.fullmatch(value) is not None
+    if kind == "credit_card":
+        return 12 <= digits <= 19 and compact.isdigit()
+    if kind == "iban":
+        return _IBAN.fullmatch(compact.upper()) is not None
+    if kind in ("bank_account", "ssn"):
+        return 6 <= digits <= 17 and digits >= 0.8 * len(compact)
+    if kind == "ip_address":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return True
+    if kind == "url":
+        return "." in value and " " not in value
+    # passport, driver_license: document numbers hold digits and are one token.
+    return digits > 0 and " " not in value.strip()
 
 
 def claims_to_spans(text: str, reply: DetectionReply, entities: set[str] | None) -> ModelFindings:
@@ -85,7 +139,7 @@ def claims_to_spans(text: str, reply: DetectionReply, entities: set[str] | None)
     ``entities`` is the detector's entity set (``None``: every kind counts).
     """
     spans: list[Span] = []
-    not_in_text = other_type = 0
+    not_in_text = other_type = implausible = 0
     seen: set[tuple[str, str]] = set()
     for claim in reply.values:
         value = claim.value.strip()
@@ -97,6 +151,9 @@ def claims_to_spans(text: str, reply: DetectionReply, entities: set[str] | None)
         if len(value) < 2 or not any(c.isalnum() for c in value):
             not_in_text += 1
             continue
+        if not plausible(claim.type, value):
+            implausible += 1
+            continue
         if (entity, value.casefold()) in seen:
             continue
         seen.add((entity, value.casefold()))
@@ -105,4 +162,4 @@ def claims_to_spans(text: str, reply: DetectionReply, entities: set[str] | None)
             not_in_text += 1
             continue
         spans.extend(Span(entity, m.start(), m.end(), m.group(0), 0.5, "model") for m in matches)
-    return ModelFindings(spans, not_in_text, other_type)
+    return ModelFindings(spans, not_in_text, other_type, implausible)
