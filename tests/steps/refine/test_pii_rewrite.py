@@ -223,6 +223,31 @@ def test_rewrite_clean_is_refused_with_what_to_write_instead(tmp_path: Path) -> 
         _run(tmp_path, _model(), {"rewrite_clean": True})
 
 
+def test_min_preservation_is_refused_with_what_to_write_instead(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"max_edits: \{tokens: N, share: S\}"):
+        _run(tmp_path, _model(), {"min_preservation": 0.7})
+
+
+def test_a_long_rewrite_that_drops_a_phrase_is_reasked_then_replaced(tmp_path: Path) -> None:
+    """The bag-of-words gate passed this: "Please call" gone from a long text kept F1 near 1."""
+    long_text = TEXT + " Please call before noon." + " The order ships on Monday." * 30
+
+    def rewrite(request: Request) -> str:
+        follow = json.loads(_follow(request))["text"]
+        return json.dumps({"text": follow.replace("Please call before", "Before")})
+
+    _result, (record,), backend = _run(
+        tmp_path, _model(rewrite), {"max_edits": {"tokens": 1, "share": 0.0}}, texts=(long_text,)
+    )
+    reasks = [r.messages[-1].content for r in _rewrites(backend) if len(r.messages) > 2]
+    assert reasks and "changed 3 words or marks besides the personal information" in reasks[0]
+    assert _outcome(record) == ("replaced", "dirs", True)
+    assert record.provenance.conditioning["fallback"] == "changed_too_much"
+    assert "Please call before noon." in record.fields["text"]
+    assert record.scores["token_f1_outside_pii"] == 1.0
+    assert record.scores["changed_outside_pii"] == 0
+
+
 def test_invalid_replies_clean_records_and_bad_inputs(tmp_path: Path) -> None:
     texts = (TEXT, "nothing private in here", "   ", "x" * 200_001)
     result, records, backend = _run(tmp_path, lambda r: "not json at all", texts=texts)

@@ -8,8 +8,9 @@ checked, never trusted, against every span, the model's included:
 
 1. no original value detected in x occurs in y (any case, any spacing; numbers by their digits);
 2. re-detection on y finds no PII whose value occurs in x (what the first detection missed);
-3. the text outside the PII spans is kept (token F1 >= ``min_preservation``), so a model that
-   drops or invents content does not pass.
+3. the text outside the PII spans is kept: at most ``max_edits.tokens`` + ``max_edits.share``
+   x (its tokens) words and marks there are edited, aligned in order (``checks.changed_outside``),
+   so a model that drops, moves or invents content does not pass, in a short text or a long one.
 
 A failed check is re-asked with what leaked (``max_reasks`` times). As a last resort the leaked
 values in the model's rewrite are replaced by their surrogates, or, when the rewrite itself is
@@ -28,18 +29,16 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from datarefinery.detect.base import Span
-from datarefinery.detect.factory import DetectorConfig, make_detector
+from datarefinery.detect.factory import make_detector
 from datarefinery.errors import RequestRejectedError
 from datarefinery.llm.base import Message, Request
 from datarefinery.prompts.render import load_template
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Failure, LLMCall, Output, StepContext
-from datarefinery.steps.refine.checks import delta, leaked_values, reask_text
+from datarefinery.steps.refine.checks import changed_outside, delta, leaked_values, reask_text
 from datarefinery.steps.refine.chunks import join_chunks, split_chunks
 from datarefinery.steps.refine.dirs import with_repeats
 from datarefinery.steps.refine.model_detect import (
@@ -49,55 +48,18 @@ from datarefinery.steps.refine.model_detect import (
     claims_to_spans,
 )
 from datarefinery.steps.refine.outcomes import TECHNIQUE_OF_OUTCOME, Outcome
+from datarefinery.steps.refine.pii_config import PIIRewriteConfig
 from datarefinery.steps.refine.surrogates import (
-    Consistency,
     Replacement,
     SurrogatePlanner,
     apply_replacements,
     normalize_value,
 )
-from datarefinery.steps.refine.text_field import TextStepConfig, text_or_rejection, with_text
+from datarefinery.steps.refine.text_field import text_or_rejection, with_text
 from datarefinery.steps.refine.verified_rewrite import Part, VerifiedRewrite, chunk_limit
 from datarefinery.text import contains_value, value_pattern
 
 log = logging.getLogger(__name__)
-
-
-class PIIRewriteConfig(TextStepConfig):
-    detection: Literal["model+detectors", "detectors"] = Field(
-        default="model+detectors",
-        description="model+detectors: the model also lists the personal values of every record "
-        "(hints, checked against the text); detectors: only records with a detected span reach "
-        "the model (faster, recall bounded by the detectors)",
-    )
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
-    consistency: Consistency = Field(
-        default="record", description="same fake for the same value within a record or dataset"
-    )
-    max_reasks: int = Field(default=1, ge=0, le=5, description="re-asks after a failed check")
-    min_preservation: float = Field(
-        default=0.7, ge=0, le=1, description="token F1 outside PII spans a rewrite must keep"
-    )
-    chunk_chars: int = Field(
-        default=1000,
-        ge=100,
-        description="longer texts are rewritten in chunks of about this size (paragraphs, then "
-        "sentences), each its own model call; smaller where the model's context holds less",
-    )
-    template: str = "pii_rewrite"
-    detect_template: str = "pii_detect"
-    temperature: float | None = Field(default=0.2, ge=0, le=2)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _removed_options(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "rewrite_clean" in data:
-            raise ValueError(
-                "rewrite_clean was removed: every record now reaches the model by default "
-                "(detection: model+detectors); for the old default, where only records with a "
-                "detected span reach the model, write detection: detectors"
-            )
-        return data
 
 
 def _literal(value: str) -> Callable[[re.Match[str]], str]:
@@ -137,6 +99,7 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                 model=len(findings.spans),
                 model_not_in_text=findings.not_in_text,
                 model_other_type=findings.other_type,
+                model_implausible=findings.implausible,
                 model_failed=failed,
             )
             spans = with_repeats(text, [*spans, *findings.spans])
@@ -232,16 +195,16 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                 answered = [p.rewrite if p.rewrite is not None else p.expected for p in parts]
                 partial = join_chunks([p.chunk for p in parts], answered)
                 if len(parts) > 1 and any(p.rewrite is not None for p in parts):
-                    ok = delta(text, partial, plan)["token_f1_outside_pii"]
-                    last_good = partial if ok >= self.config.min_preservation else last_good
+                    last_good = partial if self._kept(text, partial, plan) else last_good
                 return self._fallback(
                     record, text, plan, last_good, attempt + 1, failure.reason, caught, found
                 )
             rewrite = join_chunks([p.chunk for p in parts], [p.rewrite or "" for p in parts])
             leaks = await asyncio.to_thread(self._leaks, text, plan, rewrite)
             plan = self._extend_plan(record.id, plan, leaks)
-            kept = delta(text, rewrite, plan)["token_f1_outside_pii"]
-            if not leaks and kept >= self.config.min_preservation:
+            changed, outside = changed_outside(text, rewrite, plan)
+            kept = self.config.max_edits.allows(changed, outside)
+            if not leaks and kept:
                 return self._emit(
                     record,
                     text,
@@ -253,14 +216,17 @@ class PIIRewrite(VerifiedRewrite[PIIRewriteConfig]):
                     caught=caught,
                 )
             caught.extend(r.entity_type for r in leaks)
-            last_good = rewrite if kept >= self.config.min_preservation else last_good
-            problem = reask_text(leaks, kept)
+            last_good = rewrite if kept else last_good
+            problem = reask_text(leaks, changed)
             for part in self._to_reask(parts, leaks):
                 part.reask(problem)
         reason = "leak_after_reask" if caught else "changed_too_much"
         return self._fallback(
             record, text, plan, last_good, self.config.max_reasks + 1, reason, caught, found
         )
+
+    def _kept(self, text: str, rewrite: str, plan: list[Replacement]) -> bool:
+        return self.config.max_edits.allows(*changed_outside(text, rewrite, plan))
 
     def _leaks(self, text: str, plan: list[Replacement], rewrite: str) -> list[Replacement]:
         """Original values still in the rewrite, and PII re-detected in it that occurs in x."""
