@@ -87,6 +87,7 @@ def detect_language(text: str) -> tuple[str, float]:
 
 class Filter(RecordStep[FilterConfig]):
     name = "filter"
+    cpu_bound = True
     Config = FilterConfig
 
     def _text_fields(self, task: TaskSpec | None) -> list[str]:
