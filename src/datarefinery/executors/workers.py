@@ -111,8 +111,13 @@ def serve() -> None:
     sys.stdout = sys.stderr  # what a step prints must not land between the frames
     worker = _Worker()
     while (frame := _read_frame(requests)) is not None:
-        recipe, batch = pickle.loads(frame)
-        reply = pickle.dumps(worker.run_shard(recipe, batch), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            recipe, batch = pickle.loads(frame)
+        except Exception:  # a step class this process cannot import (defined in a script)
+            answer = ShardReply(crash=traceback.format_exc())
+        else:
+            answer = worker.run_shard(recipe, batch)
+        reply = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         replies.write(_HEADER.pack(len(reply)) + reply)
         replies.flush()
 
