@@ -56,9 +56,9 @@ class ExecutorSpec(StrictModel):
     """How the run is executed on this machine; never part of what it produces (a run resumes
     with other settings and gives the same dataset).
 
-    ``workers``: processes that run the shards of CPU-bound steps (``dirs``, ``filter``,
-    ``decontaminate``) side by side; default one per core, 1 runs every step in the run's own
-    process. Steps that call a model are not affected: their calls overlap within one process.
+    ``workers``: processes that run the shards of CPU-bound steps (``dirs``, ``decontaminate``)
+    side by side; default one per core, 1 runs every step in the run's own process. Steps that
+    call a model are not affected: their calls overlap within one process.
     """
 
     workers: int | None = Field(default=None, ge=1, le=1024)

@@ -152,10 +152,11 @@ class Step(abc.ABC, Generic[C]):
     # Steps that pick surrogate values: the run prepares its surrogate key for them.
     uses_surrogate_key: ClassVar[bool] = False
     gated: ClassVar[bool] = False
-    # Steps whose work is computation in Python on this machine (detectors, rules, indexes): the
-    # local executor runs their shards in worker processes, one per core, each of which builds the
-    # step from its config and sets it up once. Never a model-calling step: its calls overlap in
-    # one process already.
+    # Steps whose work is heavy computation on this machine (detectors, indexes): the local
+    # executor runs their shards in worker processes, one per core, each of which builds the step
+    # from its config and sets it up once. Worth it only where a record's work outweighs sending
+    # it to a worker and back (tens of microseconds); never for a model-calling step, whose calls
+    # overlap in one process already.
     cpu_bound: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
