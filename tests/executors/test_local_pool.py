@@ -13,11 +13,13 @@ import pytest
 import datarefinery
 from datarefinery.errors import ConfigError
 from datarefinery.executors.local import LocalExecutor
+from datarefinery.llm.scripted import ScriptedBackend
 from datarefinery.records import Record, Rejected
 from datarefinery.steps.base import Output, RecordStep, StepConfig
 from datarefinery.steps.registry import STEPS
 from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.kill import kill_after_commits
+from tests.support.specs import review_reply, sentiment_spec
 
 NAMES = ["Maria Gonzalez", "John Smith", "Aiko Tanaka", "Peter Novak", "Fatima Haddad"]
 
@@ -93,6 +95,26 @@ def test_the_pool_commits_the_one_worker_bytes_with_presidio(tmp_path: Path) -> 
     same_run(tmp_path, "presidio", n=12, shard_size=3)
     dataset = (tmp_path / "w2" / "dataset.jsonl").read_text()
     assert not any(name in dataset for name in NAMES)
+
+
+def test_after_a_model_step_in_this_process_the_pool_commits_the_one_worker_bytes(
+    tmp_path: Path,
+) -> None:
+    """A model step (scripted) stays in the run's process with the engine; the ``dirs`` step
+    after it goes to the workers (which get no engine) and commits what one worker does."""
+    spec = sentiment_spec(count=8, shard_size=3)
+    spec["steps"].append({"dirs": {"detector": {"kind": "regex"}}})
+    outputs = {}
+    for workers in (1, 2):
+        result = datarefinery.run(
+            {**spec, "executor": {"workers": workers}},
+            tmp_path / f"w{workers}",
+            backend=ScriptedBackend(review_reply),
+            diversity=False,
+        )
+        assert result.status == "complete" and result.dataset_size == 16
+        outputs[workers] = run_files(tmp_path / f"w{workers}")
+    assert outputs[2] == outputs[1]
 
 
 EXPLODE = "DATAREFINERY_TEST_EXPLODE"  # set: the step fails on record m0013 ("usage": as such)
