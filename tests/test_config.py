@@ -59,6 +59,21 @@ def test_spec_hash_ignores_execution_settings() -> None:
     assert a.spec_hash() != c.spec_hash()
 
 
+def test_spec_hash_ignores_the_worker_count() -> None:
+    """A run resumes with another ``executor.workers`` (the output does not depend on it), and
+    specs written before the option existed keep their hash."""
+    a = spec_from_dict(sentiment_spec()).spec
+    b = spec_from_dict({**sentiment_spec(), "executor": {"workers": 3}}).spec
+    assert b.executor.workers == 3 and a.executor.workers is None
+    assert a.spec_hash() == b.spec_hash()
+
+
+def test_worker_count_is_validated_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nexecutor:\n  workers: 0\nsteps:\n  - filter: {}\n")
+    with pytest.raises(ConfigError, match=r"line 3, field executor\.workers"):
+        load_spec(path)
+
+
 def test_labels_may_be_a_list() -> None:
     spec = sentiment_spec()
     spec["task"]["labels"] = ["positive", "negative"]

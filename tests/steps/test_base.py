@@ -3,7 +3,8 @@ import asyncio
 import pytest
 
 from datarefinery.errors import BudgetExceededError
-from datarefinery.steps.base import gather_or_cancel
+from datarefinery.records import Record
+from datarefinery.steps.base import Output, Step, StepConfig, gather_or_cancel
 
 
 def test_gather_or_cancel_stops_the_other_calls_before_the_error_propagates() -> None:
@@ -38,3 +39,18 @@ def test_gather_or_cancel_returns_results_in_order() -> None:
         return v
 
     assert asyncio.run(gather_or_cancel(*(value(v) for v in range(3)))) == [0, 1, 2]
+
+
+def test_a_step_cannot_be_both_cpu_bound_and_a_model_caller() -> None:
+    """Model-calling steps overlap their calls in one process; worker processes are for steps
+    that compute (``cpu_bound``)."""
+    with pytest.raises(TypeError, match="both cpu_bound and uses_llm"):
+
+        class Confused(Step[StepConfig]):
+            name = "confused"
+            Config = StepConfig
+            uses_llm = True
+            cpu_bound = True
+
+            async def process(self, batch: list[Record]) -> list[Output]:
+                return list(batch)

@@ -33,6 +33,7 @@ from datarefinery.config.loading import (
     validate_spec,
 )
 from datarefinery.config.run import (
+    ExecutorSpec,
     InputSpec,
     LoadedSpec,
     RunSpec,
@@ -46,6 +47,7 @@ from datarefinery.config.task import FieldSpec, SamplingSpec, TaskSpec, load_see
 __all__ = [
     "EXECUTION_ONLY_LLM_KEYS",
     "BudgetConfig",
+    "ExecutorSpec",
     "FieldSpec",
     "InputSpec",
     "LLMConfig",

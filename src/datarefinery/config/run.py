@@ -52,6 +52,18 @@ class SurrogateKeyConfig(StrictModel):
         return self
 
 
+class ExecutorSpec(StrictModel):
+    """How the run is executed on this machine; never part of what it produces (a run resumes
+    with other settings and gives the same dataset).
+
+    ``workers``: processes that run the shards of CPU-bound steps (``dirs``, ``decontaminate``)
+    side by side; default one per core, 1 runs every step in the run's own process. Steps that
+    call a model are not affected: their calls overlap within one process.
+    """
+
+    workers: int | None = Field(default=None, ge=1, le=1024)
+
+
 class RunSpec(StrictModel):
     """A whole pipeline: the task, the model, an optional input file and the steps in order.
 
@@ -67,6 +79,7 @@ class RunSpec(StrictModel):
     steps: list[dict[str, dict[str, Any] | None]]
     shard_size: int = Field(default=32, ge=1, le=1_000_000)
     surrogate_key: SurrogateKeyConfig = Field(default_factory=SurrogateKeyConfig)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
 
     @field_validator("input", mode="before")
     @classmethod
@@ -146,5 +159,8 @@ def spec_hash(spec: SpecWithLLM) -> str:
     data["llm"] = llm_identity(spec.llm)
     # Where the surrogate key is read from may move; the key itself is checked when a run resumes.
     data.pop("surrogate_key", None)
+    # How many processes run the shards changes nothing in the output (the pool commits the same
+    # bytes in the same order), so a run may resume with another worker count.
+    data.pop("executor", None)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -94,6 +94,9 @@ class Executor(abc.ABC):
         """How many shards of ``step`` may be processed at once."""
         return 1
 
+    def setup_step(self, step: Step[Any], ctx: StepContext) -> None:
+        step.setup(ctx)  # an executor whose workers set a step up may only bind it here
+
     @abc.abstractmethod
     async def process_shard(self, step: Step[Any], batch: list[Record]) -> ShardOutput:
         """One shard's outputs, in the step's order."""
@@ -176,7 +179,8 @@ class Executor(abc.ABC):
         source: Iterable[Record] | None = None
         for index, step in enumerate(pipeline.steps):
             name = pipeline.names[index]
-            step.setup(
+            self.setup_step(
+                step,
                 step_context(
                     loaded,
                     name,
@@ -190,7 +194,7 @@ class Executor(abc.ABC):
                         else None
                     ),
                     run_dir=run_dir.path,
-                )
+                ),
             )
             if source is None:  # after the first step's setup: a source step plans with it
                 source = first_source(loaded, pipeline)

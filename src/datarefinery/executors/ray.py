@@ -32,16 +32,13 @@ from typing import Any
 
 from datarefinery.config import LoadedSpec
 from datarefinery.errors import (
-    BackendError,
     BudgetExceededError,
     DatarefineryError,
-    FatalBackendError,
     MissingDependencyError,
-    RequestRejectedError,
-    RetryableBackendError,
     UsageError,
 )
 from datarefinery.executors.base import EngineParts, Executor
+from datarefinery.executors.failures import Failure, describe_failure, rebuild_failure
 from datarefinery.executors.shards import ShardOutput
 from datarefinery.llm.base import Backend, Response, Usage
 from datarefinery.llm.cache import ResponseStore
@@ -127,39 +124,6 @@ class CoordinatorCache:
 
     def close(self) -> None:
         """Nothing to close here: the coordinator holds the cache."""
-
-
-# A datarefinery error crosses from a worker to the driver as (kind, message, HTTP status,
-# retry-after) and is rebuilt there (exception objects do not all survive pickling). The kinds
-# keep the families apart, and within backend errors, retryable from fatal; most specific first.
-_KINDS: tuple[tuple[str, type[DatarefineryError]], ...] = (
-    ("budget", BudgetExceededError),
-    ("rejected", RequestRejectedError),
-    ("fatal", FatalBackendError),
-    ("retryable", RetryableBackendError),
-    ("backend", BackendError),
-)
-Failure = tuple[str, str, int | None, float | None]
-
-
-def describe_failure(exc: DatarefineryError) -> Failure:
-    kind = next((name for name, cls in _KINDS if isinstance(exc, cls)), "usage")
-    status = exc.status if isinstance(exc, BackendError) else None
-    retry_after = exc.retry_after if isinstance(exc, RetryableBackendError) else None
-    return kind, str(exc), status, retry_after
-
-
-def rebuild_failure(
-    kind: str, message: str, status: int | None, retry_after: float | None
-) -> DatarefineryError:
-    if kind == "budget":
-        return BudgetExceededError(message)
-    if kind == "retryable":
-        return RetryableBackendError(message, status=status, retry_after=retry_after)
-    backend = {"rejected": RequestRejectedError, "fatal": FatalBackendError}
-    if kind in backend or kind == "backend":
-        return backend.get(kind, BackendError)(message, status=status)
-    return UsageError(message)
 
 
 @dataclass

@@ -152,6 +152,17 @@ class Step(abc.ABC, Generic[C]):
     # Steps that pick surrogate values: the run prepares its surrogate key for them.
     uses_surrogate_key: ClassVar[bool] = False
     gated: ClassVar[bool] = False
+    # Steps whose work is heavy computation on this machine (detectors, indexes): the local
+    # executor runs their shards in worker processes, one per core, each of which builds the step
+    # from its config and sets it up once. Worth it only where a record's work outweighs sending
+    # it to a worker and back (tens of microseconds); never for a model-calling step, whose calls
+    # overlap in one process already.
+    cpu_bound: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.cpu_bound and cls.uses_llm:
+            raise TypeError(f"step class {cls.__name__} cannot be both cpu_bound and uses_llm")
 
     def __init__(self, config: C) -> None:
         self.config = config
@@ -186,6 +197,12 @@ class Step(abc.ABC, Generic[C]):
 
     def setup(self, ctx: StepContext) -> None:
         """Called once before processing; create any non-picklable state here."""
+        self._ctx = ctx
+
+    def bind(self, ctx: StepContext) -> None:
+        """Give the step its context without setting it up: for a process that only commits the
+        step's shards while worker processes set it up and process them.
+        """
         self._ctx = ctx
 
     def gate(self, records: list[Record]) -> Gate:

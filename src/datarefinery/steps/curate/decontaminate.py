@@ -54,6 +54,7 @@ class DecontaminateConfig(StepConfig):
 
 class Decontaminate(RecordStep[DecontaminateConfig]):
     name = "decontaminate"
+    cpu_bound = True
     Config = DecontaminateConfig
 
     def _checked(self, task: TaskSpec | None) -> list[str]:

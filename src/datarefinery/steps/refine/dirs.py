@@ -56,6 +56,7 @@ def replace_pii(
 class Dirs(RecordStep[DirsConfig]):
     name = "dirs"
     uses_surrogate_key = True
+    cpu_bound = True
     Config = DirsConfig
 
     def writes(self, task: object) -> set[str]:
