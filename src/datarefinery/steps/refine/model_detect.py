@@ -88,6 +88,11 @@ class ModelFindings:
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 _SENTENCE_MARKS = set(',;:!?"()[]{}')
+# Lower-case words inside personal names (Ludwig van Beethoven, Maria de la Cruz, Ali bin Hamad);
+# any other lower-case word makes a phrase ("driven salesperson"), not a name.
+_NAME_PARTICLES = frozenset(
+    "van von der den de del della dei di da das dos du la le bin ibn al el ter ten y e".split()  # noqa: SIM905
+)
 
 
 def _digits(value: str) -> int:
@@ -97,7 +102,8 @@ def _digits(value: str) -> int:
 def plausible(kind: str, value: str) -> bool:
     """Whether ``value`` has the shape of ``kind``: what the standard formats allow (digit
     counts of card, phone, SSN and account numbers; IBAN's country code and check digits; an
-    e-mail's ``@``; IP syntax), and for names and addresses a length a value has, not a sentence.
+    e-mail's ``@``; IP syntax), and for names and addresses a length a value has, not a sentence;
+    a name's words are capitalised (but for particles such as "van" or "de").
     """
     digits = _digits(value)
     compact = re.sub(r"[\s-]", "", value)
@@ -108,6 +114,7 @@ def plausible(kind: str, value: str) -> bool:
             and len(value) <= 60
             and digits == 0
             and not _SENTENCE_MARKS & set(value)
+            and all(w[:1].isupper() or w.casefold() in _NAME_PARTICLES for w in words)
             and any(w[:1].isupper() for w in words)
         )
     if kind == "street_address":
@@ -130,8 +137,9 @@ def plausible(kind: str, value: str) -> bool:
         return True
     if kind == "url":
         return "." in value and " " not in value
-    # passport, driver_license: document numbers hold digits and are one token.
-    return digits > 0 and " " not in value.strip()
+    # passport, driver_license: one token of 6-20 characters, at least half of them digits
+    # (US passports are 9 digits; licences a letter or two and digits), not a word like "Blink-182".
+    return " " not in value.strip() and 6 <= len(compact) <= 20 and digits * 2 >= len(compact)
 
 
 def claims_to_spans(text: str, reply: DetectionReply, entities: set[str] | None) -> ModelFindings:
