@@ -6,6 +6,12 @@ into free slots, builds one batch holding the next token of every generating seq
 prompt of newly admitted ones as fits, decodes it, and samples one token per sequence with that
 sequence's own sampler chain and seed (``llamacpp_sampling``, which also explains how grammars
 are applied).
+
+Two things save work without changing any reply: a sequence whose prompt starts like one already in
+the decoder copies that prefix's KV entries instead of evaluating it (``llamacpp_prefix``), and a
+generating sequence may feed a draft of its next tokens, looked up in its own prompt, to be checked
+in the same batch (``llamacpp_draft``). Both depend only on the request itself, so a reply depends
+only on its request and seed, never on what else is in the batch.
 """
 
 from __future__ import annotations
@@ -20,11 +26,19 @@ from typing import Any
 
 import llama_cpp
 from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
-from datarefinery.llm.base import ChatTemplate, FinishReason, Request, Usage
+from datarefinery.llm.base import FinishReason, Request, Usage
+from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
+from datarefinery.llm.llamacpp_prefix import best_source
+from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
+
+
+# Fewer tokens of one sequence than this in a micro-batch keep llama.cpp's CPU flash attention on its
+# row-by-row kernel (from GGML_FA_TILE_Q = 64 on it tiles queries, which rounds differently): a
+# row's logits are then the same however its prompt was chunked or its draft batched.
+MAX_ROWS_PER_SEQUENCE = 48
 
 
 @dataclass
@@ -53,9 +67,13 @@ class _Slot:
     chain: Any
     grammar: Any | None
     stop: tuple[str, ...]
+    lookup: PromptLookup | None
+    draft_length: DraftLength
+    share: tuple[_Slot, int] | None = None  # (source, length) of a prefix to copy, not yet done
     prefilled: int = 0
     generated: list[int] = field(default_factory=list)
-    batch_index: int = -1
+    rows: list[int] = field(default_factory=list)  # batch rows whose logits are this sequence's
+    draft: list[int] = field(default_factory=list)  # drafted tokens fed after the pending one
     pending: int | None = None  # sampled token still to be fed to the model
     closed: bool = False
 
@@ -71,8 +89,12 @@ class BatchedDecoder:
         parallel: int,
         n_threads: int,
         n_batch: int = 512,
+        draft_max: int = 0,
+        prefix_reuse: bool = False,
     ) -> None:
         self.parallel = parallel
+        self.draft_max = draft_max
+        self.prefix_reuse = prefix_reuse
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
@@ -87,7 +109,7 @@ class BatchedDecoder:
         )
         self.vocab = llama_cpp.llama_model_get_vocab(self.llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
-        self.formatter, self.chat_template = self._chat_formatter()
+        self.formatter, self.chat_template = chat_formatter(self.llama)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx * parallel
         params.n_batch = self.n_batch
@@ -96,7 +118,11 @@ class BatchedDecoder:
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.kv_unified = False
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # Flash attention computes each row of a micro-batch on its own. Without it, llama.cpp
+        # takes another matrix path when a sequence has several tokens in one micro-batch, and the
+        # logits of a drafted token checked in a batch differed (up to 0.9) from the same token
+        # decoded alone: greedy replies with and without drafts parted ways (measured on SmolLM2).
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
         params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(self.llama._model.model, params)
         if not self.ctx:
@@ -129,7 +155,7 @@ class BatchedDecoder:
         Runs on the caller's thread: rendering and tokenizing only read the template and the
         vocabulary (llama.cpp's own server tokenizes on its HTTP threads while another decodes).
         """
-        return len(self._prompt_tokens(request)[0])
+        return len(prompt_tokens(self.llama, self.formatter, request)[0])
 
     def close(self) -> None:
         if self._closed:
@@ -144,49 +170,10 @@ class BatchedDecoder:
 
     # ---------------------------------------------------------------------------- preparation
 
-    def _chat_formatter(self) -> tuple[Jinja2ChatFormatter, ChatTemplate]:
-        template = self.llama.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise FatalBackendError(
-                "the GGUF file has no chat template (tokenizer.chat_template); "
-                "use an instruct model"
-            )
-        eos = self.llama.token_eos()
-        bos = self.llama.token_bos()
-        chat = ChatTemplate(
-            template=template,
-            eos_token=self.llama._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self.llama._model.token_get_text(bos) if bos != -1 else "",
-        )
-        formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=chat.eos_token,
-            bos_token=chat.bos_token,
-            stop_token_ids=[eos],
-        )
-        return formatter, chat
-
-    def _prompt_tokens(self, request: Request) -> tuple[list[int], tuple[str, ...]]:
-        if request.prompt is not None:
-            # Raw text, evaluated as given: like a rendered template (which writes its own BOS
-            # where the model wants one), nothing is added; generation ends at an end-of-generation
-            # token (``_advance``) or a stop string.
-            raw = self.llama.tokenize(request.prompt.encode("utf-8"), add_bos=False, special=True)
-            return raw, tuple(s for s in request.params.stop if s)
-        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
-        formatted = self.formatter(messages=messages)
-        tokens = self.llama.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
-        stop = list(request.params.stop)
-        if formatted.stop:
-            stop += [formatted.stop] if isinstance(formatted.stop, str) else list(formatted.stop)
-        return tokens, tuple(s for s in stop if s)
-
-    def _start(self, job: _Job, seq_id: int) -> _Slot | None:
+    def _start(self, job: _Job, seq_id: int, active: dict[int, _Slot]) -> _Slot | None:
         request = job.request
         try:
-            prompt, stop = self._prompt_tokens(request)
+            prompt, stop = prompt_tokens(self.llama, self.formatter, request)
             room = self.n_ctx_seq - len(prompt)
             if room < 1:
                 raise RequestRejectedError(
@@ -201,6 +188,9 @@ class BatchedDecoder:
                 job.future.set_exception(exc)
             return None
         llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+        share = None
+        if self.prefix_reuse:
+            share = best_source(prompt, ((s, s.prompt) for s in active.values() if not s.closed))
         return _Slot(
             seq_id=seq_id,
             job=job,
@@ -209,6 +199,9 @@ class BatchedDecoder:
             chain=chain,
             grammar=grammar,
             stop=stop,
+            lookup=PromptLookup(prompt) if self.draft_max > 0 else None,
+            draft_length=DraftLength(self.draft_max),
+            share=share,
         )
 
     # ------------------------------------------------------------------------------- the loop
@@ -230,7 +223,7 @@ class BatchedDecoder:
                 if job.future.cancelled():  # the caller gave up (timeout) before we started
                     continue
                 seq_id = free.pop()
-                slot = self._start(job, seq_id)
+                slot = self._start(job, seq_id, slots)
                 if slot is None:
                     free.append(seq_id)
                 else:
@@ -253,8 +246,12 @@ class BatchedDecoder:
             for seq_id in [s for s, slot in slots.items() if slot.closed]:
                 del slots[seq_id]
                 free.append(seq_id)
+            # Lowest ids first: llama.cpp puts only consecutive sequence ids in one micro-batch.
+            free.sort(reverse=True)
 
     def _step(self, slots: dict[int, _Slot]) -> None:
+        if self.prefix_reuse:
+            self._copy_prefixes(slots)
         batch = self.batch
         n = 0
 
@@ -267,46 +264,97 @@ class BatchedDecoder:
             batch.logits[n] = logits
             n += 1
 
-        # Generating sequences first (one token each), then prompt chunks in the room left.
-        for slot in slots.values():
-            slot.batch_index = -1
+        # By sequence id: llama.cpp splits a batch into micro-batches of consecutive ids.
+        ordered = sorted(slots.values(), key=lambda slot: slot.seq_id)
+        # Generating sequences first (their token and its draft), then prompt chunks in the room
+        # left. Drafts never crowd out another sequence's token.
+        spare = self.n_batch - sum(slot.pending is not None for slot in ordered)
+        for slot in ordered:
+            slot.rows, slot.draft = [], []
             if slot.pending is not None:
-                slot.batch_index = n
-                add(slot.pending, len(slot.prompt) + len(slot.generated) - 1, slot.seq_id, True)
+                pos = len(slot.prompt) + len(slot.generated) - 1
+                slot.draft = self._draft(slot, spare)
+                spare -= len(slot.draft)
+                for offset, token in enumerate([slot.pending, *slot.draft]):
+                    slot.rows.append(n)
+                    add(token, pos + offset, slot.seq_id, True)
                 slot.pending = None
-        for slot in slots.values():
-            if slot.prefilled < len(slot.prompt) and n < self.n_batch:
-                take = min(len(slot.prompt) - slot.prefilled, self.n_batch - n)
+        for slot in ordered:
+            if slot.share is None and slot.prefilled < len(slot.prompt) and n < self.n_batch:
+                take = min(
+                    len(slot.prompt) - slot.prefilled, self.n_batch - n, MAX_ROWS_PER_SEQUENCE
+                )
                 for offset in range(take):
                     pos = slot.prefilled + offset
                     last = pos == len(slot.prompt) - 1
                     if last:
-                        slot.batch_index = n
+                        slot.rows = [n]
                     add(slot.prompt[pos], pos, slot.seq_id, last)
                 slot.prefilled += take
+        if n == 0:  # every sequence waits for a prefix another one is still evaluating
+            return
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
             raise FatalBackendError(f"llama_decode failed with status {status}")
-        for slot in slots.values():
-            if slot.batch_index >= 0:
+        for slot in ordered:
+            if slot.rows:
                 self._advance(slot)
 
+    def _copy_prefixes(self, slots: dict[int, _Slot]) -> None:
+        """Give each waiting sequence its shared prefix once the source has evaluated it; the copy
+        itself happens at the start of the next ``llama_decode``.
+        """
+        for slot in slots.values():
+            if slot.share is None:
+                continue
+            source, length = slot.share
+            if source.closed:  # finished or cancelled first: evaluate the prompt after all
+                slot.share = None
+            elif source.share is None and source.prefilled >= length:
+                llama_cpp.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
+                llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, length, -1)
+                slot.prefilled = length
+                slot.share = None
+
+    def _draft(self, slot: _Slot, spare: int) -> list[int]:
+        if slot.lookup is None:
+            return []
+        limit = min(slot.draft_length.next(), spare, slot.max_new - len(slot.generated) - 1)
+        tail = (slot.prompt[-3:] + slot.generated)[-3:]
+        return slot.lookup.propose(tail, limit)
+
     def _advance(self, slot: _Slot) -> None:
-        token = self._sampler.sample(slot.batch_index, slot.chain, slot.grammar)
+        def draw(i: int) -> int | None:
+            token = self._sampler.sample(slot.rows[i], slot.chain, slot.grammar)
+            return None if self._emit(slot, token) else token
+
+        accepted = verify(slot.draft, draw)
+        if slot.closed:
+            return
+        slot.draft_length.update(len(slot.draft), accepted)
+        # The pending token's position is the first whose KV entry is not the sequence's own:
+        # rejected drafted tokens sit there and after.
+        pending_pos = len(slot.prompt) + len(slot.generated) - 1
+        if accepted < len(slot.draft):
+            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, pending_pos, -1)
+        slot.pending = slot.generated[-1]
+
+    def _emit(self, slot: _Slot, token: int) -> bool:
+        """Record one sampled token; ``True`` when it ended the sequence."""
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
             self._finish(slot, reason="stop")
-            return
+            return True
         slot.generated.append(token)
         if slot.stop:
             text = self._text(slot.generated)
             if any(s in text for s in slot.stop):
                 self._finish(slot, reason="stop")
-                return
+                return True
         if len(slot.generated) >= slot.max_new:
             self._finish(slot, reason="length")
-            return
-        slot.pending = token
+            return True
+        return False
 
     def _text(self, tokens: list[int]) -> str:
         return self.llama.detokenize(tokens).decode("utf-8", errors="replace")
