@@ -5,13 +5,10 @@ cells (``kv_unified=False``). Requests wait in a queue; each step the worker adm
 into free slots, builds one batch holding the next token of every generating sequence plus as much
 prompt of newly admitted ones as fits, decodes it, and samples one token per sequence with that
 sequence's own sampler chain and seed (``llamacpp_sampling``, which also explains how grammars
-are applied).
-
-Two things save work without changing any reply: a sequence whose prompt starts like one already in
-the decoder copies that prefix's KV entries instead of evaluating it (``llamacpp_prefix``), and a
+are applied). Two things save work without changing any reply: a prompt prefix shared with a
+sequence already in the decoder is copied, not evaluated again (``llamacpp_prefix``), and a
 generating sequence may feed a draft of its next tokens, looked up in its own prompt, to be checked
-in the same batch (``llamacpp_draft``). Both depend only on the request itself, so a reply depends
-only on its request and seed, never on what else is in the batch.
+in the same batch (``llamacpp_draft``). A reply depends only on its request and seed.
 """
 
 from __future__ import annotations
@@ -34,11 +31,15 @@ from datarefinery.llm.llamacpp_prefix import best_source
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
 
-
-# Fewer tokens of one sequence than this in a micro-batch keep llama.cpp's CPU flash attention on its
-# row-by-row kernel (from GGML_FA_TILE_Q = 64 on it tiles queries, which rounds differently): a
-# row's logits are then the same however its prompt was chunked or its draft batched.
+# Fewer tokens of one sequence than this in a micro-batch keep llama.cpp's CPU flash attention on
+# its row-by-row kernel (from GGML_FA_TILE_Q = 64 on it tiles queries, which rounds differently):
+# a row's logits are then the same however its prompt was chunked or its draft batched.
 MAX_ROWS_PER_SEQUENCE = 48
+# With more than one thread, a micro-batch holding a single token of a single sequence over 512 or
+# more KV cells goes to a kernel that splits the cells between threads and merges the parts, which
+# rounds differently again. Such a sequence feeds one extra throwaway token to stay off it; below
+# this position its cells (padded to 256) stay under 512.
+FILLER_FROM = 200
 
 
 @dataclass
@@ -74,6 +75,7 @@ class _Slot:
     generated: list[int] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)  # batch rows whose logits are this sequence's
     draft: list[int] = field(default_factory=list)  # drafted tokens fed after the pending one
+    fed: int = 0  # tokens fed this step after the prompt: pending, draft, filler
     pending: int | None = None  # sampled token still to be fed to the model
     closed: bool = False
 
@@ -93,8 +95,10 @@ class BatchedDecoder:
         prefix_reuse: bool = False,
     ) -> None:
         self.parallel = parallel
+        self.n_threads = n_threads
         self.draft_max = draft_max
         self.prefix_reuse = prefix_reuse
+        self.stats = {"drafted": 0, "accepted": 0, "prefix_copied": 0}  # tokens, for benchmarks
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
@@ -270,14 +274,21 @@ class BatchedDecoder:
         # left. Drafts never crowd out another sequence's token.
         spare = self.n_batch - sum(slot.pending is not None for slot in ordered)
         for slot in ordered:
-            slot.rows, slot.draft = [], []
+            slot.rows, slot.draft, slot.fed = [], [], 0
             if slot.pending is not None:
                 pos = len(slot.prompt) + len(slot.generated) - 1
-                slot.draft = self._draft(slot, spare)
+                room = min(slot.max_new - len(slot.generated), MAX_ROWS_PER_SEQUENCE) - 1
+                limit = min(slot.draft_length.next(), spare, room)
+                slot.draft = slot.lookup.propose(slot.generated, limit) if slot.lookup else []
                 spare -= len(slot.draft)
                 for offset, token in enumerate([slot.pending, *slot.draft]):
                     slot.rows.append(n)
                     add(token, pos + offset, slot.seq_id, True)
+                slot.fed = len(slot.rows)
+                if not slot.draft and self.n_threads > 1 and pos >= FILLER_FROM and spare > 0:
+                    add(slot.pending, pos + 1, slot.seq_id, False)
+                    spare -= 1
+                    slot.fed += 1
                 slot.pending = None
         for slot in ordered:
             if slot.share is None and slot.prefilled < len(slot.prompt) and n < self.n_batch:
@@ -291,8 +302,6 @@ class BatchedDecoder:
                         slot.rows = [n]
                     add(slot.prompt[pos], pos, slot.seq_id, last)
                 slot.prefilled += take
-        if n == 0:  # every sequence waits for a prefix another one is still evaluating
-            return
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
@@ -314,15 +323,8 @@ class BatchedDecoder:
             elif source.share is None and source.prefilled >= length:
                 llama_cpp.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
                 llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, length, -1)
-                slot.prefilled = length
-                slot.share = None
-
-    def _draft(self, slot: _Slot, spare: int) -> list[int]:
-        if slot.lookup is None:
-            return []
-        limit = min(slot.draft_length.next(), spare, slot.max_new - len(slot.generated) - 1)
-        tail = (slot.prompt[-3:] + slot.generated)[-3:]
-        return slot.lookup.propose(tail, limit)
+                slot.prefilled, slot.share = length, None
+                self.stats["prefix_copied"] += length
 
     def _advance(self, slot: _Slot) -> None:
         def draw(i: int) -> int | None:
@@ -333,10 +335,12 @@ class BatchedDecoder:
         if slot.closed:
             return
         slot.draft_length.update(len(slot.draft), accepted)
+        self.stats["drafted"] += len(slot.draft)
+        self.stats["accepted"] += accepted
         # The pending token's position is the first whose KV entry is not the sequence's own:
-        # rejected drafted tokens sit there and after.
-        pending_pos = len(slot.prompt) + len(slot.generated) - 1
-        if accepted < len(slot.draft):
+        # rejected drafted tokens (or the filler) sit there and after.
+        if slot.fed > accepted + 1:
+            pending_pos = len(slot.prompt) + len(slot.generated) - 1
             llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, pending_pos, -1)
         slot.pending = slot.generated[-1]
 

@@ -35,10 +35,13 @@ class PromptLookup:
             for end in range(n, len(self.prompt)):
                 self._after[tuple(self.prompt[end - n : end])] = end
 
-    def propose(self, tail: Sequence[int], limit: int) -> list[int]:
-        """Up to ``limit`` tokens that followed ``tail``'s last tokens in the prompt."""
+    def propose(self, generated: Sequence[int], limit: int) -> list[int]:
+        """Up to ``limit`` tokens that followed the latest tokens (the prompt's end, then what was
+        generated) where they last occur in the prompt.
+        """
         if limit < 1:
             return []
+        tail = (self.prompt[-NGRAMS[0] :] + list(generated))[-NGRAMS[0] :]
         for n in NGRAMS:
             if len(tail) < n:
                 continue
