@@ -29,17 +29,8 @@ from datarefinery.llm.base import FinishReason, Request, Usage
 from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
 from datarefinery.llm.llamacpp_prefix import best_source
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
+from datarefinery.llm.llamacpp_rows import MAX_ROWS_PER_SEQUENCE, prompt_chunk, wants_filler
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
-
-# Fewer tokens of one sequence than this in a micro-batch keep llama.cpp's CPU flash attention on
-# its row-by-row kernel (from GGML_FA_TILE_Q = 64 on it tiles queries, which rounds differently):
-# a row's logits are then the same however its prompt was chunked or its draft batched.
-MAX_ROWS_PER_SEQUENCE = 48
-# With more than one thread, a micro-batch holding a single token of a single sequence over 512 or
-# more KV cells goes to a kernel that splits the cells between threads and merges the parts, which
-# rounds differently again. Such a sequence feeds one extra throwaway token to stay off it; below
-# this position its cells (padded to 256) stay under 512.
-FILLER_FROM = 200
 
 
 @dataclass
@@ -271,37 +262,37 @@ class BatchedDecoder:
         # By sequence id: llama.cpp splits a batch into micro-batches of consecutive ids.
         ordered = sorted(slots.values(), key=lambda slot: slot.seq_id)
         # Generating sequences first (their token and its draft), then prompt chunks in the room
-        # left. Drafts never crowd out another sequence's token.
-        spare = self.n_batch - sum(slot.pending is not None for slot in ordered)
+        # left. Drafts take at most half the batch, so prompts of newcomers still advance.
+        spare = self.n_batch // 2 - sum(slot.pending is not None for slot in ordered)
         for slot in ordered:
             slot.rows, slot.draft, slot.fed = [], [], 0
             if slot.pending is not None:
                 pos = len(slot.prompt) + len(slot.generated) - 1
                 room = min(slot.max_new - len(slot.generated), MAX_ROWS_PER_SEQUENCE) - 1
-                limit = min(slot.draft_length.next(), spare, room)
+                limit = min(slot.draft_length.next(), max(spare, 0), room)
                 slot.draft = slot.lookup.propose(slot.generated, limit) if slot.lookup else []
                 spare -= len(slot.draft)
                 for offset, token in enumerate([slot.pending, *slot.draft]):
                     slot.rows.append(n)
                     add(token, pos + offset, slot.seq_id, True)
                 slot.fed = len(slot.rows)
-                if not slot.draft and self.n_threads > 1 and pos >= FILLER_FROM and spare > 0:
+                if wants_filler(slot.fed, pos, self.n_threads):
                     add(slot.pending, pos + 1, slot.seq_id, False)
-                    spare -= 1
                     slot.fed += 1
                 slot.pending = None
         for slot in ordered:
-            if slot.share is None and slot.prefilled < len(slot.prompt) and n < self.n_batch:
-                take = min(
-                    len(slot.prompt) - slot.prefilled, self.n_batch - n, MAX_ROWS_PER_SEQUENCE
-                )
-                for offset in range(take):
-                    pos = slot.prefilled + offset
-                    last = pos == len(slot.prompt) - 1
-                    if last:
-                        slot.rows = [n]
-                    add(slot.prompt[pos], pos, slot.seq_id, last)
+            if slot.share is None and slot.prefilled < len(slot.prompt) and n < self.n_batch - 1:
+                start, remaining = slot.prefilled, len(slot.prompt) - slot.prefilled
+                # One place kept for a filler token.
+                take = prompt_chunk(remaining, self.n_batch - n - 1, start, self.n_threads)
+                for pos in range(start, start + take):
+                    if pos == len(slot.prompt) - 1:
+                        slot.rows, slot.fed = [n], 1
+                    add(slot.prompt[pos], pos, slot.seq_id, pos == len(slot.prompt) - 1)
                 slot.prefilled += take
+                if slot.rows and wants_filler(take, start, self.n_threads):
+                    add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
+                    slot.fed += 1
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self.ctx, batch)
         if status != 0:
