@@ -127,6 +127,7 @@ class BatchedDecoder:
             )
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._filled = 0  # tokens put in the batch this step
         self._sampler = TokenSampler(self.ctx, self.n_vocab)
         self._grammars = GrammarSamplers(self.vocab)
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -247,59 +248,70 @@ class BatchedDecoder:
     def _step(self, slots: dict[int, _Slot]) -> None:
         if self.prefix_reuse:
             self._copy_prefixes(slots)
-        batch = self.batch
-        n = 0
-
-        def add(token: int, pos: int, seq_id: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n] = token
-            batch.pos[n] = pos
-            batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = seq_id
-            batch.logits[n] = logits
-            n += 1
-
+        self._filled = 0
         # By sequence id: llama.cpp splits a batch into micro-batches of consecutive ids.
         ordered = sorted(slots.values(), key=lambda slot: slot.seq_id)
-        # Generating sequences first (their token and its draft), then prompt chunks in the room
-        # left. Drafts take at most half the batch, so prompts of newcomers still advance.
-        spare = self.n_batch // 2 - sum(slot.pending is not None for slot in ordered)
         for slot in ordered:
             slot.rows, slot.draft, slot.fed = [], [], 0
-            if slot.pending is not None:
-                pos = len(slot.prompt) + len(slot.generated) - 1
-                room = min(slot.max_new - len(slot.generated), MAX_ROWS_PER_SEQUENCE) - 1
-                limit = min(slot.draft_length.next(), max(spare, 0), room)
-                slot.draft = slot.lookup.propose(slot.generated, limit) if slot.lookup else []
-                spare -= len(slot.draft)
-                for offset, token in enumerate([slot.pending, *slot.draft]):
-                    slot.rows.append(n)
-                    add(token, pos + offset, slot.seq_id, True)
-                slot.fed = len(slot.rows)
-                if wants_filler(slot.fed, pos, self.n_threads):
-                    add(slot.pending, pos + 1, slot.seq_id, False)
-                    slot.fed += 1
-                slot.pending = None
-        for slot in ordered:
-            if slot.share is None and slot.prefilled < len(slot.prompt) and n < self.n_batch - 1:
-                start, remaining = slot.prefilled, len(slot.prompt) - slot.prefilled
-                # One place kept for a filler token.
-                take = prompt_chunk(remaining, self.n_batch - n - 1, start, self.n_threads)
-                for pos in range(start, start + take):
-                    if pos == len(slot.prompt) - 1:
-                        slot.rows, slot.fed = [n], 1
-                    add(slot.prompt[pos], pos, slot.seq_id, pos == len(slot.prompt) - 1)
-                slot.prefilled += take
-                if slot.rows and wants_filler(take, start, self.n_threads):
-                    add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
-                    slot.fed += 1
-        batch.n_tokens = n
-        status = llama_cpp.llama_decode(self.ctx, batch)
+        # Generating sequences first (token and draft), then prompt chunks in the room left.
+        self._feed_generating([slot for slot in ordered if slot.pending is not None])
+        self._feed_prompts(ordered)
+        self.batch.n_tokens = self._filled
+        status = llama_cpp.llama_decode(self.ctx, self.batch)
         if status != 0:
             raise FatalBackendError(f"llama_decode failed with status {status}")
         for slot in ordered:
             if slot.rows:
                 self._advance(slot)
+
+    def _add(self, token: int, pos: int, seq_id: int, logits: bool) -> None:
+        batch, n = self.batch, self._filled
+        batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = token, pos, 1, logits
+        batch.seq_id[n][0] = seq_id
+        self._filled += 1
+
+    def _feed_generating(self, generating: list[_Slot]) -> None:
+        # Drafts take at most half the batch, so prompts of newcomers still advance.
+        spare = self.n_batch // 2 - len(generating)
+        for slot in generating:
+            room = min(slot.max_new - len(slot.generated), MAX_ROWS_PER_SEQUENCE) - 1
+            limit = min(slot.draft_length.next(), max(spare, 0), room)
+            slot.draft = slot.lookup.propose(slot.generated, limit) if slot.lookup else []
+            spare -= len(slot.draft)
+        # llama.cpp puts the same number of tokens of each sequence in a micro-batch: drafts of
+        # unequal length would split the batch into several passes over the weights (measured:
+        # drafts then cost more than they saved), so shorter ones are padded with throwaway
+        # tokens (no logits) to the longest.
+        width = max((len(slot.draft) for slot in generating), default=0)
+        if len(generating) * (width + 1) > self.n_batch // 2:
+            width = 0  # no room to pad: several passes it is
+        for slot in generating:
+            assert slot.pending is not None
+            token, pos = slot.pending, len(slot.prompt) + len(slot.generated) - 1
+            for offset, fed in enumerate([token, *slot.draft]):
+                slot.rows.append(self._filled)
+                self._add(fed, pos + offset, slot.seq_id, True)
+            pad = max(width - len(slot.draft), wants_filler(len(slot.rows), pos, self.n_threads))
+            for offset in range(len(slot.rows), len(slot.rows) + pad):
+                self._add(token, pos + offset, slot.seq_id, False)
+            slot.fed = len(slot.rows) + pad
+            slot.pending = None
+
+    def _feed_prompts(self, ordered: list[_Slot]) -> None:
+        for slot in ordered:
+            room = self.n_batch - self._filled - 1  # one place kept for a filler token
+            if slot.share is not None or slot.prefilled >= len(slot.prompt) or room < 1:
+                continue
+            start, last = slot.prefilled, len(slot.prompt) - 1
+            take = prompt_chunk(len(slot.prompt) - start, room, start, self.n_threads)
+            for pos in range(start, start + take):
+                if pos == last:
+                    slot.rows, slot.fed = [self._filled], 1
+                self._add(slot.prompt[pos], pos, slot.seq_id, pos == last)
+            slot.prefilled += take
+            if slot.rows and wants_filler(take, start, self.n_threads):
+                self._add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
+                slot.fed += 1
 
     def _copy_prefixes(self, slots: dict[int, _Slot]) -> None:
         """Give each waiting sequence its shared prefix once the source has evaluated it; the copy
