@@ -149,3 +149,6 @@ def test_a_reply_depends_only_on_its_request_not_on_the_batch() -> None:
     other = [rewrite(9, 0.9), requests[3], requests[0], requests[2]]
     mixed, _ = decode(other, parallel=3, draft_max=8)
     assert mixed[1:] == [alone[3], alone[0], alone[2]]
+    # One after another: each request starts from the prefix its finished predecessor left.
+    queued, stats = decode(requests, parallel=1, draft_max=8)
+    assert queued == alone and stats["prefix_copied"] > 0

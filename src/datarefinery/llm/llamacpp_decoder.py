@@ -27,7 +27,7 @@ from llama_cpp import Llama
 from datarefinery.errors import FatalBackendError, RequestRejectedError
 from datarefinery.llm.base import FinishReason, Request, Usage
 from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
-from datarefinery.llm.llamacpp_prefix import best_source
+from datarefinery.llm.llamacpp_prefix import SharedPrefixes
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
 from datarefinery.llm.llamacpp_rows import MAX_ROWS_PER_SEQUENCE, prompt_chunk, wants_filler
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
@@ -85,11 +85,10 @@ class BatchedDecoder:
         draft_max: int = 0,
         prefix_reuse: bool = False,
     ) -> None:
-        self.parallel = parallel
-        self.n_threads = n_threads
+        self.parallel, self.n_threads = parallel, n_threads
         self.draft_max = draft_max
         self.prefix_reuse = prefix_reuse
-        self.stats = {"drafted": 0, "accepted": 0, "prefix_copied": 0}  # tokens, for benchmarks
+        self.stats = {"drafted": 0, "accepted": 0}  # tokens, for benchmarks
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
@@ -126,6 +125,7 @@ class BatchedDecoder:
                 "lower llm.n_ctx or llm.parallel"
             )
         self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self._prefixes = SharedPrefixes(self.memory)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._filled = 0  # tokens put in the batch this step
         self._sampler = TokenSampler(self.ctx, self.n_vocab)
@@ -183,10 +183,17 @@ class BatchedDecoder:
             with contextlib.suppress(InvalidStateError):
                 job.future.set_exception(exc)
             return None
-        llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
-        share = None
+        share: tuple[Any, int] | None = None
+        kept = 0
         if self.prefix_reuse:
-            share = best_source(prompt, ((s, s.prompt) for s in active.values() if not s.closed))
+            running = [slot for slot in active.values() if not slot.closed]
+            found = self._prefixes.source_for(prompt, seq_id, running)
+            if found is not None and found[0] is None:  # this slot still holds the prefix
+                kept = found[1]
+            else:
+                share = found
+        else:
+            llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
         return _Slot(
             seq_id=seq_id,
             job=job,
@@ -198,6 +205,7 @@ class BatchedDecoder:
             lookup=PromptLookup(prompt) if self.draft_max > 0 else None,
             draft_length=DraftLength(self.draft_max),
             share=share,
+            prefilled=kept,
         )
 
     # ------------------------------------------------------------------------------- the loop
@@ -247,7 +255,8 @@ class BatchedDecoder:
 
     def _step(self, slots: dict[int, _Slot]) -> None:
         if self.prefix_reuse:
-            self._copy_prefixes(slots)
+            self._prefixes.copy_ready(slots.values())
+            self.stats["prefix_copied"] = self._prefixes.copied
         self._filled = 0
         # By sequence id: llama.cpp splits a batch into micro-batches of consecutive ids.
         ordered = sorted(slots.values(), key=lambda slot: slot.seq_id)
@@ -313,22 +322,6 @@ class BatchedDecoder:
                 self._add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
                 slot.fed += 1
 
-    def _copy_prefixes(self, slots: dict[int, _Slot]) -> None:
-        """Give each waiting sequence its shared prefix once the source has evaluated it; the copy
-        itself happens at the start of the next ``llama_decode``.
-        """
-        for slot in slots.values():
-            if slot.share is None:
-                continue
-            source, length = slot.share
-            if source.closed:  # finished or cancelled first: evaluate the prompt after all
-                slot.share = None
-            elif source.share is None and source.prefilled >= length:
-                llama_cpp.llama_memory_seq_cp(self.memory, source.seq_id, slot.seq_id, -1, -1)
-                llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, length, -1)
-                slot.prefilled, slot.share = length, None
-                self.stats["prefix_copied"] += length
-
     def _advance(self, slot: _Slot) -> None:
         def draw(i: int) -> int | None:
             token = self._sampler.sample(slot.rows[i], slot.chain, slot.grammar)
@@ -375,7 +368,10 @@ class BatchedDecoder:
         llama_cpp.llama_sampler_free(slot.chain)
         if slot.grammar is not None:
             llama_cpp.llama_sampler_free(slot.grammar)
-        llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
+        if self.prefix_reuse:  # a finished prompt stays, a source for the next requests
+            self._prefixes.retain(slot, complete=error is None)
+        else:
+            llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, -1, -1)
         future = slot.job.future
         if future.done():
             return

@@ -13,7 +13,9 @@ only on the tokens before it and its position, which the prefix fixes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
+
+import llama_cpp
 
 # Below this a copy of a whole KV stream (n_ctx cells of every layer) costs about what evaluating
 # the prefix would.
@@ -43,3 +45,76 @@ def best_source(
         if length >= MIN_SHARED_TOKENS and (best is None or length > best[1]):
             best = (candidate, length)
     return best
+
+
+class PromptSequence(Protocol):
+    """What ``SharedPrefixes`` reads and sets on the decoder's sequences."""
+
+    seq_id: int
+    prompt: list[int]
+    prefilled: int
+    closed: bool
+    share: tuple[Any, int] | None
+
+
+class SharedPrefixes:
+    """Finds and copies shared prompt prefixes for one decoder (its worker thread only).
+
+    Sources are the sequences decoding now and, until their slot is taken again, finished ones:
+    a finished sequence keeps its prompt's KV entries, so requests that arrive one after another
+    (``parallel: 1``, or a slow trickle) share their instructions as well.
+    """
+
+    def __init__(self, memory: Any) -> None:
+        self.memory = memory
+        self.retained: dict[
+            int, PromptSequence
+        ] = {}  # seq_id -> finished sequence whose prompt stays
+        self.copied = 0  # tokens not evaluated thanks to a copy
+
+    def source_for(
+        self, prompt: list[int], seq_id: int, active: Iterable[PromptSequence]
+    ) -> tuple[PromptSequence | None, int] | None:
+        """Take slot ``seq_id`` for a new sequence and find where its prompt's prefix can come
+        from: ``(source, length)`` to copy once the source has it, ``(None, length)`` when the
+        finished sequence that held this very slot had it (the slot keeps it, nothing to copy).
+        """
+        own = self.retained.pop(seq_id, None)
+        candidates = [(s, s.prompt) for s in (*active, *self.retained.values()) if s is not own]
+        if own is not None:
+            candidates.append((own, own.prompt))
+        found = best_source(prompt, candidates)
+        if found is not None and found[0] is own:
+            llama_cpp.llama_memory_seq_rm(self.memory, seq_id, found[1], -1)
+            self.copied += found[1]
+            return None, found[1]
+        llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+        return found
+
+    def retain(self, sequence: PromptSequence, complete: bool) -> None:
+        """Keep a finished sequence's prompt entries as a source (only a fully evaluated prompt
+        whose entries are all its own); otherwise free its cells.
+        """
+        if complete and sequence.share is None and sequence.prefilled >= len(sequence.prompt):
+            llama_cpp.llama_memory_seq_rm(self.memory, sequence.seq_id, len(sequence.prompt), -1)
+            self.retained[sequence.seq_id] = sequence
+        else:
+            llama_cpp.llama_memory_seq_rm(self.memory, sequence.seq_id, -1, -1)
+
+    def copy_ready(self, sequences: Iterable[PromptSequence]) -> None:
+        """Give each waiting sequence its prefix once the source has evaluated it (the copy
+        itself happens at the start of the next ``llama_decode``); a source gone meanwhile means
+        evaluating the prompt after all.
+        """
+        for seq in sequences:
+            if seq.share is None:
+                continue
+            source, length = seq.share
+            gone = source.closed and self.retained.get(source.seq_id) is not source
+            if gone:
+                seq.share = None
+            elif source.share is None and source.prefilled >= length:
+                llama_cpp.llama_memory_seq_cp(self.memory, source.seq_id, seq.seq_id, -1, -1)
+                llama_cpp.llama_memory_seq_rm(self.memory, seq.seq_id, length, -1)
+                seq.prefilled, seq.share = length, None
+                self.copied += length
