@@ -301,6 +301,7 @@ class BatchedDecoder:
                 slot.rows.append(self._filled)
                 self._add(fed, pos + offset, slot.seq_id, True)
             pad = max(width - len(slot.draft), wants_filler(len(slot.rows), pos, self.n_threads))
+            pad = min(pad, self.n_ctx_seq - pos - len(slot.rows))  # within the sequence's cells
             for offset in range(len(slot.rows), len(slot.rows) + pad):
                 self._add(token, pos + offset, slot.seq_id, False)
             slot.fed = len(slot.rows) + pad
