@@ -17,8 +17,8 @@ from typing import Any, Protocol, TypeVar
 
 import llama_cpp
 
-# Below this a copy of a whole KV stream (n_ctx cells of every layer) costs about what evaluating
-# the prefix would.
+# A copy moves a whole KV stream (n_ctx cells of every layer); below this many shared tokens it is
+# not tried. The threshold is a guess, not measured.
 MIN_SHARED_TOKENS = 16
 
 S = TypeVar("S")
