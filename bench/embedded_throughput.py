@@ -1,17 +1,25 @@
 """Embedded tokens/s: datarefinery's engine + batched llamacpp backend vs a bare llama-cpp-python
 loop.
 
-All sides load the same GGUF with the same threads and answer the same prompts with the same
-sampling settings and seeds. Each (side, round) runs in its own process -- two llama.cpp instances
-in one process keep two OpenMP teams that slow each other down -- and the order of the sides
-rotates round by round, so machine noise hits all alike. Each ratio is the ratio of the median
-rates over the rounds, with the spread (``bench/ratios.py``). The ``p4`` / ``p8`` sides go through
-everything a run uses (response cache lookups and writes, budget, structured-output validation)
-with the ``BatchedDecoder`` decoding 4 / 8 sequences per llama.cpp batch (``llm.parallel``) and
-engine concurrency equal to it; the ``bare`` side is the loop a user would write: one
-``create_chat_completion`` after another.
+All sides load the same GGUF with the same threads and answer the same prompts, greedily (so their
+replies can be compared token for token). Each (side, round) runs in its own process -- two
+llama.cpp instances in one process keep two OpenMP teams that slow each other down -- and the order
+of the sides rotates round by round, so machine noise hits all alike. Each ratio is the ratio of
+the median rates over the rounds, with the spread (``bench/ratios.py``).
+
+Workloads: ``rewrite`` is GDR's PII rewrite: the ``pii_rewrite`` template over texts of the
+presidio_pii validation split with their gold spans as the replacements, JSON reply; ``free_text``
+and ``json_schema`` are ``zero_shot`` prompts (movie reviews), without and with the reply schema.
+
+Sides: ``bare`` is the loop a user would write, one ``create_chat_completion`` after another, with
+flash attention and 48-token prompt batches so its arithmetic is the batched decoder's (see
+``llamacpp_rows``) and greedy replies must match; ``pN`` go through everything a run uses (response
+cache, budget, structured-output validation) with N sequences per llama.cpp batch and drafts and
+prefix copies off; ``pNs`` the same with prompt-lookup drafts and shared-prefix copies on (the
+defaults). Replies of every side are compared with the bare loop's.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
+        [--parallel 4] [--modes rewrite,free_text,json_schema] [--data ../shared/data]
 """
 
 from __future__ import annotations
@@ -39,113 +47,198 @@ from datarefinery.llm.cache import ResponseCache
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.llamacpp import LlamaCppBackend, default_threads
 from datarefinery.llm.models import resolve_model_path
+from datarefinery.prompts.render import load_template
 from ratios import MIN_ROUNDS, describe, ratio_of_medians
+
+MAX_TOKENS = 128
+DEFAULT_DATA = Path("../shared/data")  # relative to the working directory, as in dedup.py
 
 
 class Review(BaseModel):
     text: str = Field(min_length=20, max_length=300)
 
 
+class Rewritten(BaseModel):
+    text: str
+
+
 LABELS = ["positive", "negative"]
-SYSTEM = (
-    "You write realistic, varied examples for training a classifier. You answer with JSON only."
-)
+TASK = {"description": "Classify the sentiment of movie reviews."}
+FIELDS = {"text": {"description": "the review", "max_chars": 300}}
+Chat = list[dict[str, str]]
+# Not one of the measured prompts: llama-cpp-python keeps the last prompt's KV entries, and a
+# warm-up on the first measured prompt gave the bare loop that whole prompt for free.
+WARM_UP = [[{"role": "user", "content": "Say hello."}]]
 
 
-def prompts(n: int) -> list[list[dict[str, str]]]:
-    return [
+def prompts(mode: str, n: int, data: Path) -> tuple[list[Chat], type[BaseModel] | None]:
+    """The workload's chats and reply model (``None``: free text)."""
+    if mode == "rewrite":
+        template = load_template("pii_rewrite")
+        lines = (data / "presidio_pii" / "validation.jsonl").read_text().splitlines()[:n]
+        chats = []
+        for line in lines:
+            row = json.loads(line)
+            replacements = [
+                {
+                    "original": s["value"],
+                    "entity_type": s["entity_type"],
+                    "replacement": f"[{s['entity_type']}]",
+                }
+                for s in row["spans"]
+            ]
+            messages = template.render(text=row["text"], replacements=replacements)
+            chats.append([{"role": m.role, "content": m.content} for m in messages])
+        return chats, Rewritten
+    template = load_template("zero_shot")
+    chats = [
         [
-            {"role": "system", "content": SYSTEM},
-            {
-                "role": "user",
-                "content": f"Write one {LABELS[i % 2]} movie review of two or three sentences. "
-                'Answer with one JSON object with the key "text".',
-            },
+            {"role": m.role, "content": m.content}
+            for m in template.render(
+                task=TASK, n=1, label=LABELS[i % 2], label_description="", fields=FIELDS
+            )
         ]
         for i in range(n)
     ]
+    return chats, (Review if mode == "json_schema" else None)
 
 
 def bare_loop(
-    llama: Llama, batch: list[list[dict[str, str]]], seeds: list[int], structured: bool
-) -> tuple[int, float]:
+    llama: Llama, chats: list[Chat], reply: type[BaseModel] | None
+) -> tuple[int, list[str]]:
     grammar = (
-        LlamaGrammar.from_json_schema(json.dumps(Review.model_json_schema()), verbose=False)
-        if structured
+        LlamaGrammar.from_json_schema(json.dumps(reply.model_json_schema()), verbose=False)
+        if reply
         else None
     )
-    tokens = 0
-    started = time.perf_counter()
-    for messages, seed in zip(batch, seeds, strict=True):
+    tokens, texts = 0, []
+    for messages in chats:
         out: Any = llama.create_chat_completion(
             messages=messages,  # type: ignore[arg-type]
-            temperature=0.8,
-            top_p=0.95,
-            max_tokens=128,
-            seed=seed,
+            temperature=0.0,
+            max_tokens=MAX_TOKENS,
+            seed=1,
             grammar=grammar,
         )
         tokens += out["usage"]["completion_tokens"]
-    return tokens, time.perf_counter() - started
+        texts.append(out["choices"][0]["message"]["content"])
+    return tokens, texts
 
 
 def through_engine(
-    engine: Engine, batch: list[list[dict[str, str]]], seeds: list[int], structured: bool
-) -> tuple[int, float]:
+    engine: Engine, chats: list[Chat], reply: type[BaseModel] | None
+) -> tuple[int, list[str]]:
     requests = [
         Request(
             messages=tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
-            params=SamplingParams(temperature=0.8, top_p=0.95, max_tokens=128),
-            json_schema=Review.model_json_schema() if structured else None,
-            seed=seed,
+            params=SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS),
+            json_schema=reply.model_json_schema() if reply else None,
+            seed=1,
         )
-        for messages, seed in zip(batch, seeds, strict=True)
+        for messages in chats
     ]
 
-    async def go() -> int:
-        if structured:
+    async def go() -> tuple[int, list[str]]:
+        if reply is not None:  # validated as a run validates, re-asked when invalid
             results = await asyncio.gather(
-                *(engine.complete_structured(r, Review) for r in requests)
+                *(engine.complete_structured(r, reply) for r in requests)
             )
-            return sum(resp.usage.completion_tokens for res in results for resp in res.responses)
+            tokens = sum(resp.usage.completion_tokens for res in results for resp in res.responses)
+            return tokens, [res.responses[-1].text for res in results]
         responses = await asyncio.gather(*(engine.complete(r) for r in requests))
-        return sum(r.usage.completion_tokens for r in responses)
+        return sum(r.usage.completion_tokens for r in responses), [r.text for r in responses]
 
-    started = time.perf_counter()
-    tokens = asyncio.run(go())
-    return tokens, time.perf_counter() - started
+    return asyncio.run(go())
 
 
-def measure(
-    side: str, mode: str, model: str, threads: int, n: int, round_: int
-) -> dict[str, float]:
+def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     """One side, one round, in this process."""
-    path = resolve_model_path(model)
-    structured = mode == "json_schema"
-    batch = prompts(n)
-    seeds = [1000 * round_ + i + (0 if structured else 500) for i in range(n)]
+    path = resolve_model_path(args.model)
+    chats, reply = prompts(mode, args.requests, args.data)
+    stats: dict[str, int] = {}
     if side == "bare":
+        # Flash attention and 48-token batches: the batched decoder's arithmetic (llamacpp_rows).
         llama = Llama(
             model_path=str(path),
             n_ctx=2048,
-            n_threads=threads,
-            n_threads_batch=threads,
+            n_batch=48,
+            n_ubatch=48,
+            flash_attn=True,
+            n_threads=args.threads,
+            n_threads_batch=args.threads,
             verbose=False,
         )
-        bare_loop(llama, batch[:1], [7], structured)  # warm-up, as the engine's first call loads
-        tokens, seconds = bare_loop(llama, batch, seeds, structured)
+        bare_loop(llama, WARM_UP, reply)  # as the engine's first call loads
+        started = time.perf_counter()
+        tokens, texts = bare_loop(llama, chats, reply)
     else:
-        parallel = int(side.removeprefix("p"))
-        backend = LlamaCppBackend(str(path), n_ctx=2048, n_threads=threads, parallel=parallel)
+        speculative = side.endswith("s")
+        parallel = int(side.removeprefix("p").removesuffix("s"))
+        backend = LlamaCppBackend(
+            str(path),
+            n_ctx=2048,
+            n_threads=args.threads,
+            parallel=parallel,
+            draft_tokens=8 if speculative else 0,
+            prefix_reuse=speculative,
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            warm = Engine(backend, cache=None)
-            through_engine(warm, batch[:1], [7], structured)
+            through_engine(Engine(backend, cache=None), WARM_UP, reply)
             # A real cache: the measured calls include their cache lookups and writes.
             engine = Engine(
                 backend, cache=ResponseCache(Path(tmp) / "c.sqlite"), concurrency=parallel
             )
-            tokens, seconds = through_engine(engine, batch, seeds, structured)
-    return {"tokens": tokens, "seconds": seconds}
+            started = time.perf_counter()
+            tokens, texts = through_engine(engine, chats, reply)
+        assert backend._decoder is not None
+        stats = dict(backend._decoder.stats)
+    return {
+        "tokens": tokens,
+        "seconds": time.perf_counter() - started,
+        "texts": texts,
+        "stats": stats,
+    }
+
+
+def run_rounds(mode: str, sides: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    same: dict[str, list[int]] = {side: [0, 0] for side in sides}  # [identical, compared]
+    stats: dict[str, dict[str, int]] = {}
+    for round_ in range(args.rounds):
+        shift = round_ % len(sides)
+        texts: dict[str, list[str]] = {}
+        for side in sides[shift:] + sides[:shift]:
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                side,
+                mode,
+                "--requests",
+                str(args.requests),
+                "--model",
+                args.model,
+                "--threads",
+                str(args.threads),
+                "--data",
+                str(args.data),
+            ]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            measured = json.loads(out.stdout.strip().splitlines()[-1])
+            tokens, seconds = measured["tokens"], measured["seconds"]
+            rates[side].append(tokens / seconds)
+            texts[side] = measured["texts"]
+            stats[side] = measured["stats"]
+            print(
+                f"{mode:11s} round {round_} {side:6s} {tokens:5.0f} tok {seconds:6.1f} s "
+                f"{tokens / seconds:6.1f} tok/s {measured['stats'] or ''}",
+                flush=True,
+            )
+        for side in sides:
+            pairs = list(zip(texts[side], texts["bare"], strict=True))
+            same[side][0] += sum(a == b for a, b in pairs)
+            same[side][1] += len(pairs)
+    return {"rates": rates, "identical_to_bare": same, "decoder_stats_last_round": stats}
 
 
 def main() -> None:
@@ -154,48 +247,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=default_threads())
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--modes", default="rewrite,free_text,json_schema")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--one", nargs=3, metavar=("SIDE", "MODE", "ROUND"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        side, mode, round_ = args.one
-        result = measure(side, mode, args.model, args.threads, args.requests, int(round_))
-        print(json.dumps(result))
+        print(json.dumps(measure(args.one[0], args.one[1], args)))
         return
 
-    results: dict[str, dict[str, list[float]]] = {}
-    sides = ["bare", "p4", "p8"]
+    sides = ["bare", f"p{args.parallel}", f"p{args.parallel}s"]
     load_before = os.getloadavg()
-    for mode in ("json_schema", "free_text"):
-        rates: dict[str, list[float]] = {side: [] for side in sides}
-        for round_ in range(args.rounds):
-            shift = round_ % len(sides)
-            for side in sides[shift:] + sides[:shift]:
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--one",
-                    side,
-                    mode,
-                    str(round_),
-                    "--requests",
-                    str(args.requests),
-                    "--model",
-                    args.model,
-                    "--threads",
-                    str(args.threads),
-                ]
-                out = subprocess.run(command, capture_output=True, text=True, check=True)
-                measured = json.loads(out.stdout.strip().splitlines()[-1])
-                tokens, seconds = measured["tokens"], measured["seconds"]
-                rates[side].append(tokens / seconds)
-                print(
-                    f"{mode:11s} round {round_} {side:6s} {tokens:5.0f} tok {seconds:6.1f} s "
-                    f"{tokens / seconds:6.1f} tok/s",
-                    flush=True,
-                )
-        results[mode] = rates
-
+    results = {mode: run_rounds(mode, sides, args) for mode in args.modes.split(",")}
     summary: dict[str, Any] = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
@@ -203,29 +267,24 @@ def main() -> None:
         "threads": args.threads,
         "requests_per_round": args.requests,
         "rounds": args.rounds,
-        "max_tokens": 128,
+        "max_tokens": MAX_TOKENS,
+        "temperature": 0.0,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
     }
-    print("\nmode         bare tok/s   p4 tok/s   p8 tok/s   p4/bare   p8/bare")
-    for mode, rates in results.items():
-        bare = statistics.median(rates["bare"])
-        p4, p8 = statistics.median(rates["p4"]), statistics.median(rates["p8"])
-        ratios = {side: ratio_of_medians(rates[side], rates["bare"]) for side in ("p4", "p8")}
-        summary[mode] = {
-            "bare_tok_s": round(bare, 1),
-            "p4_tok_s": round(p4, 1),
-            "p8_tok_s": round(p8, 1),
-            "p4_ratio": ratios["p4"],
-            "p8_ratio": ratios["p8"],
-            "rounds": rates,
-        }
-        print(
-            f"{mode:11s} {bare:11.1f} {p4:10.1f} {p8:10.1f} "
-            f"{ratios['p4']['ratio']:9.2f} {ratios['p8']['ratio']:9.2f}"
-        )
+    print("\nmode         " + "".join(f"{s + ' tok/s':>14s}" for s in sides))
+    for mode, result in results.items():
+        rates = result["rates"]
+        medians = {side: statistics.median(rates[side]) for side in sides}
+        ratios = {side: ratio_of_medians(rates[side], rates["bare"]) for side in sides[1:]}
+        summary[mode] = {**result, "median_tok_s": medians, "ratios_to_bare": ratios}
+        print(f"{mode:11s} " + "".join(f"{medians[s]:14.1f}" for s in sides))
         for side, figures in ratios.items():
-            print(f"  {mode} {side}/bare: {describe(figures, (side, 'bare'), 'tok/s')}")
+            identical, compared = result["identical_to_bare"][side]
+            print(
+                f"  {mode} {side}/bare: {describe(figures, (side, 'bare'), 'tok/s')}; "
+                f"replies identical to bare: {identical}/{compared}"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embedded_throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from datarefinery.config import LlamaCppConfig, OpenAIConfig, load_spec, spec_from_dict
+from datarefinery.config.llm import llm_identity
 from datarefinery.errors import ConfigError
 from datarefinery.loop.spec import load_s3_spec
 from tests.support.specs import sentiment_spec
@@ -82,3 +83,30 @@ def test_spec_hash_is_the_one_of_earlier_versions(llm: dict[str, object], expect
 def test_example_spec_hashes_are_the_ones_of_earlier_versions() -> None:
     assert load_spec(EXAMPLES / "sentiment.yaml").spec.spec_hash() == "c40492218afc30a5"
     assert load_s3_spec(EXAMPLES / "s3_imdb.yaml").spec.spec_hash() == "d0140dcc64cfbf6e"
+
+
+def test_drafts_and_prefix_reuse_are_on_by_default_and_validated(tmp_path: Path) -> None:
+    llm = spec_from_dict(sentiment_spec()).spec.llm
+    assert isinstance(llm, LlamaCppConfig)
+    assert (llm.draft.kind, llm.draft.max_tokens, llm.prefix_reuse) == ("prompt_lookup", 8, True)
+    off = spec_from_dict(sentiment_spec(draft={"kind": "off"}, prefix_reuse=False)).spec.llm
+    assert isinstance(off, LlamaCppConfig) and off.draft.kind == "off" and not off.prefix_reuse
+    path = write(
+        tmp_path,
+        "name: x\nllm:\n  draft:\n    kind: prompt_lookup\n    max_tokens: 0\n"
+        "steps:\n  - zero_shot: {}\n",
+    )
+    with pytest.raises(ConfigError, match=r"line 5, field llm\.draft\.max_tokens"):
+        load_spec(path)
+    with pytest.raises(ConfigError, match=r"field llm\.draft\.kind"):
+        spec_from_dict(sentiment_spec(draft={"kind": "ngram"}))
+    with pytest.raises(ConfigError, match=r"field llm\.draft: an option of backend llamacpp"):
+        spec_from_dict(sentiment_spec(**SERVER, draft={"kind": "off"}))
+
+
+def test_drafts_and_prefix_reuse_leave_the_spec_identity_alone() -> None:
+    # They change how fast replies come, not what they are: a run resumes with them changed.
+    plain = spec_from_dict(sentiment_spec()).spec.llm
+    changed = spec_from_dict(sentiment_spec(draft={"kind": "off"}, prefix_reuse=False)).spec.llm
+    assert llm_identity(plain) == llm_identity(changed)
+    assert "draft" not in llm_identity(plain)

@@ -59,6 +59,16 @@ class LLMSettings(StrictModel):
     cache_path: str | None = None
 
 
+class DraftConfig(StrictModel):
+    """Speculative decoding of the embedded model: ``prompt_lookup`` drafts up to ``max_tokens``
+    tokens per step from the request's own prompt (what a rewrite copies), checked in the same
+    batch; ``off`` decodes one token per step. Replies are the same either way.
+    """
+
+    kind: Literal["prompt_lookup", "off"] = "prompt_lookup"
+    max_tokens: int = Field(default=8, ge=1, le=32)
+
+
 class LlamaCppConfig(LLMSettings):
     """The embedded llama.cpp model: ``model`` is ``default`` (the packaged SmolLM2) or a GGUF
     file path.
@@ -69,6 +79,10 @@ class LlamaCppConfig(LLMSettings):
     n_threads: int | None = Field(default=None, ge=1)
     parallel: int = Field(
         default=4, ge=1, le=64, description="sequences decoded together in one batch (llamacpp)"
+    )
+    draft: DraftConfig = Field(default_factory=DraftConfig)
+    prefix_reuse: bool = Field(
+        default=True, description="copy a prompt prefix shared with a running sequence (llamacpp)"
     )
 
 
@@ -193,6 +207,8 @@ EXECUTION_ONLY_LLM_KEYS = frozenset(
         "cache_path",
         "n_threads",
         "parallel",
+        "draft",
+        "prefix_reuse",
     }
 )
 

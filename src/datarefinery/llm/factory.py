@@ -27,7 +27,12 @@ def make_backend(config: LLMConfig) -> Backend:
     from datarefinery.llm.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend(
-        config.model, n_ctx=config.n_ctx, n_threads=config.n_threads, parallel=config.parallel
+        config.model,
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        parallel=config.parallel,
+        draft_tokens=config.draft.max_tokens if config.draft.kind == "prompt_lookup" else 0,
+        prefix_reuse=config.prefix_reuse,
     )
 
 

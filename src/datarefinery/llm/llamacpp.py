@@ -53,7 +53,11 @@ def default_threads() -> int:
 
 
 class LlamaCppBackend(Backend):
-    """``n_ctx`` is the context of each sequence; ``parallel`` how many sequences decode at once."""
+    """``n_ctx`` is the context of each sequence; ``parallel`` how many sequences decode at once;
+    ``draft_tokens`` the most tokens a sequence drafts from its prompt per step (0: no drafts);
+    ``prefix_reuse`` copies a prompt prefix shared with a sequence already decoding instead of
+    evaluating it again. Neither changes a reply, only how fast it comes.
+    """
 
     kind = "llamacpp"
 
@@ -65,15 +69,21 @@ class LlamaCppBackend(Backend):
         n_threads: int | None = None,
         parallel: int = 1,
         n_batch: int = 512,
+        draft_tokens: int = 8,
+        prefix_reuse: bool = True,
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
+        if draft_tokens < 0:
+            raise ValueError("draft_tokens must be 0 (off) or more")
         require_embedded(model)
         self.model_path: Path = resolve_model_path(model)
         self.n_ctx = n_ctx
         self.n_threads = n_threads or default_threads()
         self.parallel = parallel
         self.n_batch = n_batch
+        self.draft_tokens = draft_tokens
+        self.prefix_reuse = prefix_reuse
         self._identity = file_identity(self.model_path)
         self._decoder: BatchedDecoder | None = None
         self._lock = threading.Lock()
@@ -116,6 +126,8 @@ class LlamaCppBackend(Backend):
                     parallel=self.parallel,
                     n_threads=self.n_threads,
                     n_batch=self.n_batch,
+                    draft_max=self.draft_tokens,
+                    prefix_reuse=self.prefix_reuse,
                 )
             return self._decoder
 
