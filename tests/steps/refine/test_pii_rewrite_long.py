@@ -142,8 +142,19 @@ def test_a_3000_character_record_goes_through_the_embedded_model(
         "input": str(path),
         # SmolLM2-135M loses the JSON on chunks of ~900 characters (it runs on to max_tokens);
         # at 400 most chunks come back, and a chunk that does not is replaced on its own.
+        # The preservation gate is opened: this test is about a long text reaching the model and
+        # coming back whole; the 135M model's long rewrites edit too much to pass the default
+        # gate (bench/pii_gate: 0 of 23 on the validation split's long texts), and then the
+        # outcome is `replaced`, which the gate's own tests cover.
         "steps": [
-            {"pii_rewrite": {"detector": {"kind": "regex"}, "max_reasks": 0, "chunk_chars": 400}}
+            {
+                "pii_rewrite": {
+                    "detector": {"kind": "regex"},
+                    "max_reasks": 0,
+                    "chunk_chars": 400,
+                    "max_edits": {"tokens": 100_000},
+                }
+            }
         ],
     }
     started = time.perf_counter()
@@ -157,7 +168,11 @@ def test_a_3000_character_record_goes_through_the_embedded_model(
     assert record.provenance.conditioning["outcome"] in {"rewritten", "rewritten_patched"}
     assert record.provenance.conditioning["fallback"] != "backend_refused"
     assert record.provenance.technique == "gdr"
-    assert record.provenance.conditioning["found"]["model"] > 0  # the detection pass ran
+    # The detection pass ran and answered; the 135M model's claims on this text are mostly not
+    # the shape of their kind, and are counted, not used.
+    found = record.provenance.conditioning["found"]
+    assert found["model_failed"] == ""
+    assert found["model"] + found["model_implausible"] + found["model_not_in_text"] > 0
     assert record.scores["verified"] is True
     for _name, email, phone in PEOPLE:
         assert email not in record.fields["text"] and phone not in record.fields["text"]
