@@ -6,7 +6,7 @@
 #   bash bench/refine_eval.sh pii-dirs   DIRS only (dirs, dirs_surrogate; no model), full test and
 #                                        validation splits (a few minutes each)
 #   bash bench/refine_eval.sh pii-sample GDR, SmolLM2, seeded 30-record sample (finishes in a session)
-#   bash bench/refine_eval.sh pii-qwen   DIRS + GDR with Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
+#   bash bench/refine_eval.sh pii-qwen   DIRS + GDR with Qwen2.5-Coder-1.5B (seeded sample, LIMIT=300)
 #   bash bench/refine_eval.sh detox      detox_rewrite, SmolLM2, seeded 200 of the 700 measured
 #                                        ParaDetox rows (300 reserved for the independent scorers)
 #   bash bench/refine_eval.sh detox-qwen detox_rewrite, Qwen2.5-Coder-1.5B (seeded sample, LIMIT=40)
@@ -18,16 +18,19 @@ QWEN=${QWEN:-/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf}
 # One llama.cpp thread: on the shared 2-core machine two threads were >10x slower (they wait on
 # each other while other processes hold the cores). Execution-only: runs resume either way.
 THREADS=${THREADS:-1}
+# Sequences the batched embedded decoder runs together (the step has 8 calls in flight).
+PARALLEL=${PARALLEL:-4}
 R=bench/results
-W=runs/bench-refine/r2
+# r4: after the preservation gate (max_edits) and the plausibility check of model claims
+W=runs/bench-refine/r4
 # eval detox: the reserved slice (--reserve 300 --reserve-seed 0, the defaults) trains and
 # calibrates the independent toxicity scorers and is never measured.
 WD=runs/bench-refine/r3
 mkdir -p "$R" "$W"
 case "${1:-pii}" in
   pii)
-    .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" \
-      --method dirs --method dirs_surrogate --method pii_rewrite \
+    .venv/bin/refinery eval pii --threads "$THREADS" --parallel "$PARALLEL" \
+      --gold "$DATA/presidio_pii/test.jsonl" --method dirs --method dirs_surrogate --method pii_rewrite \
       --work "$W/pii-smollm2" --out "$R/eval_pii_test_smollm2.json" ;;
   pii-dirs)
     for split in test validation; do
@@ -40,8 +43,8 @@ case "${1:-pii}" in
       --method dirs --method pii_rewrite \
       --work "$W/pii-smollm2-30" --out "$R/eval_pii_test_smollm2_30.json" ;;
   pii-qwen)
-    N=${LIMIT:-40}
-    .venv/bin/refinery eval pii --threads "$THREADS" --gold "$DATA/presidio_pii/test.jsonl" --limit "$N" --seed 0 \
+    N=${LIMIT:-300}
+    .venv/bin/refinery eval pii --threads "$THREADS" --parallel "$PARALLEL" --gold "$DATA/presidio_pii/test.jsonl" --limit "$N" --seed 0 \
       --method dirs --method pii_rewrite --model "$QWEN" \
       --work "$W/pii-qwen-$N" --out "$R/eval_pii_test_qwen_$N.json" ;;
   detox)

@@ -50,6 +50,8 @@ def test_values_of_their_kind_are_plausible(kind: str, value: str) -> None:
         ("name", "Energetic and driven salesperson"),
         ("name", "RR commenter"),
         ("passport", "Blink-182"),
+        ("name", "He"),
+        ("name", "The Princess Royal"),
         ("phone", "12"),
         ("email", "anna at example"),
         ("credit_card", "4754-5406"),

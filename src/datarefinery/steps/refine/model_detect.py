@@ -90,6 +90,14 @@ _IBAN = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 _SENTENCE_MARKS = set(',;:!?"()[]{}')
 # Lower-case words inside personal names (Ludwig van Beethoven, Maria de la Cruz, Ali bin Hamad);
 # any other lower-case word makes a phrase ("driven salesperson"), not a name.
+# Closed-class English words (pronouns, articles, determiners, common prepositions and
+# conjunctions): no personal name is made of them ("He", "The Princess Royal").
+_FUNCTION_WORDS_TEXT = (
+    "i me my you your he him his she her hers it its we us our they them their who whom whose "
+    "what which this that these those the a an and or but nor of in on at to for with by from "
+    "as is are was were be"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORDS_TEXT.split())
 _NAME_PARTICLES = frozenset(
     "van von der den de del della dei di da das dos du la le bin ibn al el ter ten y e".split()  # noqa: SIM905
 )
@@ -103,7 +111,8 @@ def plausible(kind: str, value: str) -> bool:
     """Whether ``value`` has the shape of ``kind``: what the standard formats allow (digit
     counts of card, phone, SSN and account numbers; IBAN's country code and check digits; an
     e-mail's ``@``; IP syntax), and for names and addresses a length a value has, not a sentence;
-    a name's words are capitalised (but for particles such as "van" or "de").
+    a name's words are capitalised (but for particles such as "van" or "de") and none is a
+    pronoun, article or other function word.
     """
     digits = _digits(value)
     compact = re.sub(r"[\s-]", "", value)
@@ -116,6 +125,7 @@ def plausible(kind: str, value: str) -> bool:
             and not _SENTENCE_MARKS & set(value)
             and all(w[:1].isupper() or w.casefold() in _NAME_PARTICLES for w in words)
             and any(w[:1].isupper() for w in words)
+            and not any(w.casefold() in _FUNCTION_WORDS for w in words)
         )
     if kind == "street_address":
         return digits > 0 and len(value.split()) <= 16
