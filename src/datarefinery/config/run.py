@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -151,11 +152,16 @@ class SpecWithLLM(Protocol):
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
-def spec_hash(spec: SpecWithLLM) -> str:
+def spec_hash(
+    spec: SpecWithLLM, earlier_form: Callable[[dict[str, Any]], None] | None = None
+) -> str:
     """The identity of what a spec produces: its JSON dump with the llm's execution-only settings
-    left out. A run directory only resumes the same hash.
+    left out. A run directory only resumes the same hash. ``earlier_form`` rewrites the dump in
+    place so that options added since keep the hash of a spec that does not use them.
     """
     data = spec.model_dump(mode="json")
+    if earlier_form is not None:
+        earlier_form(data)
     data["llm"] = llm_identity(spec.llm)
     # Where the surrogate key is read from may move; the key itself is checked when a run resumes.
     data.pop("surrogate_key", None)

@@ -98,7 +98,21 @@ class S3Spec(StrictModel):
 
     def spec_hash(self) -> str:
         """Identity of what the loop produces (execution-only llm settings left out)."""
-        return spec_hash(self)
+        return spec_hash(self, _earlier_form)
+
+
+def _earlier_form(data: dict[str, Any]) -> None:
+    """A spec that uses none of the options added with ``experiment s3 --spec`` (a real
+    ``train`` split, small-model options) hashes as before, so its S3 run folders resume.
+    """
+    for key in ("train", "train_limit"):
+        if data["data"].get(key) is None:
+            data["data"].pop(key, None)
+    small = data["loop"]["small_model"]
+    kind = small["kind"]
+    options = LinearModelOptions if kind != "transformer" else TransformerOptions
+    if small == options(kind=kind).model_dump(mode="json"):
+        data["loop"]["small_model"] = kind
 
 
 class LoadedS3Spec:
