@@ -20,18 +20,14 @@ runs) is written to OUT/table.md and OUT/table.json.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import UsageError
-from datarefinery.io.write import write_json_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.analysis import extra_data_analysis
 from datarefinery.loop.methods import (
@@ -52,7 +48,7 @@ from datarefinery.loop.qa_experiment import (
 from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real
-from datarefinery.loop.table import efficiency, summarize, table_markdown
+from datarefinery.loop.table import efficiency, summarize, write_table
 from datarefinery.models.smallmodel import ModelKind, SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
@@ -168,13 +164,8 @@ def run_experiment(
         "efficiency": efficiency(runs, config.targets),
         "runs": runs,
         "extra_data_analysis": _pooled_analysis(dataset, config.out, seeds, runs),
-        "machine": f"{platform.machine()} {platform.system()}, {_cores()} cores",
-        "date": datetime.now(UTC).date().isoformat(),
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json_atomic(config.out / "table.json", table)
-    (config.out / "table.md").write_text(table_markdown(table), encoding="utf-8")
-    return table
+    return write_table(config.out, table, started)
 
 
 def _qa_experiment(config: ExperimentConfig) -> QAExperiment | None:
@@ -374,7 +365,3 @@ def _pooled_analysis(
     if notes and "cosine" not in pooled:
         pooled["cosine_note"] = notes[0]
     return pooled
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from datarefinery.errors import UsageError
-from datarefinery.io.write import write_json_atomic, write_jsonl_atomic
+from datarefinery.io.write import write_jsonl_atomic
 from datarefinery.llm.base import Backend
 from datarefinery.loop.methods import METHODS, Budget
 from datarefinery.loop.qa import (
@@ -45,7 +42,7 @@ from datarefinery.loop.qa import (
     measure,
     run_qa_s3,
 )
-from datarefinery.loop.table import efficiency, summarize, table_markdown
+from datarefinery.loop.table import efficiency, summarize, write_table
 from datarefinery.models.smallmodel import TransformerOptions
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
@@ -154,13 +151,8 @@ def run_qa_experiment(
             "note": "not measured for QA (its yardstick, a random example of the same label, "
             "has no QA counterpart here)",
         },
-        "machine": f"{platform.machine()} {platform.system()}, {_cores()} cores",
-        "date": datetime.now(UTC).date().isoformat(),
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json_atomic(exp.out / "table.json", table)
-    (exp.out / "table.md").write_text(table_markdown(table), encoding="utf-8")
-    return table
+    return write_table(exp.out, table, started)
 
 
 def _write_contexts(val: list[Record], path: Path) -> Path:
@@ -277,7 +269,3 @@ def _generated(
             for r in result.rounds
         ],
     }
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -13,9 +13,16 @@ question: does S3 reach ZeroGen's accuracy with fewer records?
 
 from __future__ import annotations
 
+import platform
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
+
+from datarefinery.executors.workers import available_cores
+from datarefinery.io.write import write_json_atomic
 
 _REAL = ("gold", "gold (validation)")  # rows trained on real data, not generated
 _MEASURES = ("records", "accuracy", "val_accuracy", "train_accuracy", "tokens")
@@ -197,3 +204,18 @@ def _analysis_markdown(analysis: dict[str, Any]) -> list[str]:
     if "note" in analysis:
         lines.append(f"- {analysis['note']}")
     return lines
+
+
+def write_table(out: Path, table: dict[str, Any], started: float) -> dict[str, Any]:
+    """``table`` with the machine, the date and the seconds since ``started`` (a
+    ``time.perf_counter`` reading), written as ``out/table.json`` and ``out/table.md``.
+    """
+    table = {
+        **table,
+        "machine": f"{platform.machine()} {platform.system()}, {available_cores()} cores",
+        "date": datetime.now(UTC).date().isoformat(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_json_atomic(out / "table.json", table)
+    (out / "table.md").write_text(table_markdown(table), encoding="utf-8")
+    return table
