@@ -144,11 +144,9 @@ def load_qa(
 
 
 def make_qa_model(options: TransformerOptions, seed: int) -> SpanQA:
-    from datarefinery.models.smallmodel import BUNDLED_WEIGHTS
-
     return SpanQA(
         seed=seed,
-        weights=None if options.weights == BUNDLED_WEIGHTS else options.weights,
+        weights=options.weights_folder(),
         epochs=options.epochs,
         batch_size=options.batch_size,
         learning_rate=options.learning_rate,

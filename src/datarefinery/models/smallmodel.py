@@ -55,6 +55,10 @@ class TransformerOptions(StrictModel):
     batch_size: int = Field(default=16, ge=1, le=4096)
     max_length: int = Field(default=128, ge=8, le=8192)
 
+    def weights_folder(self) -> str | None:
+        """The local model folder, or ``None`` for the bundled weights."""
+        return None if self.weights == BUNDLED_WEIGHTS else self.weights
+
 
 SmallModelOptions = Annotated[LinearModelOptions | TransformerOptions, Field(discriminator="kind")]
 
@@ -222,7 +226,7 @@ def make_small_model(
             text_fields,
             label_field,
             seed=seed,
-            weights=None if options.weights == BUNDLED_WEIGHTS else options.weights,
+            weights=options.weights_folder(),
             epochs=options.epochs,
             batch_size=options.batch_size,
             learning_rate=options.learning_rate,
