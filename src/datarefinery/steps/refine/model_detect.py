@@ -11,7 +11,6 @@ check and re-detection cover what only the model found.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from datarefinery.detect.base import Span
+from datarefinery.detect.regex import ip_ok
 from datarefinery.text import value_pattern
 
 Kind = Literal[
@@ -140,11 +140,7 @@ def plausible(kind: str, value: str) -> bool:
     if kind in ("bank_account", "ssn"):
         return 6 <= digits <= 17 and digits >= 0.8 * len(compact)
     if kind == "ip_address":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            return False
-        return True
+        return ip_ok(value)
     if kind == "url":
         return "." in value and " " not in value
     # passport, driver_license: one token of 6-20 characters, at least half of them digits
