@@ -21,7 +21,7 @@ from tests.support.cli import LEAN, refinery, write_spec
 from tests.support.kill import kill_after_commits
 from tests.support.specs import review_reply, sentiment_spec
 
-NAMES = ["Maria Gonzalez", "John Smith", "Aiko Tanaka", "Peter Novak", "Fatima Haddad"]
+NAMES = ["Maria Lindqvist", "John Smith", "Aiko Tanaka", "Peter Novak", "Fatima Haddad"]
 
 
 def write_messages(path: Path, n: int) -> Path:
