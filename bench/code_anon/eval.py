@@ -5,7 +5,8 @@ nothing. ``leaks`` counts planted values still in the output. ``baseline`` is th
 ``model_pass: false`` (regexes and detectors only); ``model`` adds the model pass.
 
     .venv/bin/python bench/code_anon/eval.py --split dev --method baseline
-    .venv/bin/python bench/code_anon/eval.py --split dev --method model --model default --threads 1
+    .venv/bin/python bench/code_anon/eval.py --split dev --method model --model default \
+        --threads 1 --parallel 4
 
 Tune only on ``dev``; ``test`` is for the reported figures.
 """
@@ -50,8 +51,11 @@ def _run(
     }
     if args.method == "model":
         spec["llm"] = llm_block_from_options(
-            model=args.model, threads=args.threads, n_ctx=args.n_ctx
+            model=args.model, threads=args.threads, parallel=args.parallel, n_ctx=args.n_ctx
         )
+        # a batch of 12 rewritten lines is up to ~2,000 tokens: on a shared 2-core machine that
+        # outlasts the default 300 s per call
+        spec["llm"]["timeout_s"] = args.timeout_s
     result = datarefinery.run(spec, work / f"run-{args.method}-{language}", fresh=True)
     outputs: dict[str, Any] = dict.fromkeys((r["id"] for r in chosen), None)
     for record in read_records(result.dataset_path):
@@ -95,7 +99,9 @@ def main() -> None:
     parser.add_argument("--method", choices=["baseline", "model"], default="baseline")
     parser.add_argument("--model", default="default", help="default | PATH.gguf")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=None, help="sequences decoded together")
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--timeout-s", type=float, default=1800.0, help="per model call")
     parser.add_argument("--detector", choices=["regex", "presidio", "both"], default="both")
     parser.add_argument("--work", type=Path, default=Path("runs/code-anon-eval"))
     args = parser.parse_args()
