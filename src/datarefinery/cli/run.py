@@ -17,12 +17,13 @@ from datarefinery.cli.model_options import (
     BaseUrl,
     LLMFile,
     Model,
+    ModelOptions,
     NCtx,
     Parallel,
     Threads,
-    llm_block_from_options,
+    spec_and_llm,
 )
-from datarefinery.config import LoadedSpec, load_spec
+from datarefinery.config import LoadedSpec
 
 
 def run_command(
@@ -81,18 +82,9 @@ def run_command(
     identity, so OUT made with another model is refused (use --fresh, or another -o).
     """
     # Why long: a typer signature, one option per few lines; the body is a handful of calls
+    options = ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
     with command_errors():
-        loaded = load_spec(spec)  # read once: its llm block is the options' base, then it runs
-        llm = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=loaded.spec.llm.model_dump(mode="json"),
-        )
+        loaded, llm = spec_and_llm(spec, options)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
