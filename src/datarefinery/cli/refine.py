@@ -26,7 +26,7 @@ from datarefinery.cli.model_options import (
     Parallel,
     Threads,
 )
-from datarefinery.cli.run import run_and_report
+from datarefinery.cli.run import Fresh, Out, Quiet, run_and_report
 from datarefinery.loop.detox_eval import evaluate_detox
 from datarefinery.loop.refine_eval import PII_METHODS, REFINE_LLM, evaluate_pii
 
@@ -35,7 +35,6 @@ refine_app = typer.Typer(
 )
 eval_app = typer.Typer(help="Score refinement methods on labelled data.", no_args_is_help=True)
 
-Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
 Input = Annotated[Path, typer.Argument(help="Records: .jsonl, .csv, .parquet.", show_default=False)]
 Field_ = Annotated[str, typer.Option("--field", help="The text field to refine.")]
 Seed = Annotated[int, typer.Option("--seed", help="Run seed (model calls and sampling).")]
@@ -54,8 +53,6 @@ KeyEnv = Annotated[
 Detector = Annotated[
     str, typer.Option("--detector", help="regex | presidio | both (PII detector).")
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
 
 
 def _llm(options: ModelOptions) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""``refinery run SPEC -o OUT``, and the run-and-report sequence the ``refine`` commands share."""
+"""``refinery run SPEC -o OUT``, and the run-and-report sequence the ``refine`` commands share
+(with the run directory's options, which ``s3`` takes too).
+"""
 
 from __future__ import annotations
 
@@ -25,14 +27,16 @@ from datarefinery.cli.model_options import (
 )
 from datarefinery.config import LoadedSpec
 
+Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
+Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 
 def run_command(
     spec: Annotated[Path, typer.Argument(help="The run spec (YAML).", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    out: Out,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,

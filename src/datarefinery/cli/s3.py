@@ -21,6 +21,7 @@ from datarefinery.cli.model_options import (
     Parallel,
     Threads,
 )
+from datarefinery.cli.run import Fresh, Out
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
 from datarefinery.loop.methods import DEFAULT_METHODS, METHODS
 from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
@@ -39,10 +40,8 @@ def _quiet_logs() -> None:
 
 def s3_command(
     spec: Annotated[Path, typer.Argument(help="The S3 spec (YAML).", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
-    ] = False,
+    out: Out,
+    fresh: Fresh = False,
     quiet: Quiet = False,
     llm_file: LLMFile = None,
     model: Model = None,
