@@ -23,7 +23,8 @@ from datarefinery.llm import (
     ScriptedBackend,
     Usage,
 )
-from datarefinery.loop.s3 import S3Result, run_s3
+from datarefinery.loop.rounds import S3Result
+from datarefinery.loop.s3 import run_s3
 from datarefinery.pipeline import Pipeline
 from datarefinery.records import Provenance, Record, Rejected
 from datarefinery.runner import RunResult, run

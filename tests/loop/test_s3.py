@@ -12,7 +12,7 @@ import pytest
 from datarefinery.errors import ConfigError, InputFileError
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
-from datarefinery.loop.s3 import choose_examples, collect_errors, merge, run_s3
+from datarefinery.loop.s3 import collect_errors, run_s3
 from datarefinery.models.smallmodel import make_small_model
 from datarefinery.records import Record
 from tests.support.specs import SENTIMENT_TASK
@@ -78,23 +78,6 @@ def test_collect_errors_keeps_prediction_and_confidence() -> None:
     assert 0.5 < errors[0].scores["confidence"] <= 1.0
     assert errors[0].fields["label"] == "negative"  # the gold label, not the prediction
     assert val[1].scores == {}  # the input is not changed
-
-
-def test_merge_drops_repeats_ignoring_case_and_spacing() -> None:
-    current = [record("a", "Great film", "positive")]
-    new = [record("b", "great   FILM", "positive"), record("c", "new one", "negative")]
-    merged, dropped = merge(current, new, ["text"])
-    assert [r.id for r in merged] == ["a", "c"] and dropped == 1
-    merged, dropped = merge(merged, [record("d", "new one", "negative")], ["text"])
-    assert len(merged) == 2 and dropped == 1
-
-
-def test_choose_examples_is_a_seeded_sample_in_order() -> None:
-    pool = [record(str(i), str(i), "positive") for i in range(10)]
-    first = choose_examples(pool, 4, seed=5)
-    assert first == choose_examples(pool, 4, seed=5)
-    assert len(first) == 4 and [int(r.id) for r in first] == sorted(int(r.id) for r in first)
-    assert choose_examples(pool, None, seed=5) == pool
 
 
 def test_loop_extrapolates_errors_and_keeps_every_round(tmp_path: Path) -> None:

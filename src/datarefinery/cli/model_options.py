@@ -3,7 +3,8 @@
 ``--llm FILE`` is an ``llm:`` block as in a spec; the shortcuts ``--model``, ``--base-url``,
 ``--api-key-env``, ``--threads``, ``--parallel`` and ``--n-ctx`` override its fields. How the
 layers merge is ``config.llm_override``'s; this module adds the typer options, the help panel and
-the check that the key's variable is set (in the process that was given the options).
+the check that the key's variable is set (in the process that was given the options). A command
+passes what it was given on as one ``ModelOptions``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from datarefinery.config import load_llm_file, merge_llm, shortcut_layer, validate_llm
+from datarefinery.config import (
+    LoadedSpec,
+    load_llm_file,
+    load_spec,
+    merge_llm,
+    shortcut_layer,
+    validate_llm,
+)
 from datarefinery.errors import UsageError
 
 PANEL = "Model (any command that calls one)"
@@ -131,6 +140,31 @@ def llm_block_from_options(
         named_by = "--api-key-env" if api_key_env is not None else f"{llm_file} (llm.api_key_env)"
         _check_key_env(str(key_env), named_by)
     return merged
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The model options of one command line, in the order the commands declare them (None: not
+    given).
+    """
+
+    llm_file: Path | None = None
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    threads: int | None = None
+    parallel: int | None = None
+    n_ctx: int | None = None
+
+    def block(self, base: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """``llm_block_from_options`` of these options over ``base``."""
+        return llm_block_from_options(base=base, **asdict(self))
+
+
+def spec_and_llm(spec: Path, options: ModelOptions) -> tuple[LoadedSpec, dict[str, Any] | None]:
+    """SPEC, read once, and the model block the options choose over its ``llm:`` block."""
+    loaded = load_spec(spec)
+    return loaded, options.block(loaded.spec.llm.model_dump(mode="json"))
 
 
 def _check_key_env(name: str, named_by: str) -> None:

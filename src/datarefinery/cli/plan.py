@@ -15,12 +15,12 @@ from datarefinery.cli.model_options import (
     BaseUrl,
     LLMFile,
     Model,
+    ModelOptions,
     NCtx,
     Parallel,
     Threads,
-    llm_block_from_options,
+    spec_and_llm,
 )
-from datarefinery.config import load_spec
 from datarefinery.loop.estimate import Range, StepEstimate, Totals
 from datarefinery.loop.plan import Plan, plan
 
@@ -52,18 +52,9 @@ def plan_command(
     `refinery run SPEC -o OUT` continues there and answers them from the cache (give it the
     same model options).
     """
+    options = ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
     with command_errors():
-        loaded = load_spec(spec)  # read once: its llm block is the options' base, then it plans
-        llm = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=loaded.spec.llm.model_dump(mode="json"),
-        )
+        loaded, llm = spec_and_llm(spec, options)
         result = plan(loaded, out, sample=sample, llm=llm)
     print_plan(result, prompts=prompts)
 

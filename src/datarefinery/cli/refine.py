@@ -21,12 +21,12 @@ from datarefinery.cli.model_options import (
     BaseUrl,
     LLMFile,
     Model,
+    ModelOptions,
     NCtx,
     Parallel,
     Threads,
-    llm_block_from_options,
 )
-from datarefinery.cli.run import run_and_report
+from datarefinery.cli.run import Fresh, Out, Quiet, run_and_report
 from datarefinery.loop.detox_eval import evaluate_detox
 from datarefinery.loop.refine_eval import PII_METHODS, REFINE_LLM, evaluate_pii
 
@@ -35,7 +35,6 @@ refine_app = typer.Typer(
 )
 eval_app = typer.Typer(help="Score refinement methods on labelled data.", no_args_is_help=True)
 
-Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
 Input = Annotated[Path, typer.Argument(help="Records: .jsonl, .csv, .parquet.", show_default=False)]
 Field_ = Annotated[str, typer.Option("--field", help="The text field to refine.")]
 Seed = Annotated[int, typer.Option("--seed", help="Run seed (model calls and sampling).")]
@@ -54,31 +53,12 @@ KeyEnv = Annotated[
 Detector = Annotated[
     str, typer.Option("--detector", help="regex | presidio | both (PII detector).")
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
 
 
-def _llm(
-    llm_file: Path | None,
-    model: str | None,
-    base_url: str | None,
-    api_key_env: str | None,
-    threads: int | None,
-    parallel: int | None,
-    n_ctx: int | None,
-) -> dict[str, Any]:
+def _llm(options: ModelOptions) -> dict[str, Any]:
     """The refine commands' model block (``REFINE_LLM``) under the model options."""
     with command_errors():
-        chosen = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=REFINE_LLM,
-        )
+        chosen = options.block(REFINE_LLM)
     return chosen or dict(REFINE_LLM)
 
 
@@ -146,7 +126,7 @@ def refine_pii(
         step = {"pii_rewrite": {**options, "detection": detection}}
     else:
         raise fail(UsageError(f"--method is gdr or dirs, not {method!r}"))
-    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    llm = _llm(ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx))
     spec = _spec("refine-pii", input, step, llm, seed, key_file, key_env)
     run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
@@ -176,7 +156,7 @@ def refine_detox(
     """Rewrite toxic records of INPUT politely (meaning kept) into OUT."""
     options = {"threshold": threshold, "scorer": scorer, "meaning_check": meaning_check}
     step = {"detox_rewrite": {"field": field, **options}}
-    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    llm = _llm(ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx))
     run_and_report(_spec("refine-detox", input, step, llm, seed), out, fresh=fresh, quiet=quiet)
 
 
@@ -201,7 +181,7 @@ def refine_code(
 ) -> None:
     """Replace secrets and PII in the comments and strings of INPUT's code into OUT."""
     step = {"code_anonymize": {"field": field, "language": language}}
-    llm = _llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+    llm = _llm(ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx))
     spec = _spec("refine-code", input, step, llm, seed, key_file, key_env)
     run_and_report(spec, out, fresh=fresh, quiet=quiet)
 
@@ -248,12 +228,13 @@ def eval_pii(
     unknown = [m for m in methods if m not in PII_METHODS]
     if unknown:
         raise fail(UsageError(f"unknown method {unknown}; choose from {sorted(PII_METHODS)}"))
+    llm = _llm(ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx))
     with command_errors():
         result = evaluate_pii(
             gold,
             _work(work, out, "pii"),
             methods=methods,
-            llm=_llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx),
+            llm=llm,
             detector={"kind": detector},
             limit=limit,
             seed=seed,
@@ -340,11 +321,12 @@ def eval_detox(
     """Score detoxification: share non-toxic by the gate and by independent scorers, similarity
     to the references and to the input.
     """
+    llm = _llm(ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx))
     with command_errors():
         result = evaluate_detox(
             pairs,
             _work(work, out, "detox"),
-            llm=_llm(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx),
+            llm=llm,
             options={"scorer": scorer, "meaning_check": meaning_check},
             limit=limit,
             seed=seed,

@@ -1,4 +1,6 @@
-"""``refinery run SPEC -o OUT``, and the run-and-report sequence the ``refine`` commands share."""
+"""``refinery run SPEC -o OUT``, and the run-and-report sequence the ``refine`` commands share
+(with the run directory's options, which ``s3`` takes too).
+"""
 
 from __future__ import annotations
 
@@ -17,21 +19,24 @@ from datarefinery.cli.model_options import (
     BaseUrl,
     LLMFile,
     Model,
+    ModelOptions,
     NCtx,
     Parallel,
     Threads,
-    llm_block_from_options,
+    spec_and_llm,
 )
-from datarefinery.config import LoadedSpec, load_spec
+from datarefinery.config import LoadedSpec
+
+Out = Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")]
+Fresh = Annotated[bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 
 def run_command(
     spec: Annotated[Path, typer.Argument(help="The run spec (YAML).", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    out: Out,
+    fresh: Fresh = False,
+    quiet: Quiet = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log retries and calls.")
     ] = False,
@@ -81,18 +86,9 @@ def run_command(
     identity, so OUT made with another model is refused (use --fresh, or another -o).
     """
     # Why long: a typer signature, one option per few lines; the body is a handful of calls
+    options = ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
     with command_errors():
-        loaded = load_spec(spec)  # read once: its llm block is the options' base, then it runs
-        llm = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=loaded.spec.llm.model_dump(mode="json"),
-        )
+        loaded, llm = spec_and_llm(spec, options)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",

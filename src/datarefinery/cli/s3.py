@@ -16,11 +16,12 @@ from datarefinery.cli.model_options import (
     BaseUrl,
     LLMFile,
     Model,
+    ModelOptions,
     NCtx,
     Parallel,
     Threads,
-    llm_block_from_options,
 )
+from datarefinery.cli.run import Fresh, Out
 from datarefinery.loop.experiment import ExperimentConfig, run_experiment
 from datarefinery.loop.methods import DEFAULT_METHODS, METHODS
 from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
@@ -39,10 +40,8 @@ def _quiet_logs() -> None:
 
 def s3_command(
     spec: Annotated[Path, typer.Argument(help="The S3 spec (YAML).", show_default=False)],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Run directory (created or resumed).")],
-    fresh: Annotated[
-        bool, typer.Option("--fresh", help="Discard what OUT holds and start over.")
-    ] = False,
+    out: Out,
+    fresh: Fresh = False,
     quiet: Quiet = False,
     llm_file: LLMFile = None,
     model: Model = None,
@@ -62,17 +61,9 @@ def s3_command(
     # Why long: a typer signature, one option per few lines; the body is a handful of calls
     _quiet_logs()
     say = (lambda _: None) if quiet else (lambda line: console.print(line, highlight=False))
+    options = ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
     with command_errors(RESUME):
-        llm = llm_block_from_options(
-            llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-            base=load_s3_spec(spec).spec.llm.model_dump(mode="json"),
-        )
+        llm = options.block(load_s3_spec(spec).spec.llm.model_dump(mode="json"))
         result = datarefinery.run_s3(spec, out, llm=llm, fresh=fresh, log=say)
     console.print((out / "summary.md").read_text(encoding="utf-8"), markup=False)
     if result.status != "complete":
@@ -189,17 +180,8 @@ def experiment_s3_command(
             raise UsageError(
                 "name the dataset with --data DIR (imdb, rte, qnli, adversarial_qa) or --spec FILE"
             )
-        llm = _experiment_llm(
-            spec,
-            temperature,
-            llm_file=llm_file,
-            model=model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            threads=threads,
-            parallel=parallel,
-            n_ctx=n_ctx,
-        )
+        options = ModelOptions(llm_file, model, base_url, api_key_env, threads, parallel, n_ctx)
+        llm = _experiment_llm(spec, temperature, options)
         chosen = [m.strip() for m in methods.split(",") if m.strip()]
         config = ExperimentConfig(
             budget=budget,
@@ -223,7 +205,7 @@ def experiment_s3_command(
 
 
 def _experiment_llm(
-    spec: Path | None, temperature: float | None, **options: Any
+    spec: Path | None, temperature: float | None, options: ModelOptions
 ) -> dict[str, Any] | None:
     """The model block: the options over the spec's block, or for a preset over the
     experiment's defaults (llama.cpp's 4 sequences at once, a temperature for varied records).
@@ -241,7 +223,7 @@ def _experiment_llm(
             "n_ctx": 2048,
             "temperature": 0.9,
         }
-    llm = llm_block_from_options(base=base, **options)
+    llm = options.block(base)
     if temperature is not None:
         llm = {**(llm or base), "temperature": temperature}
     return llm if llm is not None or spec is not None else base

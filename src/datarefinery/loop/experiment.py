@@ -48,7 +48,7 @@ from datarefinery.loop.qa_experiment import (
 from datarefinery.loop.qa_spec import is_qa_spec, load_qa_spec
 from datarefinery.loop.s3 import run_s3
 from datarefinery.loop.spec import load_real
-from datarefinery.loop.table import efficiency, summarize, write_table
+from datarefinery.loop.table import efficiency, loop_run, summarize, write_table
 from datarefinery.models.smallmodel import ModelKind, SmallModel, accuracy, make_small_model
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
@@ -274,21 +274,7 @@ def _generated(
     result = run_s3(spec, folder, log=lambda line: say(f"  {title} {line}"), backend=backend)
     if result.status != "complete":
         raise UsageError(f"{title} stopped: {result.message} (rerun the command to resume)")
-    last = result.rounds[-1]
-    return {
-        "method": title,
-        "seed": seed,
-        "records": last.records,
-        "accuracy": last.test_accuracy,
-        "val_accuracy": last.val_accuracy,
-        "train_accuracy": last.train_accuracy,
-        "tokens": result.tokens,
-        "rounds": len(result.rounds) - 1,
-        "points": [
-            {"round": r.round, "records": r.records, "accuracy": r.test_accuracy}
-            for r in result.rounds
-        ],
-    }
+    return loop_run(title, seed, result)
 
 
 def _prefix_points(

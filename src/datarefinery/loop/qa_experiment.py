@@ -42,7 +42,7 @@ from datarefinery.loop.qa import (
     measure,
     run_qa_s3,
 )
-from datarefinery.loop.table import efficiency, summarize, write_table
+from datarefinery.loop.table import efficiency, loop_run, summarize, write_table
 from datarefinery.models.smallmodel import TransformerOptions
 from datarefinery.records import Record
 from datarefinery.redact import public_spec
@@ -253,19 +253,4 @@ def _generated(
         raise UsageError(f"{title} stopped: {result.message} (rerun the command to resume)")
     last = result.rounds[-1]
     assert isinstance(last, QARoundResult)
-    return {
-        "method": title,
-        "seed": seed,
-        "records": last.records,
-        "accuracy": last.test_accuracy,
-        "em": last.test_em,
-        "val_accuracy": last.val_accuracy,
-        "val_em": last.val_em,
-        "train_accuracy": last.train_accuracy,
-        "tokens": result.tokens,
-        "rounds": len(result.rounds) - 1,
-        "points": [
-            {"round": r.round, "records": r.records, "accuracy": r.test_accuracy}
-            for r in result.rounds
-        ],
-    }
+    return loop_run(title, seed, result, em=(last.test_em, last.val_em))

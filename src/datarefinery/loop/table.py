@@ -23,6 +23,7 @@ from typing import Any
 
 from datarefinery.executors.workers import available_cores
 from datarefinery.io.write import write_json_atomic
+from datarefinery.loop.rounds import S3Result
 
 _REAL = ("gold", "gold (validation)")  # rows trained on real data, not generated
 _MEASURES = ("records", "accuracy", "val_accuracy", "train_accuracy", "tokens")
@@ -219,3 +220,32 @@ def write_table(out: Path, table: dict[str, Any], started: float) -> dict[str, A
     write_json_atomic(out / "table.json", table)
     (out / "table.md").write_text(table_markdown(table), encoding="utf-8")
     return table
+
+
+def loop_run(
+    title: str, seed: int, result: S3Result, em: tuple[float | None, float | None] | None = None
+) -> dict[str, Any]:
+    """The run of a loop method: its last round's records and scores (``em``: QA's test and
+    validation exact match, kept beside its F1), its tokens and a point for every round.
+    """
+    last = result.rounds[-1]
+    test_em, val_em = em or (None, None)
+    run = {
+        "method": title,
+        "seed": seed,
+        "records": last.records,
+        "accuracy": last.test_accuracy,
+        "em": test_em,
+        "val_accuracy": last.val_accuracy,
+        "val_em": val_em,
+        "train_accuracy": last.train_accuracy,
+        "tokens": result.tokens,
+        "rounds": len(result.rounds) - 1,
+        "points": [
+            {"round": r.round, "records": r.records, "accuracy": r.test_accuracy}
+            for r in result.rounds
+        ],
+    }
+    if em is None:  # a classifier's run has no exact match, not an empty one
+        del run["em"], run["val_em"]
+    return run

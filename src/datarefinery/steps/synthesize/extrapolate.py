@@ -12,14 +12,19 @@ The example itself is not passed on; the records it yields name it in ``parent_i
 
 from __future__ import annotations
 
-from pydantic import Field
+import abc
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
-from datarefinery.llm.base import Request
+from datarefinery.llm.base import Message, Request
 from datarefinery.llm.structured import schema_of
+from datarefinery.prompts.render import PromptTemplate
 from datarefinery.records import Record, Rejected, stable_id
 from datarefinery.steps.base import (
+    C,
     Failure,
     LLMCall,
     Output,
@@ -58,7 +63,76 @@ class ExtrapolateConfig(StepConfig):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class Extrapolate(TextWritingStep[ExtrapolateConfig]):
+class ExampleWritingStep(TextWritingStep[C]):
+    """A step that writes ``k`` records like each input example, one call a record: the reply fills
+    the ``written`` fields, then ``check`` may reject the record. A subclass renders the prompt
+    and says which fields the record keeps from its example.
+    """
+
+    technique: str
+    written: list[str]
+    model: type[BaseModel]
+    template: PromptTemplate
+
+    async def process(self, batch: list[Record]) -> list[Output]:
+        results = await gather_or_cancel(*(self._extrapolate(r) for r in batch))
+        return [output for outputs in results for output in outputs]
+
+    @abc.abstractmethod
+    async def _extrapolate(self, example: Record) -> list[Output]: ...
+
+    async def write_like(
+        self,
+        example: Record,
+        index: int,
+        messages: tuple[Message, ...],
+        fields: dict[str, Any],
+        conditioning: dict[str, Any],
+        limits: tuple[float | None, int | None],
+    ) -> Output:
+        """Record ``index`` like ``example``: ``fields`` kept, the written ones asked for and
+        checked; ``limits`` are the step's ``temperature`` and ``max_tokens`` options.
+        """
+        task = self.ctx.require_task()
+        temperature, max_tokens = limits
+        floor = max_tokens or self.ctx.llm.max_tokens
+        request = Request(
+            messages=messages,
+            params=self.sampling(
+                temperature=temperature,
+                max_tokens=max_tokens or text_budget(task, self.written, 1, floor),
+            ),
+            json_schema=schema_of(self.model),
+            seed=self.ctx.call_seed(example.id, index),
+        )
+        record = Record(
+            id=stable_id(example.id, self.ctx.name, index),
+            fields=fields,
+            provenance=self.provenance(
+                self.technique, conditioning, self.template.hash, parents=[example.id]
+            ),
+        )
+        answer = await self.ask(LLMCall(request, self.model))
+        if isinstance(answer, Failure):
+            return answer.reject(record, self.ctx.name)
+        record.fields.update({n: getattr(answer.value, n) for n in self.written})
+        problem = self.check(example, record)
+        return Rejected(record, self.ctx.name, *problem) if problem else record
+
+    def check(self, example: Record, record: Record) -> tuple[str, str] | None:
+        """Why ``record`` is rejected: an empty written field, copied instructions, a copy."""
+        empty = self.empty_fields({n: record.fields[n] for n in self.written})
+        if empty:
+            return "empty", f"empty fields {empty}"
+        problem = copies_instructions(self.ctx.require_task(), record, self.written)
+        return problem if problem is not None else self.copies(example, record)
+
+    @abc.abstractmethod
+    def copies(self, example: Record, record: Record) -> tuple[str, str] | None:
+        """Why ``record`` is too close to ``example`` to be a new record, if it is."""
+
+
+class Extrapolate(ExampleWritingStep[ExtrapolateConfig]):
     name = "extrapolate"
     Config = ExtrapolateConfig
     technique = "extrapolate"
@@ -85,10 +159,6 @@ class Extrapolate(TextWritingStep[ExtrapolateConfig]):
             raise ConfigError(f"step {ctx.name}: every field is given; nothing is left to write")
         self.template = self.prompt("extrapolate", self.config.template)
         self.model = item_model(task, self.written)
-
-    async def process(self, batch: list[Record]) -> list[Output]:
-        results = await gather_or_cancel(*(self._extrapolate(r) for r in batch))
-        return [output for outputs in results for output in outputs]
 
     async def _extrapolate(self, example: Record) -> list[Output]:
         task = self.ctx.require_task()
@@ -118,41 +188,12 @@ class Extrapolate(TextWritingStep[ExtrapolateConfig]):
             given={n: example.fields[n] for n in self.config.given},
             fields={n: task.fields[n] for n in self.written},
         )
-        floor = self.config.max_tokens or self.ctx.llm.max_tokens
-        request = Request(
-            messages=messages,
-            params=self.sampling(
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens or text_budget(task, self.written, 1, floor),
-            ),
-            json_schema=schema_of(self.model),
-            seed=self.ctx.call_seed(example.id, index),
-        )
         fields = {n: example.fields[n] for n in task.fields if n in example.fields}
-        record = Record(
-            id=stable_id(example.id, self.ctx.name, index),
-            fields=fields,
-            provenance=self.provenance(
-                self.technique,
-                {"label": label, "example_id": example.id, "variant": index},
-                self.template.hash,
-                parents=[example.id],
-            ),
-        )
-        answer = await self.ask(LLMCall(request, self.model))
-        if isinstance(answer, Failure):
-            return answer.reject(record, self.ctx.name)
-        record.fields.update({n: getattr(answer.value, n) for n in self.written})
-        problem = self.check(example, record)
-        return Rejected(record, self.ctx.name, *problem) if problem else record
+        conditioning = {"label": label, "example_id": example.id, "variant": index}
+        limits = self.config.temperature, self.config.max_tokens
+        return await self.write_like(example, index, messages, fields, conditioning, limits)
 
-    def check(self, example: Record, record: Record) -> tuple[str, str] | None:
-        empty = self.empty_fields({n: record.fields[n] for n in self.written})
-        if empty:
-            return "empty", f"empty fields {empty}"
-        problem = copies_instructions(self.ctx.require_task(), record, self.written)
-        if problem is not None:
-            return problem
+    def copies(self, example: Record, record: Record) -> tuple[str, str] | None:
         for name in self.written:
             shown = _cut(str(example.fields[name]), self.config.example_chars)
             share = copied_share(str(record.fields[name]), shown)

@@ -14,20 +14,10 @@ from pydantic import Field
 
 from datarefinery.config import TaskSpec
 from datarefinery.errors import ConfigError
-from datarefinery.llm.base import Request
-from datarefinery.llm.structured import schema_of
-from datarefinery.records import Record, Rejected, stable_id
-from datarefinery.steps.base import (
-    Failure,
-    LLMCall,
-    Output,
-    StepConfig,
-    StepContext,
-    gather_or_cancel,
-)
-from datarefinery.steps.synthesize.extrapolate import copied_share
-from datarefinery.steps.synthesize.planned import copies_instructions
-from datarefinery.steps.writing import TextWritingStep, item_model, text_budget
+from datarefinery.records import Record
+from datarefinery.steps.base import Output, StepConfig, StepContext, gather_or_cancel
+from datarefinery.steps.synthesize.extrapolate import ExampleWritingStep, copied_share
+from datarefinery.steps.writing import item_model
 
 _FIELDS = ("context", "question", "answer")
 _WRITTEN = ("question", "answer")
@@ -47,7 +37,7 @@ class QAExtrapolateConfig(StepConfig):
     max_tokens: int | None = Field(default=None, ge=1)
 
 
-class QAExtrapolate(TextWritingStep[QAExtrapolateConfig]):
+class QAExtrapolate(ExampleWritingStep[QAExtrapolateConfig]):
     name = "qa_extrapolate"
     Config = QAExtrapolateConfig
     technique = "qa_extrapolate"
@@ -71,10 +61,6 @@ class QAExtrapolate(TextWritingStep[QAExtrapolateConfig]):
         self.template = self.prompt("qa_extrapolate", self.config.template)
         self.model = item_model(task, self.written)
 
-    async def process(self, batch: list[Record]) -> list[Output]:
-        results = await gather_or_cancel(*(self._extrapolate(r) for r in batch))
-        return [output for outputs in results for output in outputs]
-
     async def _extrapolate(self, example: Record) -> list[Output]:
         outputs = list(
             await gather_or_cancel(*(self._one(example, i) for i in range(self.config.k)))
@@ -92,40 +78,12 @@ class QAExtrapolate(TextWritingStep[QAExtrapolateConfig]):
             predicted=example.scores.get("predicted", ""),
             fields={n: task.fields[n] for n in self.written},
         )
-        floor = self.config.max_tokens or self.ctx.llm.max_tokens
-        request = Request(
-            messages=messages,
-            params=self.sampling(
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_tokens or text_budget(task, self.written, 1, floor),
-            ),
-            json_schema=schema_of(self.model),
-            seed=self.ctx.call_seed(example.id, index),
-        )
-        record = Record(
-            id=stable_id(example.id, self.ctx.name, index),
-            fields={"context": example.fields["context"]},
-            provenance=self.provenance(
-                self.technique,
-                {"example_id": example.id, "variant": index},
-                self.template.hash,
-                parents=[example.id],
-            ),
-        )
-        answer = await self.ask(LLMCall(request, self.model))
-        if isinstance(answer, Failure):
-            return answer.reject(record, self.ctx.name)
-        record.fields.update({n: getattr(answer.value, n) for n in self.written})
-        problem = self.check(example, record)
-        return Rejected(record, self.ctx.name, *problem) if problem else record
+        fields = {"context": example.fields["context"]}
+        conditioning = {"example_id": example.id, "variant": index}
+        limits = self.config.temperature, self.config.max_tokens
+        return await self.write_like(example, index, messages, fields, conditioning, limits)
 
-    def check(self, example: Record, record: Record) -> tuple[str, str] | None:
-        empty = self.empty_fields({n: record.fields[n] for n in self.written})
-        if empty:
-            return "empty", f"empty fields {empty}"
-        problem = copies_instructions(self.ctx.require_task(), record, self.written)
-        if problem is not None:
-            return problem
+    def copies(self, example: Record, record: Record) -> tuple[str, str] | None:
         share = copied_share(str(record.fields["question"]), str(example.fields["question"]))
         if share > self.config.max_copied:
             return "near_copy", f"{share:.0%} of the question follows the example's word order"
