@@ -25,12 +25,12 @@ Credentials never leave the process that sends the requests:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import os
 import time
-from typing import Any, Literal
+import urllib.request
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
@@ -50,12 +50,11 @@ from datarefinery.llm.base import (
     normalize_finish_reason,
     utf8_prompt_bound,
 )
-from datarefinery.llm.structured import decodable_schema
+from datarefinery.llm.http11 import Http11Client, ProtocolError, Reply
+from datarefinery.llm.openai_wire import Dialect, parse_retry_after, reported_count, request_body
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
-
-Dialect = Literal["auto", "llamacpp", "openai", "vllm", "none"]
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # Requests in flight per httpx client. httpcore's pool scans every connection for every queued
@@ -64,29 +63,9 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _IN_FLIGHT_PER_CLIENT = 8
 # Statuses that say "this request" rather than "this server / this account".
 _REQUEST_STATUS = {400, 413, 422}
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _count(usage: Any, name: str) -> int | None:
-    """A token count from a reply's ``usage`` object, ``None`` when absent or not a number."""
-    value = usage.get(name) if isinstance(usage, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return int(value)
+# What the lean client raises when the connection fails (TimeoutError: it could not connect).
+_LEAN_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError)
+_SEND_ERRORS = (httpx.HTTPError, *_LEAN_ERRORS)
 
 
 class OpenAICompatBackend(Backend):
@@ -113,6 +92,9 @@ class OpenAICompatBackend(Backend):
         self._api_key()  # fail early, in the process that builds the backend
         self._connect_timeout_s = connect_timeout_s
         self._transport = transport
+        # The lean client serves every call unless httpx is needed (``_lean_client``).
+        self._lean: Http11Client | None = None
+        self._lean_decided = False
         self._clients: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
         self._dialect_lock = asyncio.Lock()
@@ -125,7 +107,8 @@ class OpenAICompatBackend(Backend):
     def __getstate__(self) -> dict[str, Any]:
         # Open clients hold the credentials in their headers and cannot travel anyway.
         state = self.__dict__.copy()
-        state.update(_clients=[], _in_flight=[], _dialect_lock=None)
+        state.update(_clients=[], _in_flight=[], _dialect_lock=None, _lean=None)
+        state.update(_lean_decided=False)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -155,7 +138,29 @@ class OpenAICompatBackend(Backend):
     def identity(self) -> str:
         return f"{self.display_url}|{self.model}"
 
-    def _new_client(self) -> httpx.AsyncClient:
+    def _lean_client(self) -> Http11Client | None:
+        """The lean client, unless a transport was given or the environment names a proxy for
+        the server's scheme (httpx honours it, with ``NO_PROXY``): then ``None``, and httpx.
+        """
+        if not self._lean_decided:
+            self._lean_decided = True
+            proxies = urllib.request.getproxies()
+            scheme = urlsplit(self.base_url).scheme
+            if self._transport is None and not (proxies.get(scheme) or proxies.get("all")):
+                headers, auth, base, parts = self._client_settings()
+                if auth is not None:
+                    headers["Authorization"] = auth._auth_header
+                self._lean = Http11Client(
+                    base,
+                    headers=headers,
+                    query=parts.query,
+                    connect_timeout_s=self._connect_timeout_s,
+                    ssl_context=httpx.create_ssl_context() if parts.scheme == "https" else None,
+                    shown_url=self.display_url,
+                )
+        return self._lean
+
+    def _client_settings(self) -> tuple[dict[str, str], httpx.BasicAuth | None, str, Any]:
         key = self._api_key()
         parts = urlsplit(self.base_url)
         install_log_redaction([*url_secrets(self.base_url), *([key] if key else [])])
@@ -168,7 +173,10 @@ class OpenAICompatBackend(Backend):
         # Credentials travel as headers and the query as parameters of each request: httpx would
         # otherwise append the request's path after the query string of the base URL.
         netloc = parts.netloc.rpartition("@")[2]
-        base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return headers, auth, urlunsplit((parts.scheme, netloc, parts.path, "", "")), parts
+
+    def _new_client(self) -> httpx.AsyncClient:
+        headers, auth, base, parts = self._client_settings()
         # The engine enforces the per-request timeout; httpx only bounds the connect.
         return httpx.AsyncClient(
             base_url=base,
@@ -190,11 +198,14 @@ class OpenAICompatBackend(Backend):
         self._in_flight.append(0)
         return len(self._clients) - 1
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, content: bytes = b"") -> httpx.Response | Reply:
+        lean = self._lean_client()
+        if lean is not None:
+            return await lean.request(method, path, content)
         index = self._pick_client()
         self._in_flight[index] += 1
         try:
-            return await self._clients[index].request(method, path, **kwargs)
+            return await self._clients[index].request(method, path, content=content or None)
         finally:
             self._in_flight[index] -= 1
 
@@ -209,7 +220,7 @@ class OpenAICompatBackend(Backend):
                 reply = await self._send("GET", "/models")
                 if reply.status_code == 200:
                     owners = {str(m.get("owned_by", "")) for m in reply.json().get("data", [])}
-            except (httpx.HTTPError, ValueError):
+            except (*_SEND_ERRORS, ValueError):
                 pass
             if owners & {"llamacpp", "me"}:
                 self.dialect = "llamacpp"
@@ -237,10 +248,10 @@ class OpenAICompatBackend(Backend):
         prompt of zero tokens is no report: some servers send zeros as placeholders).
         """
         bound = self._bound(request, dialect)
-        prompt = _count(reported, "prompt_tokens")
+        prompt = reported_count(reported, "prompt_tokens")
         if not prompt:
             return Usage(bound, request.params.max_tokens)
-        completion = _count(reported, "completion_tokens")
+        completion = reported_count(reported, "completion_tokens")
         if completion is None:
             completion = request.params.max_tokens
         if prompt > bound:
@@ -256,38 +267,7 @@ class OpenAICompatBackend(Backend):
         return Usage(prompt, completion)
 
     def build_body(self, request: Request, dialect: Dialect) -> dict[str, Any]:
-        params = request.params
-        body: dict[str, Any] = {"model": self.model}
-        if request.prompt is not None:
-            body["prompt"] = request.prompt
-        else:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-        body.update(
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens
-        )
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.frequency_penalty:
-            body["frequency_penalty"] = params.frequency_penalty
-        if params.presence_penalty:
-            body["presence_penalty"] = params.presence_penalty
-        if request.seed is not None:
-            body["seed"] = request.seed
-        schema = request.json_schema
-        if schema is not None:
-            # llama.cpp's server refuses long maxLength grammars as the embedded backend does.
-            schema = decodable_schema(schema)
-            if dialect == "llamacpp":
-                body["response_format"] = {"type": "json_object", "schema": schema}
-            elif dialect == "openai":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "output", "schema": schema, "strict": False},
-                }
-            elif dialect == "vllm":
-                body["guided_json"] = schema
-        body.update(self.extra_body)
-        return body
+        return request_body(self.model, request, dialect, self.extra_body)
 
     async def chat_template(self) -> ChatTemplate | None:
         """The template the server reports: llama.cpp's server has it under ``GET /props``
@@ -305,7 +285,7 @@ class OpenAICompatBackend(Backend):
             try:
                 reply = await self._send("GET", url)
                 data = reply.json() if reply.status_code == 200 else None
-            except (httpx.HTTPError, ValueError):
+            except (*_SEND_ERRORS, ValueError):
                 data = None
             if isinstance(data, dict) and isinstance(data.get("chat_template"), str):
                 self._template = ChatTemplate(
@@ -319,17 +299,22 @@ class OpenAICompatBackend(Backend):
 
     async def complete(self, request: Request) -> Response:
         dialect = await self._resolve_dialect()
-        body = self.build_body(request, dialect)
+        # Encoded as httpx encodes ``json=``, once, for either client.
+        content = json.dumps(
+            self.build_body(request, dialect),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        ).encode("utf-8")
         # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
         path = "/completions" if request.prompt is not None else "/chat/completions"
         started = time.perf_counter()
         try:
-            reply = await self._send("POST", path, json=body)
-        except httpx.TimeoutException as exc:
-            raise RetryableBackendError(
-                f"{type(exc).__name__} talking to {self.display_url}"
-            ) from None
-        except httpx.TransportError as exc:
+            reply = await self._send("POST", path, content)
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            name = "ConnectTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            raise RetryableBackendError(f"{name} talking to {self.display_url}") from None
+        except (httpx.TransportError, *_LEAN_ERRORS) as exc:
             raise RetryableBackendError(
                 f"connection error talking to {self.display_url}: {type(exc).__name__}"
             ) from None
@@ -377,6 +362,9 @@ class OpenAICompatBackend(Backend):
         return redact_text(text, [*url_secrets(self.base_url), *([key] if key else [])])
 
     async def aclose(self) -> None:
+        lean, self._lean, self._lean_decided = self._lean, None, False
+        if lean is not None:
+            await lean.aclose()
         clients, self._clients, self._in_flight = self._clients, [], []
         for client in clients:
             await client.aclose()
