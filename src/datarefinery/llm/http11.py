@@ -20,6 +20,7 @@ the status, the way httpx logs its requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -145,25 +146,16 @@ class Http11Client:
         head = f"{method} {target} HTTP/1.1\r\n".encode("latin-1") + self._fixed
         if body or method in ("POST", "PUT", "PATCH"):
             head += b"Content-Length: %d\r\n" % len(body)
-        data = head + b"\r\n" + body
-        # A kept-alive connection the server closed in the meantime fails before any byte of a
-        # reply: the request never reached the server, so it is sent once more on a new one.
-        while True:
-            connection, reused = await self._acquire()
-            try:
-                connection.writer.write(data)
-                reply, keep = await _read_reply(connection.reader, method)
-            except _NothingReceived as exc:
-                connection.close()
-                if reused:
-                    continue
-                raise exc.error from None
-            except BaseException:
-                # Cancelled (the engine's timeout) or broken mid-reply: the connection's state
-                # is unknown, so it is not reused.
-                connection.close()
-                raise
-            break
+        connection = await self._acquire()
+        try:
+            connection.writer.write(head + b"\r\n" + body)
+            reply, keep = await _read_reply(connection.reader, method)
+        except BaseException:
+            # Cancelled (the engine's timeout) or broken mid-reply: the connection's state is
+            # unknown, so it is not reused. Nor is the request sent again here, as httpx does not
+            # once a request is on the wire: the server may have acted on it; the engine retries.
+            connection.close()
+            raise
         if keep and len(self._idle) < MAX_IDLE:
             self._idle.append(connection)
         else:
@@ -177,14 +169,15 @@ class Http11Client:
         )
         return reply
 
-    async def _acquire(self) -> tuple[_Connection, bool]:
+    async def _acquire(self) -> _Connection:
         while self._idle:
             connection = self._idle.pop()
-            # The server closed it while idle (its keep-alive timeout): the EOF is already read.
+            # The server closed it while idle (its keep-alive timeout): the event loop has read
+            # the EOF already (httpcore checks the socket for the same reason).
             if connection.reader.at_eof() or connection.writer.is_closing():
                 connection.close()
                 continue
-            return connection, True
+            return connection
         opening = asyncio.open_connection(
             self.host,
             self.port,
@@ -192,33 +185,21 @@ class Http11Client:
             server_hostname=self.host if self._ssl is not None else None,
         )
         reader, writer = await asyncio.wait_for(opening, self.connect_timeout_s)
-        return _Connection(reader, writer), False
+        return _Connection(reader, writer)
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-class _NothingReceived(Exception):
-    """The connection ended before the first byte of a reply."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
+        for connection in idle:
+            # Until the transports are gone: a loop closed right after would leak their sockets.
+            with contextlib.suppress(OSError):
+                await connection.writer.wait_closed()
 
 
 async def _read_reply(reader: asyncio.StreamReader, method: str) -> tuple[Reply, bool]:
     """The reply and whether its connection may carry another request."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            raise _NothingReceived(exc) from None
-        raise
-    except ConnectionError as exc:
-        raise _NothingReceived(exc) from None
-    version, status, reason, headers = _parse_head(head)
+    version, status, reason, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
     while 100 <= status < 200:  # interim answers (100 Continue) precede the real one
         version, status, reason, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"))
     keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
