@@ -1,16 +1,8 @@
 """Any OpenAI-compatible chat server: vLLM, llama.cpp's servers, Ollama, hosted APIs.
 
-The wire format of structured output differs between servers (the *dialect*), while the endpoint
-(base URL, model, key) is separate configuration:
-
-- ``llamacpp``: ``response_format={"type": "json_object", "schema": ...}`` (llama.cpp and
-  llama-cpp-python servers; the grammar is built from the schema)
-- ``openai``: ``response_format={"type": "json_schema", "json_schema": {...}}`` (OpenAI, Ollama,
-  recent vLLM)
-- ``vllm``: ``guided_json`` guided decoding in the request body
-- ``none``: no schema is sent; the engine still validates and re-asks
-- ``auto``: asks ``GET /models`` once and picks from ``owned_by`` (``llamacpp``/``me`` → llamacpp,
-  ``vllm`` → vllm), else ``openai``.
+The wire format of structured output differs between servers (the *dialect*, ``openai_wire``),
+while the endpoint (base URL, model, key) is separate configuration. Calls go through the lean
+HTTP/1.1 client (``http11``); httpx serves an injected transport or a proxy in the environment.
 
 Credentials never leave the process that sends the requests:
 
@@ -25,15 +17,14 @@ Credentials never leave the process that sends the requests:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
 import time
 import urllib.request
-from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from datarefinery.errors import (
     FatalBackendError,
@@ -54,6 +45,11 @@ from datarefinery.llm.http11 import Http11Client, ProtocolError, Reply
 from datarefinery.llm.openai_wire import Dialect, parse_retry_after, reported_count, request_body
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
+if TYPE_CHECKING:
+    # Imported where the httpx path is taken: the lean client's runs need none of it (its import
+    # was a tenth of a 2,000-record run's CPU against a fast server).
+    import httpx
+
 log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -65,7 +61,20 @@ _IN_FLIGHT_PER_CLIENT = 8
 _REQUEST_STATUS = {400, 413, 422}
 # What the lean client raises when the connection fails (TimeoutError: it could not connect).
 _LEAN_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError)
-_SEND_ERRORS = (httpx.HTTPError, *_LEAN_ERRORS)
+
+
+class _HttpxError(Exception):
+    """An ``httpx.HTTPError`` carried out of ``_send``, so that catching it needs no httpx."""
+
+    def __init__(self, error: Exception, *, timeout: bool, transport: bool) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+        self.name = type(error).__name__
+        self.timeout = timeout
+        self.transport = transport
+
+
+_SEND_ERRORS = (_HttpxError, *_LEAN_ERRORS)
 
 
 class OpenAICompatBackend(Backend):
@@ -147,40 +156,46 @@ class OpenAICompatBackend(Backend):
             proxies = urllib.request.getproxies()
             scheme = urlsplit(self.base_url).scheme
             if self._transport is None and not (proxies.get(scheme) or proxies.get("all")):
-                headers, auth, base, parts = self._client_settings()
-                if auth is not None:
-                    headers["Authorization"] = auth._auth_header
+                headers, base, parts = self._client_settings()
+                context = None
+                if parts.scheme == "https":
+                    import httpx  # for the same certificate store as the httpx path
+
+                    context = httpx.create_ssl_context()
                 self._lean = Http11Client(
                     base,
                     headers=headers,
                     query=parts.query,
                     connect_timeout_s=self._connect_timeout_s,
-                    ssl_context=httpx.create_ssl_context() if parts.scheme == "https" else None,
+                    ssl_context=context,
                     shown_url=self.display_url,
                 )
         return self._lean
 
-    def _client_settings(self) -> tuple[dict[str, str], httpx.BasicAuth | None, str, Any]:
+    def _client_settings(self) -> tuple[dict[str, str], str, SplitResult]:
+        """Every request's headers, the base URL without credentials or query, its parts."""
         key = self._api_key()
         parts = urlsplit(self.base_url)
         install_log_redaction([*url_secrets(self.base_url), *([key] if key else [])])
         headers = {"Content-Type": "application/json"}
-        auth: httpx.BasicAuth | None = None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         elif parts.username is not None or parts.password is not None:
-            auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+            # HTTP basic auth, encoded as httpx.BasicAuth encodes it.
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         # Credentials travel as headers and the query as parameters of each request: httpx would
         # otherwise append the request's path after the query string of the base URL.
         netloc = parts.netloc.rpartition("@")[2]
-        return headers, auth, urlunsplit((parts.scheme, netloc, parts.path, "", "")), parts
+        return headers, urlunsplit((parts.scheme, netloc, parts.path, "", "")), parts
 
     def _new_client(self) -> httpx.AsyncClient:
-        headers, auth, base, parts = self._client_settings()
+        import httpx
+
+        headers, base, parts = self._client_settings()
         # The engine enforces the per-request timeout; httpx only bounds the connect.
         return httpx.AsyncClient(
             base_url=base,
-            auth=auth,
             params=httpx.QueryParams(parts.query),
             headers=headers,
             timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
@@ -202,10 +217,16 @@ class OpenAICompatBackend(Backend):
         lean = self._lean_client()
         if lean is not None:
             return await lean.request(method, path, content)
+        import httpx
+
         index = self._pick_client()
         self._in_flight[index] += 1
         try:
             return await self._clients[index].request(method, path, content=content or None)
+        except httpx.HTTPError as exc:
+            timeout = isinstance(exc, httpx.TimeoutException)
+            transport = isinstance(exc, httpx.TransportError)
+            raise _HttpxError(exc, timeout=timeout, transport=transport) from None
         finally:
             self._in_flight[index] -= 1
 
@@ -311,12 +332,19 @@ class OpenAICompatBackend(Backend):
         started = time.perf_counter()
         try:
             reply = await self._send("POST", path, content)
-        except (httpx.TimeoutException, TimeoutError) as exc:
-            name = "ConnectTimeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise RetryableBackendError(f"{name} talking to {self.display_url}") from None
-        except (httpx.TransportError, *_LEAN_ERRORS) as exc:
+        except TimeoutError:  # the lean client's connect (the engine's own timeout cancels)
+            raise RetryableBackendError(f"ConnectTimeout talking to {self.display_url}") from None
+        except _LEAN_ERRORS as exc:
             raise RetryableBackendError(
                 f"connection error talking to {self.display_url}: {type(exc).__name__}"
+            ) from None
+        except _HttpxError as exc:
+            if exc.timeout:
+                raise RetryableBackendError(f"{exc.name} talking to {self.display_url}") from None
+            if not exc.transport:
+                raise exc.error from None
+            raise RetryableBackendError(
+                f"connection error talking to {self.display_url}: {exc.name}"
             ) from None
         latency = time.perf_counter() - started
         if reply.status_code != 200:

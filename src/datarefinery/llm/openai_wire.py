@@ -1,5 +1,16 @@
 """The OpenAI-compatible wire format: a request's JSON body in each structured-output dialect,
 and the fields read back from a reply (``OpenAICompatBackend`` sends and receives them).
+
+The dialects:
+
+- ``llamacpp``: ``response_format={"type": "json_object", "schema": ...}`` (llama.cpp and
+  llama-cpp-python servers; the grammar is built from the schema)
+- ``openai``: ``response_format={"type": "json_schema", "json_schema": {...}}`` (OpenAI, Ollama,
+  recent vLLM)
+- ``vllm``: ``guided_json`` guided decoding in the request body
+- ``none``: no schema is sent; the engine still validates and re-asks
+- ``auto``: the backend asks ``GET /models`` once and picks from ``owned_by``
+  (``llamacpp``/``me`` → llamacpp, ``vllm`` → vllm), else ``openai``.
 """
 
 from __future__ import annotations
