@@ -173,10 +173,9 @@ class Engine:
                 started = time.perf_counter()
                 self.stats.backend_calls += 1
                 try:
-                    # A deadline on this task, not wait_for's task per call (measurable per
-                    # record against a fast server).
-                    async with asyncio.timeout(self.timeout_s):
-                        response = await self.backend.complete(request)
+                    response = await asyncio.wait_for(
+                        self.backend.complete(request), timeout=self.timeout_s
+                    )
                 except TimeoutError:
                     raise RetryableBackendError(
                         f"no answer within {self.timeout_s:g} s (llm.timeout_s)"
