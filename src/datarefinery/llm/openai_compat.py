@@ -42,7 +42,13 @@ from datarefinery.llm.base import (
     utf8_prompt_bound,
 )
 from datarefinery.llm.http11 import Http11Client, ProtocolError, Reply
-from datarefinery.llm.openai_wire import Dialect, parse_retry_after, reported_count, request_body
+from datarefinery.llm.openai_wire import (
+    Dialect,
+    json_bytes,
+    parse_retry_after,
+    reported_count,
+    request_body,
+)
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
 if TYPE_CHECKING:
@@ -68,10 +74,8 @@ class _HttpxError(Exception):
 
     def __init__(self, error: Exception, *, timeout: bool, transport: bool) -> None:
         super().__init__(type(error).__name__)
-        self.error = error
         self.name = type(error).__name__
-        self.timeout = timeout
-        self.transport = transport
+        self.error, self.timeout, self.transport = error, timeout, transport
 
 
 _SEND_ERRORS = (_HttpxError, *_LEAN_ERRORS)
@@ -318,20 +322,10 @@ class OpenAICompatBackend(Backend):
         self._template_asked = True
         return self._template
 
-    async def complete(self, request: Request) -> Response:
-        dialect = await self._resolve_dialect()
-        # Encoded as httpx encodes ``json=``, once, for either client.
-        content = json.dumps(
-            self.build_body(request, dialect),
-            ensure_ascii=False,
-            separators=(",", ":"),
-            allow_nan=False,
-        ).encode("utf-8")
-        # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
-        path = "/completions" if request.prompt is not None else "/chat/completions"
-        started = time.perf_counter()
+    async def _post(self, path: str, content: bytes) -> httpx.Response | Reply:
+        """``_send`` for a model call: failing to reach the server is retryable."""
         try:
-            reply = await self._send("POST", path, content)
+            return await self._send("POST", path, content)
         except TimeoutError:  # the lean client's connect (the engine's own timeout cancels)
             raise RetryableBackendError(f"ConnectTimeout talking to {self.display_url}") from None
         except _LEAN_ERRORS as exc:
@@ -346,6 +340,14 @@ class OpenAICompatBackend(Backend):
             raise RetryableBackendError(
                 f"connection error talking to {self.display_url}: {exc.name}"
             ) from None
+
+    async def complete(self, request: Request) -> Response:
+        dialect = await self._resolve_dialect()
+        content = json_bytes(self.build_body(request, dialect))
+        # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
+        path = "/completions" if request.prompt is not None else "/chat/completions"
+        started = time.perf_counter()
+        reply = await self._post(path, content)
         latency = time.perf_counter() - started
         if reply.status_code != 200:
             # A server may echo what it was sent (a rejected key, the URL) in its error body.

@@ -16,6 +16,7 @@ The dialects:
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from typing import Any, Literal
 
@@ -81,3 +82,8 @@ def request_body(
             body["guided_json"] = schema
     body.update(extra_body)
     return body
+
+
+def json_bytes(body: dict[str, Any]) -> bytes:
+    """``body`` encoded as httpx encodes ``json=`` (compact, UTF-8), once for either client."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
