@@ -128,6 +128,7 @@ class _RedactingFilter(logging.Filter):
 # Loggers that print request URLs or connection details. A filter on a logger sees only the
 # records of that logger (not of its children), so each one is named.
 _HTTP_LOGGERS = (
+    "datarefinery.llm.http11",
     "httpx",
     "httpcore.connection",
     "httpcore.http11",

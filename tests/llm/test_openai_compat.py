@@ -388,3 +388,21 @@ def test_the_chat_template_comes_from_props_at_the_server_root() -> None:
     assert asyncio.run(backend.chat_template()) == chat and asked == ["/props"]
     silent = backend_with(lambda req: httpx.Response(404))
     assert asyncio.run(silent.chat_template()) is None
+
+
+def test_httpx_timeouts_are_retryable_and_its_other_errors_pass_through() -> None:
+    def time_out(http_request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow")
+
+    with pytest.raises(RetryableBackendError, match="ReadTimeout talking to http://server/v1"):
+        asyncio.run(backend_with(time_out, dialect="none").complete(request()))
+
+    def undecodable(http_request: httpx.Request) -> httpx.Response:
+        raise httpx.DecodingError("bad gzip")
+
+    with pytest.raises(httpx.DecodingError):
+        asyncio.run(backend_with(undecodable, dialect="none").complete(request()))
+    # Asking for the dialect or the template swallows any httpx error, as it always has.
+    backend = backend_with(undecodable)
+    assert asyncio.run(backend.chat_template()) is None
+    assert asyncio.run(backend.prompt_token_bound(request())) > 0 and backend.dialect == "openai"

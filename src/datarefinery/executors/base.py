@@ -263,7 +263,7 @@ class Executor(abc.ABC):
             while next_commit in finished:
                 batch = batches.pop(next_commit)
                 done = finished.pop(next_commit)
-                stats = commit_shard(step, step_dir, next_commit, batch, done, summary)
+                stats = await commit_shard(step, step_dir, next_commit, batch, done, summary)
                 if not (step.uses_llm and self.progress_per_record):
                     progress.advance(len(batch), stats.records_out, sum(stats.rejected.values()))
                 if on_commit is not None:

@@ -8,7 +8,7 @@ in the ``Engine``, so a new backend is only the code that talks to its model.
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from datarefinery.usage import Usage as Usage  # re-exported: Usage belongs to the backend contract
@@ -62,7 +62,9 @@ class Request:
         """What identifies this request in the response cache (besides the backend's identity)."""
         material: dict[str, Any] = {
             "messages": [[m.role, m.content] for m in self.messages],
-            "params": asdict(self.params),
+            # As ``asdict`` gives it (the same JSON), without its deep copy: per call, it was a
+            # third of the key's cost.
+            "params": {f.name: getattr(self.params, f.name) for f in fields(self.params)},
             "schema": self.json_schema,
             "seed": self.seed,
         }

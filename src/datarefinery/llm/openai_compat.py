@@ -1,16 +1,8 @@
 """Any OpenAI-compatible chat server: vLLM, llama.cpp's servers, Ollama, hosted APIs.
 
-The wire format of structured output differs between servers (the *dialect*), while the endpoint
-(base URL, model, key) is separate configuration:
-
-- ``llamacpp``: ``response_format={"type": "json_object", "schema": ...}`` (llama.cpp and
-  llama-cpp-python servers; the grammar is built from the schema)
-- ``openai``: ``response_format={"type": "json_schema", "json_schema": {...}}`` (OpenAI, Ollama,
-  recent vLLM)
-- ``vllm``: ``guided_json`` guided decoding in the request body
-- ``none``: no schema is sent; the engine still validates and re-asks
-- ``auto``: asks ``GET /models`` once and picks from ``owned_by`` (``llamacpp``/``me`` → llamacpp,
-  ``vllm`` → vllm), else ``openai``.
+The wire format of structured output differs between servers (the *dialect*, ``openai_wire``),
+while the endpoint (base URL, model, key) is separate configuration. Calls go through the lean
+HTTP/1.1 client (``http11``); httpx serves an injected transport or a proxy in the environment.
 
 Credentials never leave the process that sends the requests:
 
@@ -25,15 +17,14 @@ Credentials never leave the process that sends the requests:
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import base64
 import json
 import logging
 import os
 import time
-from typing import Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
-
-import httpx
+import urllib.request
+from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from datarefinery.errors import (
     FatalBackendError,
@@ -50,12 +41,22 @@ from datarefinery.llm.base import (
     normalize_finish_reason,
     utf8_prompt_bound,
 )
-from datarefinery.llm.structured import decodable_schema
+from datarefinery.llm.http11 import Http11Client, ProtocolError, Reply
+from datarefinery.llm.openai_wire import (
+    Dialect,
+    json_bytes,
+    parse_retry_after,
+    reported_count,
+    request_body,
+)
 from datarefinery.redact import install_log_redaction, redact_text, redact_url, url_secrets
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    # Imported where the httpx path is taken: the lean client's runs need none of it (its import
+    # was a tenth of a 2,000-record run's CPU against a fast server).
+    import httpx
 
-Dialect = Literal["auto", "llamacpp", "openai", "vllm", "none"]
+log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 # Requests in flight per httpx client. httpcore's pool scans every connection for every queued
@@ -64,29 +65,20 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _IN_FLIGHT_PER_CLIENT = 8
 # Statuses that say "this request" rather than "this server / this account".
 _REQUEST_STATUS = {400, 413, 422}
+# What the lean client raises when the connection fails (TimeoutError: it could not connect).
+_LEAN_ERRORS = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError)
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+class _HttpxError(Exception):
+    """An ``httpx.HTTPError`` carried out of ``_send``, so that catching it needs no httpx."""
+
+    def __init__(self, error: Exception, *, timeout: bool, transport: bool) -> None:
+        super().__init__(type(error).__name__)
+        self.name = type(error).__name__
+        self.error, self.timeout, self.transport = error, timeout, transport
 
 
-def _count(usage: Any, name: str) -> int | None:
-    """A token count from a reply's ``usage`` object, ``None`` when absent or not a number."""
-    value = usage.get(name) if isinstance(usage, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return int(value)
+_SEND_ERRORS = (_HttpxError, *_LEAN_ERRORS)
 
 
 class OpenAICompatBackend(Backend):
@@ -113,6 +105,9 @@ class OpenAICompatBackend(Backend):
         self._api_key()  # fail early, in the process that builds the backend
         self._connect_timeout_s = connect_timeout_s
         self._transport = transport
+        # The lean client serves every call unless httpx is needed (``_lean_client``).
+        self._lean: Http11Client | None = None
+        self._lean_decided = False
         self._clients: list[httpx.AsyncClient] = []
         self._in_flight: list[int] = []
         self._dialect_lock = asyncio.Lock()
@@ -125,7 +120,8 @@ class OpenAICompatBackend(Backend):
     def __getstate__(self) -> dict[str, Any]:
         # Open clients hold the credentials in their headers and cannot travel anyway.
         state = self.__dict__.copy()
-        state.update(_clients=[], _in_flight=[], _dialect_lock=None)
+        state.update(_clients=[], _in_flight=[], _dialect_lock=None, _lean=None)
+        state.update(_lean_decided=False)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -155,24 +151,55 @@ class OpenAICompatBackend(Backend):
     def identity(self) -> str:
         return f"{self.display_url}|{self.model}"
 
-    def _new_client(self) -> httpx.AsyncClient:
+    def _lean_client(self) -> Http11Client | None:
+        """The lean client, unless a transport was given or the environment names a proxy for
+        the server's scheme (httpx honours it, with ``NO_PROXY``): then ``None``, and httpx.
+        """
+        if not self._lean_decided:
+            self._lean_decided = True
+            proxies = urllib.request.getproxies()
+            scheme = urlsplit(self.base_url).scheme
+            if self._transport is None and not (proxies.get(scheme) or proxies.get("all")):
+                headers, base, parts = self._client_settings()
+                context = None
+                if parts.scheme == "https":
+                    import httpx  # for the same certificate store as the httpx path
+
+                    context = httpx.create_ssl_context()
+                self._lean = Http11Client(
+                    base,
+                    headers=headers,
+                    query=parts.query,
+                    connect_timeout_s=self._connect_timeout_s,
+                    ssl_context=context,
+                    shown_url=self.display_url,
+                )
+        return self._lean
+
+    def _client_settings(self) -> tuple[dict[str, str], str, SplitResult]:
+        """Every request's headers, the base URL without credentials or query, its parts."""
         key = self._api_key()
         parts = urlsplit(self.base_url)
         install_log_redaction([*url_secrets(self.base_url), *([key] if key else [])])
         headers = {"Content-Type": "application/json"}
-        auth: httpx.BasicAuth | None = None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         elif parts.username is not None or parts.password is not None:
-            auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+            # HTTP basic auth, encoded as httpx.BasicAuth encodes it.
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         # Credentials travel as headers and the query as parameters of each request: httpx would
         # otherwise append the request's path after the query string of the base URL.
         netloc = parts.netloc.rpartition("@")[2]
-        base = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        return headers, urlunsplit((parts.scheme, netloc, parts.path, "", "")), parts
+
+    def _new_client(self) -> httpx.AsyncClient:
+        import httpx
+
+        headers, base, parts = self._client_settings()
         # The engine enforces the per-request timeout; httpx only bounds the connect.
         return httpx.AsyncClient(
             base_url=base,
-            auth=auth,
             params=httpx.QueryParams(parts.query),
             headers=headers,
             timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
@@ -190,11 +217,20 @@ class OpenAICompatBackend(Backend):
         self._in_flight.append(0)
         return len(self._clients) - 1
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, content: bytes = b"") -> httpx.Response | Reply:
+        lean = self._lean_client()
+        if lean is not None:
+            return await lean.request(method, path, content)
+        import httpx
+
         index = self._pick_client()
         self._in_flight[index] += 1
         try:
-            return await self._clients[index].request(method, path, **kwargs)
+            return await self._clients[index].request(method, path, content=content or None)
+        except httpx.HTTPError as exc:
+            timeout = isinstance(exc, httpx.TimeoutException)
+            transport = isinstance(exc, httpx.TransportError)
+            raise _HttpxError(exc, timeout=timeout, transport=transport) from None
         finally:
             self._in_flight[index] -= 1
 
@@ -209,7 +245,7 @@ class OpenAICompatBackend(Backend):
                 reply = await self._send("GET", "/models")
                 if reply.status_code == 200:
                     owners = {str(m.get("owned_by", "")) for m in reply.json().get("data", [])}
-            except (httpx.HTTPError, ValueError):
+            except (*_SEND_ERRORS, ValueError):
                 pass
             if owners & {"llamacpp", "me"}:
                 self.dialect = "llamacpp"
@@ -237,10 +273,10 @@ class OpenAICompatBackend(Backend):
         prompt of zero tokens is no report: some servers send zeros as placeholders).
         """
         bound = self._bound(request, dialect)
-        prompt = _count(reported, "prompt_tokens")
+        prompt = reported_count(reported, "prompt_tokens")
         if not prompt:
             return Usage(bound, request.params.max_tokens)
-        completion = _count(reported, "completion_tokens")
+        completion = reported_count(reported, "completion_tokens")
         if completion is None:
             completion = request.params.max_tokens
         if prompt > bound:
@@ -256,38 +292,7 @@ class OpenAICompatBackend(Backend):
         return Usage(prompt, completion)
 
     def build_body(self, request: Request, dialect: Dialect) -> dict[str, Any]:
-        params = request.params
-        body: dict[str, Any] = {"model": self.model}
-        if request.prompt is not None:
-            body["prompt"] = request.prompt
-        else:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
-        body.update(
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens
-        )
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.frequency_penalty:
-            body["frequency_penalty"] = params.frequency_penalty
-        if params.presence_penalty:
-            body["presence_penalty"] = params.presence_penalty
-        if request.seed is not None:
-            body["seed"] = request.seed
-        schema = request.json_schema
-        if schema is not None:
-            # llama.cpp's server refuses long maxLength grammars as the embedded backend does.
-            schema = decodable_schema(schema)
-            if dialect == "llamacpp":
-                body["response_format"] = {"type": "json_object", "schema": schema}
-            elif dialect == "openai":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": "output", "schema": schema, "strict": False},
-                }
-            elif dialect == "vllm":
-                body["guided_json"] = schema
-        body.update(self.extra_body)
-        return body
+        return request_body(self.model, request, dialect, self.extra_body)
 
     async def chat_template(self) -> ChatTemplate | None:
         """The template the server reports: llama.cpp's server has it under ``GET /props``
@@ -305,7 +310,7 @@ class OpenAICompatBackend(Backend):
             try:
                 reply = await self._send("GET", url)
                 data = reply.json() if reply.status_code == 200 else None
-            except (httpx.HTTPError, ValueError):
+            except (*_SEND_ERRORS, ValueError):
                 data = None
             if isinstance(data, dict) and isinstance(data.get("chat_template"), str):
                 self._template = ChatTemplate(
@@ -317,22 +322,32 @@ class OpenAICompatBackend(Backend):
         self._template_asked = True
         return self._template
 
-    async def complete(self, request: Request) -> Response:
-        dialect = await self._resolve_dialect()
-        body = self.build_body(request, dialect)
-        # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
-        path = "/completions" if request.prompt is not None else "/chat/completions"
-        started = time.perf_counter()
+    async def _post(self, path: str, content: bytes) -> httpx.Response | Reply:
+        """``_send`` for a model call: failing to reach the server is retryable."""
         try:
-            reply = await self._send("POST", path, json=body)
-        except httpx.TimeoutException as exc:
-            raise RetryableBackendError(
-                f"{type(exc).__name__} talking to {self.display_url}"
-            ) from None
-        except httpx.TransportError as exc:
+            return await self._send("POST", path, content)
+        except TimeoutError:  # the lean client's connect (the engine's own timeout cancels)
+            raise RetryableBackendError(f"ConnectTimeout talking to {self.display_url}") from None
+        except _LEAN_ERRORS as exc:
             raise RetryableBackendError(
                 f"connection error talking to {self.display_url}: {type(exc).__name__}"
             ) from None
+        except _HttpxError as exc:
+            if exc.timeout:
+                raise RetryableBackendError(f"{exc.name} talking to {self.display_url}") from None
+            if not exc.transport:
+                raise exc.error from None
+            raise RetryableBackendError(
+                f"connection error talking to {self.display_url}: {exc.name}"
+            ) from None
+
+    async def complete(self, request: Request) -> Response:
+        dialect = await self._resolve_dialect()
+        content = json_bytes(self.build_body(request, dialect))
+        # A raw prompt is continued by the plain completions endpoint, a chat by the chat one.
+        path = "/completions" if request.prompt is not None else "/chat/completions"
+        started = time.perf_counter()
+        reply = await self._post(path, content)
         latency = time.perf_counter() - started
         if reply.status_code != 200:
             # A server may echo what it was sent (a rejected key, the URL) in its error body.
@@ -377,6 +392,9 @@ class OpenAICompatBackend(Backend):
         return redact_text(text, [*url_secrets(self.base_url), *([key] if key else [])])
 
     async def aclose(self) -> None:
+        lean, self._lean, self._lean_decided = self._lean, None, False
+        if lean is not None:
+            await lean.aclose()
         clients, self._clients, self._in_flight = self._clients, [], []
         for client in clients:
             await client.aclose()
