@@ -40,6 +40,9 @@ def main() -> None:
             "max_requests_per_minute": 10_000_000,
             "max_tokens_per_minute": 10_000_000_000,
             "require_all_responses": True,
+            # Replies cut at max_tokens are answers here, as for the other clients (curator's
+            # default retries them as failures).
+            "invalid_finish_reasons": ["content_filter"],
         },
     )
     dataset = llm(rows)
