@@ -81,6 +81,9 @@ def llama_server(binary: Path, args: argparse.Namespace, log: Path) -> Iterator[
         "--parallel", str(args.slots), "-c", str(args.ctx_per_slot * args.slots),
         "--threads", str(args.threads), "--threads-batch", str(args.threads),
         "--cont-batching", "--metrics", "--no-webui",
+        # The default length of a reply whose request names none: curator's rate-limit probe
+        # (an empty chat) would otherwise generate until its slot's context is full.
+        "--n-predict", str(args.max_tokens),
     ]  # fmt: skip
     with log.open("w") as sink:
         server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
