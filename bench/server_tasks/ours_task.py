@@ -18,7 +18,7 @@ import datarefinery
 # What the run imports on first use, imported before the clock as the other clients' task
 # scripts import their libraries (an import costs the same in every run of a long job).
 import datarefinery.llm.openai_compat
-import datarefinery.steps.synthesize.responses  # noqa: F401
+import datarefinery.steps.synthesize.responses
 
 
 def main() -> None:
