@@ -107,24 +107,26 @@ def llama_server(binary: Path, args: argparse.Namespace, log: Path) -> Iterator[
         server.wait(timeout=30)
 
 
-def predicted_tokens(root: str) -> float:
+def server_counters(root: str) -> dict[str, float]:
+    """llama-server's cumulative counters (``llamacpp:*_total`` of ``/metrics``)."""
     text = httpx.get(f"{root}/metrics", timeout=10).text
-    found = re.search(r"^llamacpp:tokens_predicted_total\s+(\S+)", text, re.MULTILINE)
-    if found is None:
+    found = re.findall(r"^llamacpp:(\w+_total)\s+(\S+)", text, re.MULTILINE)
+    counters = {name: float(value) for name, value in found}
+    if "tokens_predicted_total" not in counters:
         raise RuntimeError("llama-server's /metrics has no tokens_predicted_total")
-    return float(found.group(1))
+    return counters
 
 
 def run_once(
     client: str, root: str, job: dict[str, Any], pythons: dict[str, Path], venvs: Path
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One client's run of the job in its own process: seconds, requests and server tokens."""
     tool, _, in_flight = client.partition("@")
     job = dict(job, concurrency=int(in_flight) if in_flight else job["concurrency"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "job.json").write_text(json.dumps(job))
-        before = predicted_tokens(root)
+        before = server_counters(root)
         started = time.perf_counter()
         done = subprocess.run(
             [
@@ -140,19 +142,24 @@ def run_once(
             cwd=work,
         )
         wall = time.perf_counter() - started
-        tokens = predicted_tokens(root) - before
+        after = server_counters(root)
     if done.returncode != 0:
         raise RuntimeError(f"{client} failed:\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     if measured["records"] != len(job["prompts"]):
         raise RuntimeError(f"{client} answered {measured['records']} of {len(job['prompts'])}")
     seconds = float(measured["seconds"])
+    # What the server did meanwhile: decode calls, prompt tokens evaluated or taken from its cache,
+    # and its own busy seconds, which tell a client's idle gaps from the server's work.
+    server = {name: round(after[name] - before.get(name, 0.0), 3) for name in after}
+    tokens = server["tokens_predicted_total"]
     return {
         "seconds": seconds,
         "wall": wall,
         "requests_per_s": measured["records"] / seconds,
         "tokens_per_s": tokens / seconds,
         "tokens": tokens,
+        "server": server,
     }
 
 
@@ -186,7 +193,7 @@ def in_flight_levels(spec: str, slots: int) -> list[int]:
     return levels
 
 
-def summarize(results: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Medians per client, the best direct level, and ours' ratios of medians to each."""
     series = {
         client: {key: [run[key] for run in runs] for key in ("requests_per_s", "tokens_per_s")}
@@ -226,7 +233,7 @@ def main() -> None:
         "seed": 0,
         "concurrency": args.slots,  # ours: concurrency matched to the server's slots
     }
-    results: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
+    results: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory() as tmp,
