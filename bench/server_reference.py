@@ -26,8 +26,10 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -220,6 +222,8 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main() -> None:
+    # A terminated benchmark stops its server too (the ``finally`` of ``llama_server``).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse_args()
     binary = server_binary(args.server)
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
