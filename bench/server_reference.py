@@ -206,7 +206,7 @@ def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         for client, rates in series.items()
     }
     direct = [client for client in results if client.startswith("direct@")]
-    best = max(direct, key=lambda client: medians[client]["requests_per_s"])
+    best = max(direct, key=lambda client: statistics.median(series[client]["requests_per_s"]))
     ratios: dict[str, Any] = {}
     if "ours" in results:
         for other in [best, *(c for c in results if c != "ours" and c not in direct)]:
