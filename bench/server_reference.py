@@ -176,7 +176,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=MIN_ROUNDS)
     parser.add_argument("--in-flight", default="1,slots,2slots", help="direct client levels")
-    parser.add_argument("--tools", default="ours,distilabel,curator")
+    parser.add_argument(
+        "--tools", default="ours,distilabel,curator", help="ours@C: ours at concurrency C"
+    )
     parser.add_argument(
         "--venvs", type=Path, default=Path.home() / ".cache" / "datarefinery-bench" / "venvs"
     )
