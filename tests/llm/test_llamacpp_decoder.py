@@ -36,7 +36,7 @@ def review(i: int, schema: dict | None = SCHEMA, max_tokens: int = 40) -> Reques
 def generate(parallel: int, requests: list[Request]) -> list[str]:
     decoder = BatchedDecoder(str(default_model_path()), n_ctx=512, parallel=parallel, n_threads=2)
     try:
-        return [f.result(timeout=300).text for f in [decoder.submit(r) for r in requests]]
+        return [f.result(timeout=300).text for f in [decoder.submit(r).future for r in requests]]
     finally:
         decoder.close()
 
@@ -60,9 +60,9 @@ def test_stop_strings_and_length_limit() -> None:
             params=SamplingParams(temperature=0.0, max_tokens=40, stop=("7",)),
             seed=1,
         )
-        stopped = decoder.submit(request).result(timeout=300)
+        stopped = decoder.submit(request).future.result(timeout=300)
         assert stopped.finish_reason == "stop" and "7" not in stopped.text
-        capped = decoder.submit(review(0, schema=None, max_tokens=5)).result(timeout=300)
+        capped = decoder.submit(review(0, schema=None, max_tokens=5)).future.result(timeout=300)
         assert capped.finish_reason == "length" and capped.usage.completion_tokens == 5
     finally:
         decoder.close()
@@ -71,12 +71,12 @@ def test_stop_strings_and_length_limit() -> None:
 def test_a_cancelled_request_frees_its_slot() -> None:
     decoder = BatchedDecoder(str(default_model_path()), n_ctx=512, parallel=1, n_threads=2)
     try:
-        first = decoder.submit(review(0, schema=None, max_tokens=400))
+        first = decoder.submit(review(0, schema=None, max_tokens=400)).future
         time.sleep(0.5)
         first.cancel()
         with pytest.raises(CancelledError):
             first.result()
-        second = decoder.submit(review(1, max_tokens=40)).result(timeout=300)
+        second = decoder.submit(review(1, max_tokens=40)).future.result(timeout=300)
         assert json.loads(second.text)["text"]
     finally:
         decoder.close()
@@ -123,7 +123,7 @@ def decode(
         prefix_reuse=prefix_reuse,
     )
     try:
-        texts = [f.result(timeout=300).text for f in [decoder.submit(r) for r in requests]]
+        texts = [f.result(timeout=300).text for f in [decoder.submit(r).future for r in requests]]
         return texts, dict(decoder.stats)
     finally:
         decoder.close()

@@ -8,9 +8,12 @@ in the ``Engine``, so a new backend is only the code that talks to its model.
 from __future__ import annotations
 
 import abc
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from datarefinery.errors import RetryableBackendError
 from datarefinery.usage import Usage as Usage  # re-exported: Usage belongs to the backend contract
 
 Role = Literal["system", "user", "assistant"]
@@ -173,6 +176,19 @@ def normalize_finish_reason(value: object) -> FinishReason:
     return "other"
 
 
+T = TypeVar("T")
+
+
+async def answer_within(answer: Awaitable[T], timeout_s: float | None) -> T:
+    """``answer``, or ``RetryableBackendError`` after ``timeout_s`` seconds (``None``: wait)."""
+    if timeout_s is None:
+        return await answer
+    try:
+        return await asyncio.wait_for(answer, timeout=timeout_s)
+    except TimeoutError:
+        raise RetryableBackendError(f"no answer within {timeout_s:g} s (llm.timeout_s)") from None
+
+
 class Backend(abc.ABC):
     """A model behind one async method.
 
@@ -191,6 +207,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: Request) -> Response:
         """Answer one request, or raise ``RetryableBackendError`` / ``FatalBackendError``."""
+
+    async def complete_within(self, request: Request, timeout_s: float | None) -> Response:
+        """``complete``, raising ``RetryableBackendError`` when no answer comes within
+        ``timeout_s`` (``None``: no limit) of the backend starting on the request. Here the clock
+        starts at the call; a backend that queues requests itself starts it when the request
+        leaves its queue, so waiting behind other requests never counts as a model failing.
+        """
+        return await answer_within(self.complete(request), timeout_s)
 
     async def prompt_token_bound(self, request: Request) -> int:
         """At most how many prompt tokens ``request`` will cost: the budget reserves this plus

@@ -172,14 +172,7 @@ class Engine:
             try:
                 started = time.perf_counter()
                 self.stats.backend_calls += 1
-                try:
-                    response = await asyncio.wait_for(
-                        self.backend.complete(request), timeout=self.timeout_s
-                    )
-                except TimeoutError:
-                    raise RetryableBackendError(
-                        f"no answer within {self.timeout_s:g} s (llm.timeout_s)"
-                    ) from None
+                response = await self.backend.complete_within(request, self.timeout_s)
                 usage = response.usage
                 self.stats.usage = self.stats.usage + usage
                 self.stats.backend_latency_s += time.perf_counter() - started

@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datarefinery.errors import MissingDependencyError
-from datarefinery.llm.base import Backend, ChatTemplate, Request, Response
+from datarefinery.errors import FatalBackendError, MissingDependencyError
+from datarefinery.llm.base import Backend, ChatTemplate, Request, Response, answer_within
 from datarefinery.llm.models import DEFAULT_MODEL_INSTALL, file_identity, resolve_model_path
 
 if TYPE_CHECKING:
@@ -132,10 +132,27 @@ class LlamaCppBackend(Backend):
             return self._decoder
 
     async def complete(self, request: Request) -> Response:
+        return await self.complete_within(request, None)
+
+    async def complete_within(self, request: Request, timeout_s: float | None) -> Response:
+        """The clock starts when the decoder takes the request into a slot: loading the model
+        and waiting behind the requests ahead are not the model failing to answer (on a busy
+        machine, waiting alone used to exceed ``llm.timeout_s``, and each retry began again).
+        """
         decoder = self._decoder
         if decoder is None:
             decoder = await asyncio.to_thread(self.load)
-        generation = await asyncio.wrap_future(decoder.submit(request))
+        job = decoder.submit(request)
+        started = asyncio.wrap_future(job.started)
+        try:
+            while not started.done():
+                await asyncio.wait([started], timeout=timeout_s)
+                if not started.done() and not decoder.alive:
+                    raise FatalBackendError("the llama.cpp decoder stopped")
+        except BaseException:
+            job.future.cancel()  # still queued: the decoder skips it
+            raise
+        generation = await answer_within(asyncio.wrap_future(job.future), timeout_s)
         return Response(
             text=generation.text,
             finish_reason=generation.finish_reason,

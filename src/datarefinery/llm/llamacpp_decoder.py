@@ -27,6 +27,7 @@ from llama_cpp import Llama
 from datarefinery.errors import FatalBackendError, RequestRejectedError
 from datarefinery.llm.base import FinishReason, Request, Usage
 from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
+from datarefinery.llm.llamacpp_jobs import Generation, Job
 from datarefinery.llm.llamacpp_prefix import SharedPrefixes
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
 from datarefinery.llm.llamacpp_rows import MAX_ROWS_PER_SEQUENCE, prompt_chunk, wants_filler
@@ -34,26 +35,9 @@ from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sa
 
 
 @dataclass
-class Generation:
-    """What the decoder returns for one request."""
-
-    text: str
-    finish_reason: FinishReason
-    usage: Usage
-    latency_s: float
-
-
-@dataclass
-class _Job:
-    request: Request
-    future: Future[Generation]
-    queued: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
 class _Slot:
     seq_id: int
-    job: _Job
+    job: Job
     prompt: list[int]
     max_new: int
     chain: Any
@@ -86,8 +70,7 @@ class BatchedDecoder:
         prefix_reuse: bool = False,
     ) -> None:
         self.parallel, self.n_threads = parallel, n_threads
-        self.draft_max = draft_max
-        self.prefix_reuse = prefix_reuse
+        self.draft_max, self.prefix_reuse = draft_max, prefix_reuse
         self.stats = {"drafted": 0, "accepted": 0}  # tokens, for benchmarks
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
@@ -130,20 +113,25 @@ class BatchedDecoder:
         self._filled = 0  # tokens put in the batch this step
         self._sampler = TokenSampler(self.ctx, self.n_vocab)
         self._grammars = GrammarSamplers(self.vocab)
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-decoder", daemon=True)
         self._thread.start()
 
     # ---------------------------------------------------------------------------------- public
 
-    def submit(self, request: Request) -> Future[Generation]:
-        future: Future[Generation] = Future()
-        if self._closed:
-            future.set_exception(FatalBackendError("the llama.cpp decoder is closed"))
-            return future
-        self._queue.put(_Job(request, future))
-        return future
+    def submit(self, request: Request) -> Job:
+        job = Job(request, Future())
+        if not self.alive:
+            job.started.set_result(None)
+            job.future.set_exception(FatalBackendError("the llama.cpp decoder is closed"))
+            return job
+        self._queue.put(job)
+        return job
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._thread.is_alive()
 
     def count_prompt_tokens(self, request: Request) -> int:
         """How many tokens ``request``'s prompt is, rendered as the decoder will evaluate it.
@@ -166,7 +154,7 @@ class BatchedDecoder:
 
     # ---------------------------------------------------------------------------- preparation
 
-    def _start(self, job: _Job, seq_id: int, active: dict[int, _Slot]) -> _Slot | None:
+    def _start(self, job: Job, seq_id: int, active: dict[int, _Slot]) -> _Slot | None:
         request = job.request
         try:
             prompt, stop = prompt_tokens(self.llama, self.formatter, request)
@@ -224,8 +212,9 @@ class BatchedDecoder:
                 if job is None:
                     closing = True
                     break
-                if job.future.cancelled():  # the caller gave up (timeout) before we started
+                if job.future.cancelled():  # the caller gave up before we started
                     continue
+                job.started.set_result(None)
                 seq_id = free.pop()
                 slot = self._start(job, seq_id, slots)
                 if slot is None:

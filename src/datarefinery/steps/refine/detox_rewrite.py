@@ -44,8 +44,10 @@ from datarefinery.steps.refine.verified_rewrite import VerifiedRewrite, chunk_li
 class DetoxRewriteConfig(TextStepConfig):
     scorer: Literal["profanity", "llm", "both"] = "profanity"
     threshold: float = Field(default=0.5, gt=0, le=1, description="toxic at or above this score")
+    # 0.45 stops about 5 % of ParaDetox's human rewrites (0.6 stopped 13 %): measured on the
+    # reserved slice only, bench/detox_similarity_floor.py. Meaning itself is the judge's to check.
     min_similarity: float = Field(
-        default=0.6, ge=-1, le=1, description="embedding cosine to the original a rewrite keeps"
+        default=0.45, ge=-1, le=1, description="embedding cosine to the original a rewrite keeps"
     )
     meaning_check: Literal["cosine", "judge", "both"] = Field(
         default="both",
