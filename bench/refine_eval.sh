@@ -24,8 +24,10 @@ R=bench/results
 # r4: after the preservation gate (max_edits) and the plausibility check of model claims
 W=runs/bench-refine/r4
 # eval detox: the reserved slice (--reserve 300 --reserve-seed 0, the defaults) trains and
-# calibrates the independent toxicity scorers and is never measured.
-WD=runs/bench-refine/r3
+# calibrates the independent toxicity scorers and is never measured. r6: after min_similarity
+# 0.45 and the meaning judge's prompt that no longer counts removed swearing as a change of meaning
+# (a step's defaults and prompts are not part of a run's identity: a finished run is reused as is).
+WD=runs/bench-refine/r6
 mkdir -p "$R" "$W"
 case "${1:-pii}" in
   pii)
