@@ -93,7 +93,8 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     assert scorers["tfidf_lr"]["role"] == scorers["minilm_lr"]["role"] == "independent"
     assert "all-MiniLM-L6-v2" in scorers["minilm_lr"]["model"]
     assert scorers["tfidf_lr"]["trained_on"]["rows"] + 5 == 14  # a third held out to calibrate
-    for texts in ("input", "detox_rewrite", "detox_rewrite_changed", "human_reference"):
+    groups = ("input", "detox_rewrite", "detox_rewrite_changed", "detox_rewrite_emitted")
+    for texts in (*groups, "human_reference"):
         assert set(result["toxicity"][texts]) == {"count", *scorers}
     # the stubborn row's rewrite and its re-ask both stay toxic; the judge stops none
     stopped = result["methods"]["detox_rewrite"]["rewrites_stopped_by_check"]
@@ -107,6 +108,7 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     assert changed["count"] == 9 and changed["profanity_check"]["non_toxic"] == 1.0
     figures = result["methods"]["detox_rewrite"]
     assert figures["unchanged"] == 1 and figures["rejected_by_reason"] == {"still_toxic": 1}
+    assert result["toxicity"]["detox_rewrite_emitted"]["count"] == 9  # the rejected one left out
 
     from datarefinery.cli import refine
     from datarefinery.cli.refine import print_detox
@@ -117,6 +119,7 @@ def test_eval_detox_reports_independent_scorers_and_never_measures_the_reserve(
     printed = buffer.getvalue()
     assert "reserved 14 rows" in printed and "measured on the other 10" in printed
     assert "profanity_check (gate, < 0.5)" in printed and "detox_rewrite_changed (9)" in printed
+    assert "detox_rewrite_emitted (9)" in printed
     assert "tfidf_lr (independent" in printed and "minilm_lr (independent" in printed
     assert "stopped by each check (re-asked or rejected): toxicity 2, cosine 0, judge 0" in printed
 

@@ -141,6 +141,7 @@ def evaluate_detox(
     rewritten = [outputs.get(i, t) for i, t, _ in rows]
     references = [refs[0] if refs else t for _, t, refs in rows]
     changed = [o for o, t in zip(rewritten, texts, strict=True) if o != t]
+    emitted = [outputs[i] for i, _, _ in rows if i in outputs]
     embedder = Embedder()
     run_figures = timing(result, len(rows))
     run_figures["rejected_by_reason"] = _reasons(result.rejected_path)
@@ -164,6 +165,8 @@ def evaluate_detox(
             # Only the outputs the step changed: every one passed the gate, so the gate says
             # 1.0 here by construction; the independent scorers say how many really are clean.
             "detox_rewrite_changed": score_toxicity(changed, scorers),
+            # What the step's dataset holds: rejected records left out, as a user receives it.
+            "detox_rewrite_emitted": score_toxicity(emitted, scorers),
             "human_reference": score_toxicity(references, scorers),
         },
         "methods": {
