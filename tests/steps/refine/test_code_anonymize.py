@@ -10,7 +10,7 @@ import datarefinery
 from datarefinery.io.read import read_records
 from datarefinery.llm.base import Request
 from datarefinery.llm.scripted import ScriptedBackend
-from datarefinery.steps.refine.code_lines import other_lines, python_lines
+from datarefinery.steps.refine.code_lines import LineRewrite, apply_lines, other_lines, python_lines
 
 CODE = """# Contact: ops@acme-corp.com
 import requests
@@ -103,6 +103,17 @@ def test_a_verified_model_rewrite_finds_what_detection_missed(tmp_path: Path) ->
     assert "Jan Nowak" in code and 'HOST = "localhost"' in code
     assert record.provenance.conditioning["outcome"] == "rewritten"
     assert record.provenance.conditioning["changed_lines"] == [4, 6]
+
+
+def test_a_rewritten_line_keeps_its_indentation_whatever_the_model_answers() -> None:
+    code = 'def f():\n    # ask Jan Kowalski\n    return "tok_123"\n'
+    reply = [
+        LineRewrite(line=2, text="# ask the team", values=["Jan Kowalski"]),  # blanks dropped
+        LineRewrite(line=3, text='\t\treturn "tok_xyz"', values=["tok_123"]),  # other blanks
+    ]
+    rewrite, ignored = apply_lines(code, {2, 3}, reply)
+    assert rewrite == 'def f():\n    # ask the team\n    return "tok_xyz"\n' and ignored == 0
+    ast.parse(rewrite)
 
 
 def test_a_rewrite_that_breaks_the_code_is_reasked_then_replaced(tmp_path: Path) -> None:

@@ -81,6 +81,10 @@ def numbered(code_lines: list[str], numbers: list[int]) -> str:
 def apply_lines(code: str, shown: set[int], reply_lines: list[LineRewrite]) -> tuple[str, int]:
     """The code with the model's lines put in (only lines it was shown, one line each: a reply
     text with a line break is cut there), and how many reply lines were ignored.
+
+    Each line keeps its own indentation: models often answer a line without its leading blanks
+    (most failed Python rewrites on the development split no longer parsed for that alone), and
+    a comment or string literal never needs a different indentation.
     """
     lines = code.splitlines(keepends=True)
     ignored = 0
@@ -90,7 +94,11 @@ def apply_lines(code: str, shown: set[int], reply_lines: list[LineRewrite]) -> t
             continue
         original = lines[item.line - 1]
         ending = original[len(original.rstrip("\r\n")) :]
-        lines[item.line - 1] = item.text.splitlines()[0] + ending if item.text else ending
+        text = item.text.splitlines()[0] if item.text else ""
+        if text.strip():
+            indent = original[: len(original) - len(original.lstrip(" \t"))]
+            text = indent + text.lstrip(" \t")
+        lines[item.line - 1] = text + ending
     return "".join(lines), ignored
 
 
