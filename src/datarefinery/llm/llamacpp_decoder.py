@@ -214,7 +214,8 @@ class BatchedDecoder:
                     break
                 if job.future.cancelled():  # the caller gave up before we started
                     continue
-                job.started.set_result(None)
+                with contextlib.suppress(InvalidStateError):  # never let a caller stop the worker
+                    job.started.set_result(None)
                 seq_id = free.pop()
                 slot = self._start(job, seq_id, slots)
                 if slot is None:
