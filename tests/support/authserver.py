@@ -13,8 +13,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback import Loopback
 
-class AuthServer:
+
+class AuthServer(Loopback):
     def __init__(self, key: str) -> None:
         self.key = key
         self.authorized = 0
@@ -87,18 +89,4 @@ class AuthServer:
                 with contextlib.suppress(OSError):
                     self._handle("POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def __enter__(self) -> AuthServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen(ThreadingHTTPServer(("127.0.0.1", 0), Handler))

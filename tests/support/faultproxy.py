@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+from tests.support.loopback import Loopback
+
 FAULTS = ("429", "500", "hang", "reset")
 
 
-class FaultProxy:
+class FaultProxy(Loopback):
     def __init__(
         self,
         upstream: str,
@@ -94,9 +96,7 @@ class FaultProxy:
                 with contextlib.suppress(OSError):
                     self._forward("GET")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._listen(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _draw(self) -> str | None:
         with self._lock:
@@ -109,16 +109,6 @@ class FaultProxy:
             self.counts[fault or "forwarded"] += 1
             return fault
 
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
         self._client.close()

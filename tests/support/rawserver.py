@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tests.support.loopback import Loopback
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -49,7 +51,7 @@ def completion(content: str, usage: dict[str, int] | None = None) -> bytes:
     ).encode()
 
 
-class RawServer:
+class RawServer(Loopback):
     def __init__(self, answer: Callable[[Seen], Answer]) -> None:
         self.seen: list[Seen] = []
         self.connections = 0
@@ -66,12 +68,8 @@ class RawServer:
                 except OSError:
                     pass
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         self._answer = answer
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._listen(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler), poll_interval=0.05)
 
     def _serve_one(self, handler: socketserver.StreamRequestHandler) -> bool:
         line = handler.rfile.readline().decode("latin-1").strip()
@@ -100,15 +98,3 @@ class RawServer:
         handler.wfile.flush()
         handler.connection.shutdown(socket.SHUT_RDWR)
         return False
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
