@@ -6,7 +6,8 @@ construction, so the floor is set where it stops about 5 % of them. Only the res
 (the ``eval detox`` reserve: 300 ids with the lowest sha256 of seed and id) are read; the
 measured rows are not.
 
-    PYTHONPATH=src .venv/bin/python bench/detox_similarity_floor.py --out bench/results/detox_similarity_floor.json
+    PYTHONPATH=src .venv/bin/python bench/detox_similarity_floor.py \
+        --out bench/results/detox_similarity_floor.json
 """
 
 from __future__ import annotations
