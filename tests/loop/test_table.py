@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from datarefinery.loop.table import efficiency, records_to_reach, summarize, table_markdown
+from datarefinery.loop.table import (
+    efficiency,
+    gaps,
+    records_to_reach,
+    summarize,
+    table_markdown,
+)
 
 
 def run(method: str, seed: int, points: list[tuple[int, float]], **extra: Any) -> dict[str, Any]:
@@ -93,3 +99,29 @@ def test_markdown_shows_spreads_notes_and_the_view() -> None:
     assert "- S3 without rationales: does not apply: pairs" in text
     assert "- S3: 10 → 55.00, 14.5 → 64.00, 17 → 68.00" in text
     assert "| 68.00 | 500 | — | 17 | S3 |" in text
+
+
+def test_gaps_in_units_of_the_runs_spread() -> None:
+    (gap,) = gaps(summarize(RUNS))  # gold is real data: only S3 against ZeroGen
+    assert (gap["higher"], gap["lower"], gap["runs"]) == ("S3", "ZeroGen", [2, 2])
+    assert gap["difference"] == pytest.approx(0.07)
+    # sds 0.0283 (S3) and 0.0141 (ZeroGen): pooled sqrt((0.0008 + 0.0002) / 2) = 0.02236
+    assert gap["sds"] == pytest.approx(0.07 / 0.02236, abs=0.01)
+    # standard error sqrt(0.0008 / 2 + 0.0002 / 2) = 0.02236 as well with two runs a side
+    assert gap["t"] == pytest.approx(0.07 / 0.02236, abs=0.01)
+    text = table_markdown(
+        {
+            "test": 200,
+            "rows": summarize(RUNS),
+            "efficiency": efficiency(RUNS),
+            "extra_data_analysis": {"pairs": 0},
+        }
+    )
+    assert "- S3 − ZeroGen: +7.00, 3.13 sd, t = 3.13 (2 and 2 runs)" in text
+
+
+def test_gaps_without_repeats_say_there_is_no_spread() -> None:
+    single = [r for r in RUNS if r.get("seed") == 0]
+    (gap,) = gaps(summarize(single))
+    assert gap["sds"] is None and gap["t"] is None
+    assert gap["difference"] == pytest.approx(0.1)

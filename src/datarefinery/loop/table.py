@@ -8,7 +8,9 @@ ZeroGen, which has no rounds, on prefixes of its set), or
 points of a method's runs round by round into a curve of test accuracy against records, and for
 each target accuracy says how many records each method needed to reach it and which needed the
 fewest. Targets default to the final accuracy of every generating method, which asks the paper's
-question: does S3 reach ZeroGen's accuracy with fewer records?
+question: does S3 reach ZeroGen's accuracy with fewer records? ``gaps`` says how far apart the
+generating methods' mean test accuracies are in units of their runs' spread, which is what "S3 >
+GoldGen > ZeroGen" means with a handful of run seeds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import platform
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from math import sqrt
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
@@ -120,6 +123,44 @@ def efficiency(runs: Sequence[dict[str, Any]], targets: Sequence[float] = ()) ->
     return {"curves": found, "targets": rows}
 
 
+def gaps(rows: Sequence[dict[str, Any]], measure: str = "accuracy") -> list[dict[str, Any]]:
+    """Every pair of generating methods (best mean first): the difference of their mean
+    ``measure`` and that difference divided by the pooled sample sd of their runs (``sds``) and by
+    its standard error (Welch's ``t``). Both are None unless each method has at least two runs;
+    with three runs a side, |t| under about 2.8 is within what run seeds alone produce (the 95 %
+    point of Student's t with 4 degrees of freedom is 2.78).
+    """
+    scored = [
+        r
+        for r in rows
+        if "note" not in r and r["method"] not in _REAL and r.get(measure) is not None
+    ]
+    scored.sort(key=lambda r: -r[measure])
+    result = []
+    for i, high in enumerate(scored):
+        for low in scored[i + 1 :]:
+            diff = high[measure] - low[measure]
+            sds = t = None
+            n1, n2 = high["runs"], low["runs"]
+            s1, s2 = high.get(f"{measure}_sd"), low.get(f"{measure}_sd")
+            if n1 > 1 and n2 > 1 and s1 is not None and s2 is not None:
+                pooled = sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+                error = sqrt(s1**2 / n1 + s2**2 / n2)
+                sds = round(diff / pooled, 2) if pooled > 0 else None
+                t = round(diff / error, 2) if error > 0 else None
+            result.append(
+                {
+                    "higher": high["method"],
+                    "lower": low["method"],
+                    "difference": round(diff, 4),
+                    "sds": sds,
+                    "t": t,
+                    "runs": [n1, n2],
+                }
+            )
+    return result
+
+
 def _cell(row: dict[str, Any], measure: str, percent: bool) -> str:
     value, sd = row.get(measure), row.get(f"{measure}_sd")
     if value is None:
@@ -157,9 +198,28 @@ def table_markdown(table: dict[str, Any]) -> str:
     lines += notes
     metric = table.get("metric", "accuracy")
     note = table.get("efficiency_note", "ZeroGen: on prefixes of its set")
+    lines += _gaps_markdown(gaps(table["rows"]), metric)
     lines += ["", *_efficiency_markdown(table["efficiency"], metric, note), ""]
     lines += _analysis_markdown(table["extra_data_analysis"])
     return "\n".join(lines) + "\n"
+
+
+def _gaps_markdown(found: Sequence[dict[str, Any]], metric: str) -> list[str]:
+    if not found:
+        return []
+    lines = [
+        "",
+        f"Gaps in mean test {metric} (points; in pooled sd of the runs; Welch's t):",
+        "",
+    ]
+    for gap in found:
+        text = f"- {gap['higher']} − {gap['lower']}: {100 * gap['difference']:+.2f}"
+        if gap["sds"] is not None:
+            text += f", {gap['sds']:.2f} sd, t = {gap['t']:.2f}"
+        else:
+            text += " (one run or no spread: no sd)"
+        lines.append(text + f" ({gap['runs'][0]} and {gap['runs'][1]} runs)")
+    return lines
 
 
 def _efficiency_markdown(view: dict[str, Any], metric: str, note: str) -> list[str]:
@@ -213,6 +273,7 @@ def write_table(out: Path, table: dict[str, Any], started: float) -> dict[str, A
     """
     table = {
         **table,
+        "gaps": gaps(table["rows"]),
         "machine": f"{platform.machine()} {platform.system()}, {available_cores()} cores",
         "date": datetime.now(UTC).date().isoformat(),
         "seconds": round(time.perf_counter() - started, 1),
