@@ -33,7 +33,8 @@ def test_the_file_keeps_its_keys_in_order_and_leaves_out_what_a_run_has_not_got(
     made.set_status("running")
     data = made.to_json()
     assert list(data) == [
-        "format", "name", "status", "spec_hash", "spec_path", "spec", "inputs", "versions",
+        "format", "name", "status", "spec_hash", "spec_path", "spec", "inputs", "step_settings",
+        "templates", "versions",
         "executor", "model",
         "sessions", "usage_spent", "message", "steps", "tokens", "cost_usd", "engine",
     ]  # fmt: skip

@@ -55,3 +55,18 @@ def test_repeated_steps_get_distinct_names() -> None:
     spec["input"] = "data.jsonl"
     spec["steps"] = [{"validate": {}}, {"validate": {}}]
     assert build(spec).names == ["validate", "validate_2"]
+
+
+def _settings(options: dict[str, object]) -> dict[str, str]:
+    spec = sentiment_spec()
+    spec["steps"] = [{"zero_shot": options}, {"dedup": {}}]
+    return Pipeline.from_spec(spec_from_dict(spec)).settings()
+
+
+def test_settings_cover_defaults_not_how_the_spec_spells_them() -> None:
+    plain = _settings({"count_per_label": 2})
+    assert set(plain) == {"zero_shot", "dedup"}
+    # per_call's default (1) written out is the same setting; another value is not
+    assert _settings({"count_per_label": 2, "per_call": 1}) == plain
+    other = _settings({"count_per_label": 2, "per_call": 3})
+    assert other["zero_shot"] != plain["zero_shot"] and other["dedup"] == plain["dedup"]

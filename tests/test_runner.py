@@ -220,6 +220,42 @@ def test_resume_refuses_a_changed_seed_file(tmp_path: Path) -> None:
         datarefinery.run(spec, tmp_path / "out", backend=ScriptedBackend(review_reply))
 
 
+def _edit_manifest(path: Path, **fields: object) -> None:
+    manifest = json.loads(path.read_text())
+    manifest.update(fields)
+    path.write_text(json.dumps(manifest))
+
+
+def test_resume_refuses_a_step_whose_defaults_changed(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    datarefinery.run(sentiment_spec(count=1), out, backend=ScriptedBackend(review_reply))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["step_settings"]) == {"zero_shot"} and manifest["templates"]
+    # What an older version with another default of an option the spec leaves out would have
+    # written: the spec hash is the same, the step's settings are not.
+    _edit_manifest(out / "manifest.json", step_settings={"zero_shot": "0" * 16})
+    with pytest.raises(RunDirError, match=r"other settings of step\(s\) zero_shot: .* --fresh"):
+        datarefinery.run(sentiment_spec(count=1), out, backend=ScriptedBackend(review_reply))
+
+
+def test_resume_refuses_changed_shipped_prompts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    datarefinery.run(sentiment_spec(count=1), out, backend=ScriptedBackend(review_reply))
+    _edit_manifest(out / "manifest.json", templates="0" * 16)
+    with pytest.raises(RunDirError, match="other shipped prompt templates"):
+        datarefinery.run(sentiment_spec(count=1), out, backend=ScriptedBackend(review_reply))
+
+
+def test_a_run_from_before_settings_were_kept_still_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    datarefinery.run(sentiment_spec(count=1), out, backend=ScriptedBackend(review_reply))
+    _edit_manifest(out / "manifest.json", step_settings=None, templates=None)
+    backend = ScriptedBackend(review_reply)
+    result = datarefinery.run(sentiment_spec(count=1), out, backend=backend)
+    assert result.status == "complete" and backend.requests == []
+    assert json.loads((out / "manifest.json").read_text())["step_settings"]
+
+
 def test_fresh_never_deletes_the_working_directory_or_a_parent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

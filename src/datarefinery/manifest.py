@@ -240,6 +240,11 @@ class Manifest(ManifestBase):
 
     executor: str = "local"
     model: ModelInfo | None = None
+    # Digests of each step's options with defaults filled in (``Pipeline.settings``) and of the
+    # shipped prompt templates (when a step calls a model); ``None`` in manifests written before
+    # they were kept, whose defaults cannot be checked.
+    step_settings: dict[str, str] | None = None
+    templates: str | None = None
     usage_spent: tuple[int, int] = (0, 0)
     steps: list[StepSummary] = Field(default_factory=list)
     cost_usd: float = 0.0
@@ -290,6 +295,8 @@ class Manifest(ManifestBase):
             "spec_path": self.spec_path,
             "spec": self.spec,
             "inputs": self.inputs,
+            "step_settings": self.step_settings,
+            "templates": self.templates,
             "versions": self.versions,
             "executor": self.executor,
             "model": self.model.model_dump(mode="json") if self.model else None,

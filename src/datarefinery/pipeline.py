@@ -8,6 +8,8 @@ or declared by the task / required of the input file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +33,18 @@ class Pipeline:
     @property
     def uses_surrogate_key(self) -> bool:
         return any(step.uses_surrogate_key for step in self.steps)
+
+    def settings(self) -> dict[str, str]:
+        """Per step instance, a digest of its validated options with every default filled in.
+        The spec hash covers the options as written; this also changes when an upgrade changes a
+        default the spec does not set, which a resumed run must not mix with its earlier shards.
+        """
+        result = {}
+        for name, step in zip(self.names, self.steps, strict=True):
+            options = step.config.model_dump(mode="json")
+            blob = json.dumps([type(step).__qualname__, options], sort_keys=True, default=str)
+            result[name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+        return result
 
     @classmethod
     def from_spec(cls, loaded: LoadedSpec) -> Pipeline:

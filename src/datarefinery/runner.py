@@ -21,7 +21,7 @@ from datarefinery.config import (
     load_spec,
     spec_from_dict,
 )
-from datarefinery.errors import UsageError
+from datarefinery.errors import RunDirError, UsageError
 from datarefinery.evaluate.run_diversity import DatasetSample, summarize_sample
 from datarefinery.executors.base import Executor
 from datarefinery.executors.local import LocalExecutor
@@ -40,6 +40,7 @@ from datarefinery.manifest import (
     StepSummary,
 )
 from datarefinery.pipeline import Pipeline
+from datarefinery.prompts.render import shipped_templates_digest
 from datarefinery.redact import public_spec
 from datarefinery.rundir import RunDir, StepDir
 from datarefinery.surrogate_key import open_surrogate_key
@@ -160,6 +161,7 @@ async def _run(
         require_installed([spec.llm, *_step_llm_blocks(pipeline)])
     run_dir = RunDir.open(out, spec.spec_hash(), fresh=fresh)
     inputs = _checked_inputs(loaded, run_dir)
+    settings, templates = _checked_settings(pipeline, run_dir)
     surrogate_key = (
         open_surrogate_key(spec.surrogate_key, base_dir=loaded.base_dir, run_dir=run_dir.path)
         if pipeline.uses_surrogate_key
@@ -173,6 +175,8 @@ async def _run(
         spec=public_spec(spec.model_dump(mode="json")),
         versions=versions(),
         inputs=inputs,
+        step_settings=settings,
+        templates=templates,
     )
     manifest.begin_session(run_dir.previous)
     outcome = await executor.run(
@@ -238,6 +242,34 @@ def _checked_inputs(loaded: LoadedSpec, run_dir: RunDir) -> dict[str, Fingerprin
     if earlier is not None:  # None: a run directory from before inputs were fingerprinted
         check_unchanged(earlier, current, run_dir.path)
     return current
+
+
+def _checked_settings(pipeline: Pipeline, run_dir: RunDir) -> tuple[dict[str, str], str | None]:
+    """The steps' settings digests and the shipped templates' digest (``None`` when no step calls
+    a model); on resume, refuse a run whose steps now have other defaults or prompts.
+    """
+    settings = pipeline.settings()
+    templates = shipped_templates_digest() if pipeline.uses_llm else None
+    previous = run_dir.previous
+    if not isinstance(previous, Manifest) or previous.step_settings is None:
+        return settings, templates  # a new run, or one from before settings were kept
+    changed = [n for n in pipeline.names if previous.step_settings.get(n) != settings[n]]
+    if changed:
+        raise RunDirError(
+            f"the run in {run_dir.path} was made with other settings of step(s) "
+            f"{', '.join(changed)}: their options, with every default filled in, differ from "
+            "this version's (an upgrade can change a default the spec does not set). Resuming "
+            "would mix records made under both. Run again with --fresh to start over, or choose "
+            "another -o; set the option in the spec to pin it."
+        )
+    if previous.templates is not None and templates is not None and previous.templates != templates:
+        raise RunDirError(
+            f"the run in {run_dir.path} was made with other shipped prompt templates (an upgrade "
+            "changed a prompt): resuming would mix replies to the old and the new prompts. Run "
+            "again with --fresh to start over, or choose another -o; a step's 'template:' option "
+            "can point at a copy of the prompt you want to keep."
+        )
+    return settings, templates
 
 
 def _lines(step_dir: StepDir, sample: DatasetSample | None) -> Iterator[str]:

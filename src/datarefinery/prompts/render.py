@@ -85,6 +85,18 @@ def load_template(name_or_path: str) -> PromptTemplate:
     return PromptTemplate(name=str(name_or_path), source=source, hash=digest, template=template)
 
 
+@lru_cache(maxsize=1)
+def shipped_templates_digest() -> str:
+    """One digest of every shipped template's name and source. A run keeps it so that resuming
+    after an upgrade that changed a prompt is refused instead of mixing replies to both prompts
+    (template files given by path are fingerprinted with the spec's other files).
+    """
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATE_DIR.glob("*.jinja")):
+        digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def resolve_template(
     name: str, override: str | None, overrides: dict[str, str], base_dir: Path
 ) -> PromptTemplate:
