@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
-from llama_cpp import Llama
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
 from datarefinery.llm.base import FinishReason, Request, Usage
 from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
 from datarefinery.llm.llamacpp_jobs import Generation, Job
+from datarefinery.llm.llamacpp_load import load_llama
 from datarefinery.llm.llamacpp_prefix import SharedPrefixes
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
 from datarefinery.llm.llamacpp_rows import MAX_ROWS_PER_SEQUENCE, prompt_chunk, wants_filler
@@ -68,6 +68,7 @@ class BatchedDecoder:
         n_batch: int = 512,
         draft_max: int = 0,
         prefix_reuse: bool = False,
+        repack: bool = False,
     ) -> None:
         self.parallel, self.n_threads = parallel, n_threads
         self.draft_max, self.prefix_reuse = draft_max, prefix_reuse
@@ -75,15 +76,8 @@ class BatchedDecoder:
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
-        # its own context is kept tiny because all decoding happens in ours.
-        self.llama = Llama(
-            model_path=model_path,
-            n_ctx=64,
-            n_batch=64,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            verbose=False,
-        )
+        # its weights are not repacked, so a reply does not depend on its batch (llamacpp_load).
+        self.llama = load_llama(model_path, n_threads, repack=repack)
         self.vocab = llama_cpp.llama_model_get_vocab(self.llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.formatter, self.chat_template = chat_formatter(self.llama)
