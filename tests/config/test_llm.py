@@ -5,6 +5,8 @@ import pytest
 from datarefinery.config import LlamaCppConfig, OpenAIConfig, load_spec, spec_from_dict
 from datarefinery.config.llm import llm_identity
 from datarefinery.errors import ConfigError
+from datarefinery.llm.factory import make_backend
+from datarefinery.llm.llamacpp import LlamaCppBackend
 from datarefinery.loop.spec import load_s3_spec
 from tests.support.specs import sentiment_spec
 
@@ -110,3 +112,18 @@ def test_drafts_and_prefix_reuse_leave_the_spec_identity_alone() -> None:
     changed = spec_from_dict(sentiment_spec(draft={"kind": "off"}, prefix_reuse=False)).spec.llm
     assert llm_identity(plain) == llm_identity(changed)
     assert "draft" not in llm_identity(plain)
+
+
+def test_batch_invariance_is_on_by_default_reaches_the_backend_and_is_execution_only() -> None:
+    plain = spec_from_dict(sentiment_spec()).spec.llm
+    fast = spec_from_dict(sentiment_spec(batch_invariant=False)).spec.llm
+    assert isinstance(plain, LlamaCppConfig) and plain.batch_invariant
+    assert isinstance(fast, LlamaCppConfig) and not fast.batch_invariant
+    backends = make_backend(plain), make_backend(fast)
+    assert all(isinstance(b, LlamaCppBackend) for b in backends)
+    assert [b.batch_invariant for b in backends] == [True, False]  # type: ignore[attr-defined]
+    assert llm_identity(plain) == llm_identity(fast)
+    with pytest.raises(
+        ConfigError, match=r"field llm\.batch_invariant: an option of backend llamacpp"
+    ):
+        spec_from_dict(sentiment_spec(**SERVER, batch_invariant=True))

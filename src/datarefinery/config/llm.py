@@ -84,6 +84,12 @@ class LlamaCppConfig(LLMSettings):
     prefix_reuse: bool = Field(
         default=True, description="copy a prompt prefix shared with a running sequence (llamacpp)"
     )
+    batch_invariant: bool = Field(
+        default=True,
+        description="load weights so that a reply never depends on what else is in its batch "
+        "(llamacpp); false lets llama.cpp repack Q4_0 / Q4_K / IQ4_NL weights for faster "
+        "kernels, whose rounding depends on the batch",
+    )
 
 
 class OpenAIConfig(LLMSettings):
@@ -209,6 +215,7 @@ EXECUTION_ONLY_LLM_KEYS = frozenset(
         "parallel",
         "draft",
         "prefix_reuse",
+        "batch_invariant",
     }
 )
 

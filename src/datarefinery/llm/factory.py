@@ -33,6 +33,7 @@ def make_backend(config: LLMConfig) -> Backend:
         parallel=config.parallel,
         draft_tokens=config.draft.max_tokens if config.draft.kind == "prompt_lookup" else 0,
         prefix_reuse=config.prefix_reuse,
+        batch_invariant=config.batch_invariant,
     )
 
 

@@ -56,7 +56,10 @@ class LlamaCppBackend(Backend):
     """``n_ctx`` is the context of each sequence; ``parallel`` how many sequences decode at once;
     ``draft_tokens`` the most tokens a sequence drafts from its prompt per step (0: no drafts);
     ``prefix_reuse`` copies a prompt prefix shared with a sequence already decoding instead of
-    evaluating it again. Neither changes a reply, only how fast it comes.
+    evaluating it again. Neither changes a reply, only how fast it comes. ``batch_invariant``
+    loads the weights without llama.cpp's repacking (``llamacpp_load``), so that a reply depends
+    only on its request and seed; ``False`` is faster where weights are repacked, but a reply can
+    then change with what else is in its batch.
     """
 
     kind = "llamacpp"
@@ -71,6 +74,7 @@ class LlamaCppBackend(Backend):
         n_batch: int = 512,
         draft_tokens: int = 8,
         prefix_reuse: bool = True,
+        batch_invariant: bool = True,
     ) -> None:
         if parallel < 1:
             raise ValueError("parallel must be at least 1")
@@ -84,6 +88,7 @@ class LlamaCppBackend(Backend):
         self.n_batch = n_batch
         self.draft_tokens = draft_tokens
         self.prefix_reuse = prefix_reuse
+        self.batch_invariant = batch_invariant
         self._identity = file_identity(self.model_path)
         self._decoder: BatchedDecoder | None = None
         self._lock = threading.Lock()
@@ -128,6 +133,7 @@ class LlamaCppBackend(Backend):
                     n_batch=self.n_batch,
                     draft_max=self.draft_tokens,
                     prefix_reuse=self.prefix_reuse,
+                    repack=not self.batch_invariant,
                 )
             return self._decoder
 
