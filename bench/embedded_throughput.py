@@ -16,7 +16,9 @@ flash attention and 48-token prompt batches so its arithmetic is the batched dec
 ``llamacpp_rows``) and greedy replies must match; ``pN`` go through everything a run uses (response
 cache, budget, structured-output validation) with N sequences per llama.cpp batch and drafts and
 prefix copies off; ``pNs`` the same with prompt-lookup drafts and shared-prefix copies on (the
-defaults). Replies of every side are compared with the bare loop's.
+defaults); a trailing ``r`` (``pNsr``) keeps llama.cpp's repacked weights (``batch_invariant:
+false``). Replies of every side are compared with the bare loop's and with ``pN``'s. ``bare`` must
+be the first of ``--sides``.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
         [--parallel 4] [--modes rewrite,free_text,json_schema] [--data ../shared/data]
@@ -172,8 +174,9 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         tokens, texts = bare_loop(llama, chats, reply)
     else:
-        speculative = side.endswith("s")
-        parallel = int(side.removeprefix("p").removesuffix("s"))
+        repacked = side.endswith("r")
+        speculative = side.removesuffix("r").endswith("s")
+        parallel = int(side.removeprefix("p").removesuffix("r").removesuffix("s"))
         backend = LlamaCppBackend(
             str(path),
             n_ctx=2048,
@@ -181,6 +184,7 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
             parallel=parallel,
             draft_tokens=8 if speculative else 0,
             prefix_reuse=speculative,
+            batch_invariant=not repacked,
         )
         with tempfile.TemporaryDirectory() as tmp:
             through_engine(Engine(backend, cache=None), WARM_UP, reply)
@@ -203,6 +207,9 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
 def run_rounds(mode: str, sides: list[str], args: argparse.Namespace) -> dict[str, Any]:
     rates: dict[str, list[float]] = {side: [] for side in sides}
     same: dict[str, list[int]] = {side: [0, 0] for side in sides}  # [identical, compared]
+    # the batched side without drafts or prefix copies: with them on, greedy replies must match it
+    plain = f"p{args.parallel}"
+    same_plain: dict[str, list[int]] = {}
     stats: dict[str, dict[str, int]] = {}
     for round_ in range(args.rounds):
         shift = round_ % len(sides)
@@ -238,7 +245,17 @@ def run_rounds(mode: str, sides: list[str], args: argparse.Namespace) -> dict[st
             pairs = list(zip(texts[side], texts["bare"], strict=True))
             same[side][0] += sum(a == b for a, b in pairs)
             same[side][1] += len(pairs)
-    return {"rates": rates, "identical_to_bare": same, "decoder_stats_last_round": stats}
+            if plain in texts and side != plain:
+                pairs = list(zip(texts[side], texts[plain], strict=True))
+                same_plain.setdefault(side, [0, 0])
+                same_plain[side][0] += sum(a == b for a, b in pairs)
+                same_plain[side][1] += len(pairs)
+    return {
+        "rates": rates,
+        "identical_to_bare": same,
+        f"identical_to_{plain}": same_plain,
+        "decoder_stats_last_round": stats,
+    }
 
 
 def main() -> None:
@@ -250,6 +267,12 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--modes", default="rewrite,free_text,json_schema")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument(
+        "--sides",
+        default="bare,p{n},p{n}s",
+        help="comma-separated; {n} is --parallel; a trailing r (p{n}sr) keeps llama.cpp's "
+        "repacked weights (batch_invariant false)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--one", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -257,7 +280,7 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], args.one[1], args)))
         return
 
-    sides = ["bare", f"p{args.parallel}", f"p{args.parallel}s"]
+    sides = [side.format(n=args.parallel) for side in args.sides.split(",")]
     load_before = os.getloadavg()
     results = {mode: run_rounds(mode, sides, args) for mode in args.modes.split(",")}
     summary: dict[str, Any] = {
@@ -269,6 +292,7 @@ def main() -> None:
         "rounds": args.rounds,
         "max_tokens": MAX_TOKENS,
         "temperature": 0.0,
+        "sides": sides,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
     }
@@ -281,9 +305,11 @@ def main() -> None:
         print(f"{mode:11s} " + "".join(f"{medians[s]:14.1f}" for s in sides))
         for side, figures in ratios.items():
             identical, compared = result["identical_to_bare"][side]
+            to_plain = result[f"identical_to_p{args.parallel}"].get(side)
+            plain_note = f", to p{args.parallel}: {to_plain[0]}/{to_plain[1]}" if to_plain else ""
             print(
                 f"  {mode} {side}/bare: {describe(figures, (side, 'bare'), 'tok/s')}; "
-                f"replies identical to bare: {identical}/{compared}"
+                f"replies identical to bare: {identical}/{compared}{plain_note}"
             )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embedded_throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
