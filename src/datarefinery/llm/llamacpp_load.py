@@ -1,9 +1,10 @@
 """Loading a GGUF for the batched decoder with weights that give batch-independent arithmetic.
 
 llama.cpp's CPU backend repacks some weight types (Q4_0, Q4_K, IQ4_NL, ... on AVX2) into
-interleaved "extra buffer types" with their own matrix kernels: one for a single token, another
-for groups of tokens. The two round differently, so a sequence's logits depended on how many
-other sequences shared its ``llama_decode`` call. Measured with Qwen2.5-Coder-1.5B Q4_K_M, greedy,
+interleaved "extra buffer types" with their own matrix kernels: the tokens of a micro-batch go
+through a gemm kernel four at a time and the remainder one by one through a gemv kernel
+(``forward_mul_mat`` in ggml-cpu's ``repack.cpp``). The two round differently, so a sequence's
+logits depended on how many tokens shared its ``llama_decode`` call. Measured with Qwen2.5-Coder-1.5B Q4_K_M, greedy,
 96 tokens: 0 of 4 free-text replies decoded four together equalled the same requests decoded
 alone; with repacking off, 4 of 4 (``bench/batch_invariance.py``). SmolLM2's Q4_1 weights are not
 repacked, which is why the default model's tests did not show it. Resume and the response cache
