@@ -126,9 +126,10 @@ def efficiency(runs: Sequence[dict[str, Any]], targets: Sequence[float] = ()) ->
 def gaps(rows: Sequence[dict[str, Any]], measure: str = "accuracy") -> list[dict[str, Any]]:
     """Every pair of generating methods (best mean first): the difference of their mean
     ``measure`` and that difference divided by the pooled sample sd of their runs (``sds``) and by
-    its standard error (Welch's ``t``). Both are None unless each method has at least two runs;
-    with three runs a side, |t| under about 2.8 is within what run seeds alone produce (the 95 %
-    point of Student's t with 4 degrees of freedom is 2.78).
+    its standard error (Welch's ``t``). Both are None unless each method has at least two runs.
+    With three runs a side, |t| under 2.78 is within what run seeds alone produce at 5 %
+    (Student's t, 4 degrees of freedom); Welch's test, which does not assume equal spreads, has
+    fewer degrees of freedom and asks for more.
     """
     scored = [
         r
