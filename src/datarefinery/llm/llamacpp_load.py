@@ -4,11 +4,13 @@ llama.cpp's CPU backend repacks some weight types (Q4_0, Q4_K, IQ4_NL, ... on AV
 interleaved "extra buffer types" with their own matrix kernels: the tokens of a micro-batch go
 through a gemm kernel four at a time and the remainder one by one through a gemv kernel
 (``forward_mul_mat`` in ggml-cpu's ``repack.cpp``). The two round differently, so a sequence's
-logits depended on how many tokens shared its ``llama_decode`` call. Measured with Qwen2.5-Coder-1.5B Q4_K_M, greedy,
-96 tokens: 0 of 4 free-text replies decoded four together equalled the same requests decoded
-alone; with repacking off, 4 of 4 (``bench/batch_invariance.py``). SmolLM2's Q4_1 weights are not
-repacked, which is why the default model's tests did not show it. Resume and the response cache
-rely on a reply depending only on its request and seed, so the decoder loads without repacking.
+logits depended on how many tokens shared its ``llama_decode`` call. Measured with
+Qwen2.5-Coder-1.5B Q4_K_M, greedy, 96 tokens: 0 of 4 free-text replies decoded four together
+equalled the same requests decoded alone; with repacking off, 4 of 4 (``bench/batch_invariance.py``;
+a request admitted while others generate can still differ, 1 of 3 there). SmolLM2's Q4_1 weights
+are not repacked, which is why the default model's tests did not show it. Resume and the response
+cache rely on a reply depending only on its request and seed, so the decoder loads without
+repacking.
 
 llama-cpp-python's ``Llama`` takes no option for llama.cpp's ``use_extra_bufts`` model parameter,
 so the default parameters it starts from are swapped for the duration of its construction, under a
