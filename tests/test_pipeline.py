@@ -1,8 +1,13 @@
+from typing import Any, ClassVar
+
 import pytest
 
 from datarefinery.config import spec_from_dict
 from datarefinery.errors import ConfigError
 from datarefinery.pipeline import Pipeline
+from datarefinery.steps.base import StepConfig
+from datarefinery.steps.curate.dedup import Dedup
+from datarefinery.steps.registry import STEPS, step_class
 from tests.support.specs import sentiment_spec
 
 
@@ -22,6 +27,37 @@ def test_unknown_step_lists_the_known_ones() -> None:
     spec["steps"] = [{"zero_shots": {}}]
     with pytest.raises(ConfigError, match=r"unknown step 'zero_shots'.*zero_shot"):
         build(spec)
+
+
+class _Released(StepConfig):
+    method: str = "exact"
+
+
+class _Upgraded(StepConfig):
+    # a step as released, and the same step after an upgrade added ``window``
+    method: str = "exact"
+    window: int = 0
+    added_options: ClassVar[dict[str, Any]] = {"window": 0}
+
+
+def _digest(config: StepConfig) -> str:
+    return Pipeline([Dedup(config)], ["dedup"], set()).settings()["dedup"]  # type: ignore[arg-type]
+
+
+def test_an_added_option_at_its_earlier_behaviour_keeps_the_settings_digest() -> None:
+    # so runs made before the upgrade resume; using the new option is another setting
+    assert _digest(_Upgraded()) == _digest(_Released())
+    assert _digest(_Upgraded(window=3)) != _digest(_Released())
+    # an option not declared as added is a setting like any other
+    undeclared = type("_Undeclared", (_Upgraded,), {"added_options": {}})
+    assert _digest(undeclared()) != _digest(_Released())
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_every_declared_added_option_is_an_option_of_its_step(name: str) -> None:
+    config = step_class(name).Config
+    unknown = set(config.added_options) - set(config.model_fields)
+    assert not unknown, f"{name}: added_options names no option {sorted(unknown)}"
 
 
 def test_source_step_must_be_first() -> None:

@@ -38,10 +38,15 @@ class Pipeline:
         """Per step instance, a digest of its validated options with every default filled in.
         The spec hash covers the options as written; this also changes when an upgrade changes a
         default the spec does not set, which a resumed run must not mix with its earlier shards.
+        An option added since the step's first release is left out while it keeps the earlier
+        behaviour (``StepConfig.added_options``), so an upgrade that only adds options resumes.
         """
         result = {}
         for name, step in zip(self.names, self.steps, strict=True):
             options = step.config.model_dump(mode="json")
+            for key, earlier in type(step.config).added_options.items():
+                if key in options and options[key] == earlier:
+                    del options[key]
             blob = json.dumps([type(step).__qualname__, options], sort_keys=True, default=str)
             result[name] = hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
         return result

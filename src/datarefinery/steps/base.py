@@ -70,9 +70,16 @@ class CallEstimate:
 
 
 class StepConfig(BaseModel):
-    """Base of every step's options model: unknown options are errors."""
+    """Base of every step's options model: unknown options are errors.
+
+    ``added_options`` names options added after a step was first released, each with the value
+    (in its JSON form) that does what the step did before the option existed. A run's settings
+    digest (``Pipeline.settings``) leaves such an option out while it holds that value, so runs
+    made before the upgrade still resume. Declare every option added to a released step here.
+    """
 
     model_config = ConfigDict(extra="forbid")
+    added_options: ClassVar[dict[str, Any]] = {}
 
 
 C = TypeVar("C", bound=StepConfig)
