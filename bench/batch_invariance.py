@@ -1,12 +1,15 @@
 """Does a reply of the batched decoder depend on what else is in its batch?
 
 Greedy free-text replies (96 tokens) to four requests: each decoded alone (1 slot), then all four
-together (4 slots), then three of them in another order beside a newcomer (4 slots, and 3 slots),
-with llama.cpp's repacked weights on (``--repack``) or off (the decoder's default). Prints how many
+together (4 slots), then three of them in another order beside a newcomer (4 slots, and 3 slots,
+where the fourth is admitted when a slot frees, its prompt evaluated beside the others' tokens),
+with llama.cpp's batch-dependent kernels (repacked weights, tiled K-quant matmul) on
+(``--fast-kernels``, ``batch_invariant: false``) or off (the default). Prints how many
 replies equal the replies decoded alone, and where the first differing ones part. A correctness
 check, not a speed figure (the seconds printed are one pass on a shared machine).
 
-    PYTHONPATH=src .venv/bin/python bench/batch_invariance.py --model PATH [--repack] [--threads 1]
+    PYTHONPATH=src .venv/bin/python bench/batch_invariance.py --model PATH [--fast-kernels]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def decode(args: argparse.Namespace, requests: list[Request], parallel: int) -> 
         n_ctx=512,
         parallel=parallel,
         n_threads=args.threads,
-        repack=args.repack,
+        batch_invariant=not args.fast_kernels,
     )
     try:
         return [f.result(timeout=1800).text for f in [decoder.submit(r).future for r in requests]]
@@ -54,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repack", action="store_true")
+    parser.add_argument("--fast-kernels", action="store_true")
     args = parser.parse_args()
     requests = [request(i) for i in range(4)]
     started = time.perf_counter()
@@ -73,7 +76,7 @@ def main() -> None:
         ),
     }
     model = resolve_model_path(args.model).name
-    result: dict[str, object] = {"model": model, "repack": args.repack}
+    result: dict[str, object] = {"model": model, "fast_kernels": args.fast_kernels}
     for name, (batch, parallel, expected) in cases.items():
         got = decode(args, batch, parallel)
         pairs = [(e, g) for e, g in zip(expected, got, strict=True) if e is not None]

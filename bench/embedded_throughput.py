@@ -16,9 +16,9 @@ flash attention and 48-token prompt batches so its arithmetic is the batched dec
 ``llamacpp_rows``) and greedy replies must match; ``pN`` go through everything a run uses (response
 cache, budget, structured-output validation) with N sequences per llama.cpp batch and drafts and
 prefix copies off; ``pNs`` the same with prompt-lookup drafts and shared-prefix copies on (the
-defaults); a trailing ``r`` (``pNsr``) keeps llama.cpp's repacked weights (``batch_invariant:
-false``). Replies of every side are compared with the bare loop's and with ``pN``'s. ``bare`` must
-be the first of ``--sides``.
+defaults); a trailing ``r`` (``pNsr``) keeps llama.cpp's repacked weights and tiled K-quant
+matmul (``batch_invariant: false``). Replies of every side are compared with the bare loop's and
+with ``pN``'s. ``bare`` must be the first of ``--sides``.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
         [--parallel 4] [--modes rewrite,free_text,json_schema] [--data ../shared/data]
@@ -174,7 +174,7 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         tokens, texts = bare_loop(llama, chats, reply)
     else:
-        repacked = side.endswith("r")
+        fast_kernels = side.endswith("r")
         speculative = side.removesuffix("r").endswith("s")
         parallel = int(side.removeprefix("p").removesuffix("r").removesuffix("s"))
         backend = LlamaCppBackend(
@@ -184,7 +184,7 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
             parallel=parallel,
             draft_tokens=8 if speculative else 0,
             prefix_reuse=speculative,
-            batch_invariant=not repacked,
+            batch_invariant=not fast_kernels,
         )
         with tempfile.TemporaryDirectory() as tmp:
             through_engine(Engine(backend, cache=None), WARM_UP, reply)
@@ -271,7 +271,7 @@ def main() -> None:
         "--sides",
         default="bare,p{n},p{n}s",
         help="comma-separated; {n} is --parallel; a trailing r (p{n}sr) keeps llama.cpp's "
-        "repacked weights (batch_invariant false)",
+        "repacked weights and tiled matmul (batch_invariant false)",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--one", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)

@@ -86,9 +86,9 @@ class LlamaCppConfig(LLMSettings):
     )
     batch_invariant: bool = Field(
         default=True,
-        description="load weights so that a reply never depends on what else is in its batch "
-        "(llamacpp); false lets llama.cpp repack Q4_0 / Q4_K / IQ4_NL weights for faster "
-        "kernels, whose rounding depends on the batch",
+        description="keep llama.cpp off kernels whose rounding depends on the batch, so that a "
+        "reply never depends on what else is in its batch (llamacpp); false lets it repack "
+        "Q4_0 / Q4_K / IQ4_NL weights and use its tiled K-quant matmul, faster for those types",
     )
 
 

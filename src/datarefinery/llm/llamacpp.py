@@ -57,9 +57,10 @@ class LlamaCppBackend(Backend):
     ``draft_tokens`` the most tokens a sequence drafts from its prompt per step (0: no drafts);
     ``prefix_reuse`` copies a prompt prefix shared with a sequence already decoding instead of
     evaluating it again. Neither changes a reply, only how fast it comes. ``batch_invariant``
-    loads the weights without llama.cpp's repacking (``llamacpp_load``), so that a reply depends
-    only on its request and seed; ``False`` is faster where weights are repacked, but a reply can
-    then change with what else is in its batch.
+    keeps llama.cpp off its batch-size-dependent kernels (repacked weights, the tiled K-quant
+    matmul: ``llamacpp_load``), so that a reply depends only on its request and seed; ``False``
+    is faster for the weight types those kernels serve, but a reply can then change with what else
+    is in its batch.
     """
 
     kind = "llamacpp"
@@ -133,7 +134,7 @@ class LlamaCppBackend(Backend):
                     n_batch=self.n_batch,
                     draft_max=self.draft_tokens,
                     prefix_reuse=self.prefix_reuse,
-                    repack=not self.batch_invariant,
+                    batch_invariant=self.batch_invariant,
                 )
             return self._decoder
 

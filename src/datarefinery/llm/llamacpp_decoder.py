@@ -68,7 +68,7 @@ class BatchedDecoder:
         n_batch: int = 512,
         draft_max: int = 0,
         prefix_reuse: bool = False,
-        repack: bool = False,
+        batch_invariant: bool = True,
     ) -> None:
         self.parallel, self.n_threads = parallel, n_threads
         self.draft_max, self.prefix_reuse = draft_max, prefix_reuse
@@ -76,8 +76,8 @@ class BatchedDecoder:
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
-        # its weights are not repacked, so a reply does not depend on its batch (llamacpp_load).
-        self.llama = load_llama(model_path, n_threads, repack=repack)
+        # batch-invariant, it keeps llama.cpp off kernels whose rounding depends on the batch.
+        self.llama = load_llama(model_path, n_threads, batch_invariant=batch_invariant)
         self.vocab = llama_cpp.llama_model_get_vocab(self.llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.formatter, self.chat_template = chat_formatter(self.llama)

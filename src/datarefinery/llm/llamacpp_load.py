@@ -1,24 +1,36 @@
-"""Loading a GGUF for the batched decoder with weights that give batch-independent arithmetic.
+"""Loading a GGUF for the batched decoder so that its arithmetic does not depend on the batch.
 
-llama.cpp's CPU backend repacks some weight types (Q4_0, Q4_K, IQ4_NL, ... on AVX2) into
-interleaved "extra buffer types" with their own matrix kernels: the tokens of a micro-batch go
-through a gemm kernel four at a time and the remainder one by one through a gemv kernel
-(``forward_mul_mat`` in ggml-cpu's ``repack.cpp``). The two round differently, so a sequence's
-logits depended on how many tokens shared its ``llama_decode`` call. Measured with
-Qwen2.5-Coder-1.5B Q4_K_M, greedy, 96 tokens: 0 of 4 free-text replies decoded four together
-equalled the same requests decoded alone; with repacking off, 4 of 4 (``bench/batch_invariance.py``;
-a request admitted while others generate can still differ, 1 of 3 there). SmolLM2's Q4_1 weights
-are not repacked, which is why the default model's tests did not show it. Resume and the response
-cache rely on a reply depending only on its request and seed, so the decoder loads without
-repacking.
+llama.cpp's CPU backend has matrix kernels whose rounding depends on how many tokens share a
+micro-batch, so a sequence's logits depended on what else was in its ``llama_decode`` call. Resume
+and the response cache rely on a reply depending only on its request and seed, so with
+``batch_invariant`` (the default) both are avoided:
 
-llama-cpp-python's ``Llama`` takes no option for llama.cpp's ``use_extra_bufts`` model parameter,
-so the default parameters it starts from are swapped for the duration of its construction, under a
-lock (the swap is module-global).
+- Repacked weights. On AVX2 llama.cpp repacks Q4_0, Q4_K, IQ4_NL, ... into interleaved "extra
+  buffer types" whose kernel sends a micro-batch's tokens through a gemm four at a time and the
+  rest one by one through a gemv (``forward_mul_mat`` in ggml-cpu's ``repack.cpp``). Measured with
+  Qwen2.5-Coder-1.5B Q4_K_M, greedy, 96 tokens: 0 of 4 replies decoded four together equalled the
+  same requests decoded alone (``bench/batch_invariance.py``). llama-cpp-python's ``Llama`` takes
+  no option for llama.cpp's ``use_extra_bufts``, so the default parameters it starts from are
+  swapped while it is built, under a lock (the swap is module-global).
+- The tiled K-quant matmul (ggml-cpu ``tiled/``: Q2_K-Q6_K and IQ types), taken for micro-batches
+  of 8 rows or more; fewer go through the row-by-row dot products. With repacking off, a prompt
+  evaluated in chunks of 1 + 45 tokens gave last-token logits up to 0.46 from one chunk of 46
+  (any split with a chunk under 8 rows differed, 8 + 38 through 38 + 8 did not), which is how a
+  request admitted while others generate got another reply than alone. llama.cpp reads its switch,
+  the environment variable ``GGML_CPU_TILED_MM``, once per process at its first matrix product, so
+  it is set to 0 before the first model of the process is loaded; a process whose first model was
+  loaded with ``batch_invariant=False`` keeps the tiled kernel, and a later batch-invariant load
+  says so in the log.
+
+SmolLM2's Q4_1 weights go through neither kernel, which is why the default model's tests did not
+show this.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +39,12 @@ from typing import Any
 import llama_cpp.llama_cpp as capi
 from llama_cpp import Llama
 
+log = logging.getLogger(__name__)
+
+TILED_ENV = "GGML_CPU_TILED_MM"
 _LOCK = threading.Lock()
+# Whether this process's llama.cpp takes the tiled K-quant matmul; None until our first load.
+_tiled_on: bool | None = None
 
 
 @contextmanager
@@ -47,10 +64,43 @@ def _without_repacking() -> Iterator[None]:
             capi.llama_model_default_params = original
 
 
-def load_llama(model_path: str, n_threads: int, *, repack: bool = False) -> Llama:
-    """The model with a tiny context of its own (the decoder decodes in its own context);
-    ``repack`` keeps llama.cpp's repacked weights (faster kernels, batch-dependent rounding).
+def _enabled(value: str | None) -> bool:
+    """llama.cpp's reading of the switch: on when unset or when ``atoi`` of it is not 0."""
+    if value is None:
+        return True
+    match = re.match(r"\s*([+-]?\d+)", value)
+    return match is not None and int(match.group(1)) != 0
+
+
+def settle_tiled_matmul(batch_invariant: bool) -> bool:
+    """Fix this process's tiled K-quant matmul before its first matrix product: off for a
+    batch-invariant load, else as the environment says. Returns whether the process's K-quant
+    products are batch-invariant (a log warning says when a batch-invariant load cannot have it).
     """
+    global _tiled_on
+    with _LOCK:
+        if _tiled_on is None:
+            if batch_invariant:
+                os.environ[TILED_ENV] = "0"
+            _tiled_on = _enabled(os.environ.get(TILED_ENV))
+        tiled_on = _tiled_on
+    if batch_invariant and tiled_on:
+        log.warning(
+            "llama.cpp's tiled K-quant matmul stays on in this process (the first model was "
+            "loaded with llm.batch_invariant: false or %s set): replies of a Q2_K-Q6_K model may "
+            "depend on what else is in their batch; run batch-invariant models in a process of "
+            "their own",
+            TILED_ENV,
+        )
+    return not tiled_on
+
+
+def load_llama(model_path: str, n_threads: int, *, batch_invariant: bool = True) -> Llama:
+    """The model with a tiny context of its own (the decoder decodes in its own context);
+    ``batch_invariant=False`` keeps llama.cpp's repacked weights and tiled matmul (faster
+    kernels, batch-dependent rounding).
+    """
+    settle_tiled_matmul(batch_invariant)
     options: dict[str, Any] = {
         "model_path": model_path,
         "n_ctx": 64,
@@ -59,7 +109,7 @@ def load_llama(model_path: str, n_threads: int, *, repack: bool = False) -> Llam
         "n_threads_batch": n_threads,
         "verbose": False,
     }
-    if repack:
+    if not batch_invariant:
         return Llama(**options)
     with _without_repacking():
         return Llama(**options)
