@@ -84,8 +84,15 @@ def review(i: int) -> Request:
     )
 
 
-def decode(requests: list[Request], parallel: int) -> list[str]:
-    decoder = BatchedDecoder(str(STRONG), n_ctx=512, parallel=parallel, n_threads=1)
+def decode(requests: list[Request], parallel: int, *, speculative: bool = False) -> list[str]:
+    decoder = BatchedDecoder(
+        str(STRONG),
+        n_ctx=512,
+        parallel=parallel,
+        n_threads=1,
+        draft_max=8 if speculative else 0,
+        prefix_reuse=speculative,
+    )
     try:
         return [f.result(timeout=1800).text for f in [decoder.submit(r).future for r in requests]]
     finally:
@@ -107,3 +114,5 @@ def test_a_q4_k_model_replies_the_same_alone_and_in_a_batch() -> None:
         alone[0],
         alone[2],
     ]
+    # drafts verified several tokens at a time and prefix copies: micro-batches of 8 rows and more
+    assert decode(requests, 4, speculative=True) == alone
