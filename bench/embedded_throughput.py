@@ -13,7 +13,10 @@ and ``json_schema`` are ``zero_shot`` prompts (movie reviews), without and with 
 
 Sides: ``bare`` is the loop a user would write, one ``create_chat_completion`` after another, with
 flash attention and 48-token prompt batches so its arithmetic is the batched decoder's (see
-``llamacpp_rows``) and greedy replies must match; ``pN`` go through everything a run uses (response
+``llamacpp_rows``) and greedy replies must match -- for weights llama.cpp neither repacks nor sends
+through its tiled K-quant matmul (SmolLM2's Q4_1); with a K-quant model the bare loop keeps
+llama.cpp's defaults and the decoder does not (``llamacpp_load``), so compare replies with ``pN``'s
+there; ``pN`` go through everything a run uses (response
 cache, budget, structured-output validation) with N sequences per llama.cpp batch and drafts and
 prefix copies off; ``pNs`` the same with prompt-lookup drafts and shared-prefix copies on (the
 defaults); a trailing ``r`` (``pNsr``) keeps llama.cpp's repacked weights and tiled K-quant
