@@ -16,12 +16,12 @@ flash attention and 48-token prompt batches so its arithmetic is the batched dec
 ``llamacpp_rows``) and greedy replies must match -- for weights llama.cpp neither repacks nor sends
 through its tiled K-quant matmul (SmolLM2's Q4_1); with a K-quant model the bare loop keeps
 llama.cpp's defaults and the decoder does not (``llamacpp_load``), so compare replies with ``pN``'s
-there; ``pN`` go through everything a run uses (response
-cache, budget, structured-output validation) with N sequences per llama.cpp batch and drafts and
-prefix copies off; ``pNs`` the same with prompt-lookup drafts and shared-prefix copies on (the
-defaults); a trailing ``r`` (``pNsr``) keeps llama.cpp's repacked weights and tiled K-quant
-matmul (``batch_invariant: false``). Replies of every side are compared with the bare loop's and
-with ``pN``'s. ``bare`` must be the first of ``--sides``.
+there; ``pN`` go through everything a run uses (response cache, budget, structured-output
+validation) with N sequences per llama.cpp batch and drafts and prefix copies off; ``pNs`` the
+same with prompt-lookup drafts and shared-prefix copies on (the defaults); a trailing ``r``
+(``pNsr``) keeps llama.cpp's repacked weights and tiled K-quant matmul (``batch_invariant:
+false``). Replies of every side are compared with the bare loop's and with ``pN``'s. ``bare`` must
+be the first of ``--sides``.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
         [--parallel 4] [--modes rewrite,free_text,json_schema] [--data ../shared/data]
