@@ -19,10 +19,10 @@
 #                                                     gold (the 500 validation questions), ZeroGen,
 #                                                     GoldGen, S3 at 150 questions per method, 1
 #                                                     repeat, first 1000 test questions; the span
-#                                                     model is the fine-tuned MiniLM. Estimated at
-#                                                     about an hour here (~300 Qwen calls, as S3's
+#                                                     model is the fine-tuned MiniLM. 61 minutes
+#                                                     here on 2026-12-03 (~300 Qwen calls, as S3's
 #                                                     seed set is ZeroGen's first half from the
-#                                                     cache, plus 7 span-model rounds); not yet run
+#                                                     cache, plus 7 span-model rounds)
 # Roughly 4 s per record with this model on the shared 2-core box: hours; start early.
 #
 # The first small-budget tables (issue 6), embedded SmolLM2-135M, tf-idf + LR:
