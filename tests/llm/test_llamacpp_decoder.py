@@ -4,10 +4,12 @@ import json
 import time
 from concurrent.futures import CancelledError
 
+import llama_cpp
 import pytest
 
 from datarefinery.llm.base import Message, Request, SamplingParams
 from datarefinery.llm.llamacpp_decoder import BatchedDecoder
+from datarefinery.llm.llamacpp_rows import consecutive_runs
 from datarefinery.llm.models import default_model_path
 
 pytestmark = pytest.mark.slow
@@ -112,7 +114,11 @@ def rewrite(i: int, temperature: float, schema: dict | None = None) -> Request: 
 
 
 def decode(
-    requests: list[Request], parallel: int, draft_max: int, prefix_reuse: bool = True
+    requests: list[Request],
+    parallel: int,
+    draft_max: int,
+    prefix_reuse: bool = True,
+    tiled: bool = False,
 ) -> tuple[list[str], dict[str, int]]:
     decoder = BatchedDecoder(
         str(default_model_path()),
@@ -122,6 +128,7 @@ def decode(
         draft_max=draft_max,
         prefix_reuse=prefix_reuse,
     )
+    decoder.tiled = tiled  # the default model has no K-quant weights: forced, to test the scheme
     try:
         texts = [f.result(timeout=300).text for f in [decoder.submit(r).future for r in requests]]
         return texts, dict(decoder.stats)
@@ -152,3 +159,65 @@ def test_a_reply_depends_only_on_its_request_not_on_the_batch() -> None:
     # One after another: each request starts from the prefix its finished predecessor left.
     queued, stats = decode(requests, parallel=1, draft_max=8)
     assert queued == alone and stats["prefix_copied"] > 0
+
+
+def variant(j: int) -> Request:
+    """The same rewrite with a number at its end: after a copied prefix, fewer than 8 tokens."""
+    return Request(
+        messages=(Message("system", REWRITE), Message("user", f"Rewrite: {RECORDS[0]} {j}")),
+        params=SamplingParams(temperature=0.0, max_tokens=32),
+        seed=j,
+    )
+
+
+def test_the_tiled_scheme_keeps_prompt_rows_and_generated_rows_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What makes a K-quant model batch-invariant (llamacpp_rows): every prompt token but the last
+    # in a micro-batch of prompt tokens with at least 8 rows, generated and drafted tokens (and
+    # each prompt's last) in micro-batches (runs of consecutive sequence ids) under 8 rows.
+    # Recorded from the real calls, with drafts and prefix copies on.
+    calls: list[list[tuple[int, int, bool]]] = []
+    real = llama_cpp.llama_decode
+
+    def recording(ctx: object, batch: llama_cpp.llama_batch) -> int:
+        rows = range(batch.n_tokens)
+        calls.append([(batch.seq_id[i][0], batch.pos[i], bool(batch.logits[i])) for i in rows])
+        return real(ctx, batch)
+
+    # 1 and 2 copy the system prompt from 0 at once and evaluate the rest together; 3 waits for
+    # 0's whole record, 4 for 3's, leaving it fewer than 8 tokens of its own
+    requests = [
+        rewrite(0, 0.0),
+        rewrite(1, 0.0),
+        rewrite(2, 0.0, REWRITTEN),
+        variant(1),
+        variant(2),
+    ]
+    alone = [decode([r], parallel=1, draft_max=8, prefix_reuse=False)[0][0] for r in requests]
+    monkeypatch.setattr(llama_cpp, "llama_decode", recording)
+    together, stats = decode(requests, parallel=5, draft_max=8, tiled=True)
+    assert together == alone
+    assert stats["prefix_copied"] > 0 and stats["accepted"] > 0
+    decoder = BatchedDecoder(str(default_model_path()), n_ctx=64, parallel=1, n_threads=1)
+    try:  # all were admitted at once, request i into sequence i
+        prompt_length = [decoder.count_prompt_tokens(r) for r in requests]
+    finally:
+        decoder.close()
+    padded = shared = 0
+    for call in calls:
+        seqs = sorted({seq for seq, _, _ in call})
+        # a prompt row: before its prompt's last token (which is fed like a generated one)
+        if any(pos < prompt_length[seq] - 1 for seq, pos, _ in call):  # prompt chunks
+            assert len(consecutive_runs(seqs)) == 1 and len(call) >= 8  # one micro-batch
+            assert not any(logits for _, _, logits in call)
+            if len(seqs) > 1:  # the same number of prompt tokens of each, nothing else
+                assert all(pos < prompt_length[seq] - 1 for seq, pos, _ in call)
+                assert len({sum(s == seq for s, _, _ in call) for seq in seqs}) == 1
+                shared += 1
+            padded += any(pos >= prompt_length[seq] - 1 for seq, pos, _ in call)
+        else:
+            for run in consecutive_runs(seqs):
+                assert sum(seq in run for seq, _, _ in call) < 8
+    assert padded > 0  # a chunk shorter than 8 after a prefix copy was made up with fillers
+    assert shared > 0  # prompt chunks of several sequences went in one call

@@ -1,7 +1,6 @@
-"""The batched decoder's model is loaded without llama.cpp's batch-dependent kernels (repacked
-weights, the tiled K-quant matmul); the library's own defaults are left as they were."""
+"""The batched decoder's model is loaded without llama.cpp's repacked weights (the library's own
+defaults are left as they were), and a K-quant model replies the same alone and in any batch."""
 
-import logging
 import os
 from pathlib import Path
 
@@ -11,35 +10,34 @@ import pytest
 from datarefinery.llm import llamacpp_load
 from datarefinery.llm.base import Message, Request, SamplingParams
 from datarefinery.llm.llamacpp_decoder import BatchedDecoder
-from datarefinery.llm.llamacpp_load import TILED_ENV, load_llama, settle_tiled_matmul
+from datarefinery.llm.llamacpp_load import TILED_ENV, load_llama, tiled_matmul_on
 from datarefinery.llm.models import default_model_path
 
 
 @pytest.fixture
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As if no model had been loaded in this process yet, with the switch unset; both are
+    """As if llama.cpp had not been asked yet in this process, with the switch unset; both are
     restored afterwards."""
     monkeypatch.setattr(llamacpp_load, "_tiled_on", None)
     monkeypatch.delenv(TILED_ENV, raising=False)
 
 
 @pytest.mark.usefixtures("fresh_process")
-def test_a_batch_invariant_first_load_turns_the_tiled_matmul_off() -> None:
-    assert settle_tiled_matmul(batch_invariant=True) is True
-    assert os.environ[TILED_ENV] == "0"
-    # the process is settled: a later fast load cannot turn it back on
-    assert settle_tiled_matmul(batch_invariant=False) is True
+def test_the_tiled_matmul_is_on_unless_switched_off_and_read_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert tiled_matmul_on() is True
+    # llama.cpp reads the switch once per process: so does tiled_matmul_on
+    monkeypatch.setenv(TILED_ENV, "0")
+    assert tiled_matmul_on() is True
 
 
 @pytest.mark.usefixtures("fresh_process")
-def test_a_fast_first_load_leaves_the_switch_and_a_later_invariant_load_says_so(
-    caplog: pytest.LogCaptureFixture,
+def test_the_switch_set_off_before_the_first_question_is_seen(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert settle_tiled_matmul(batch_invariant=False) is False
-    assert TILED_ENV not in os.environ
-    with caplog.at_level(logging.WARNING, logger=llamacpp_load.__name__):
-        assert settle_tiled_matmul(batch_invariant=True) is False
-    assert "tiled K-quant matmul stays on" in caplog.text
+    monkeypatch.setenv(TILED_ENV, "0")
+    assert tiled_matmul_on() is False
 
 
 @pytest.mark.parametrize(
@@ -78,7 +76,11 @@ STRONG = Path(
 def review(i: int) -> Request:
     label = ("positive", "negative")[i % 2]
     return Request(
-        messages=(Message("user", f"Write a {label} movie review of about 80 words, film {i}."),),
+        messages=(
+            Message(
+                "user", f"Write a {label} movie review of about 80 words about film number {i}."
+            ),
+        ),
         params=SamplingParams(temperature=0.0, max_tokens=96),
         seed=i,
     )
@@ -94,6 +96,7 @@ def decode(requests: list[Request], parallel: int, *, speculative: bool = False)
         prefix_reuse=speculative,
     )
     try:
+        assert decoder.tiled  # prompts through the tiled matmul, generated tokens not
         return [f.result(timeout=1800).text for f in [decoder.submit(r).future for r in requests]]
     finally:
         decoder.close()
@@ -107,7 +110,8 @@ def test_a_q4_k_model_replies_the_same_alone_and_in_a_batch() -> None:
     # with repacked weights 0 of 4 were equal (bench/batch_invariance.py)
     assert decode(requests[:4], 4) == alone[:4]
     # 3 slots for 4 requests: the last is admitted when a slot frees, and its prompt is evaluated
-    # beside the others' generated tokens (with the tiled matmul on, its reply differed)
+    # while the others generate (evaluated in the same micro-batches as their tokens, with the
+    # tiled matmul on, its reply differed: 2 of these 3 equal at 1 thread)
     assert decode([requests[4], requests[3], requests[0], requests[2]], 3) == [
         alone[4],
         alone[3],

@@ -21,3 +21,9 @@ def test_the_last_prompt_token_is_always_evaluated() -> None:
     # Its logits are where the new sequence's reply starts.
     assert best_source(SYSTEM, [("same", SYSTEM)]) == ("same", len(SYSTEM) - 1)
     assert common_length([1, 2, 3], [1, 2]) == 2
+
+
+def test_the_sources_last_prompt_token_is_never_copied() -> None:
+    # The tiled scheme evaluates a prompt's last token like a generated one (another kernel), so a
+    # prompt that continues past a shorter source's whole prompt copies all but that token.
+    assert best_source([*SYSTEM, 5, 6], [("shorter", SYSTEM)]) == ("shorter", len(SYSTEM) - 1)

@@ -86,9 +86,10 @@ class LlamaCppConfig(LLMSettings):
     )
     batch_invariant: bool = Field(
         default=True,
-        description="keep llama.cpp off kernels whose rounding depends on the batch, so that a "
-        "reply never depends on what else is in its batch (llamacpp); false lets it repack "
-        "Q4_0 / Q4_K / IQ4_NL weights and use its tiled K-quant matmul, faster for those types",
+        description="keep llama.cpp's kernels whose rounding depends on the batch from changing "
+        "a reply, so that a reply never depends on what else is in its batch (llamacpp); false "
+        "lets it repack Q4_0 / Q4_K / IQ4_NL weights and batch K-quant rows freely, faster for "
+        "those types",
     )
 
 

@@ -57,10 +57,11 @@ class LlamaCppBackend(Backend):
     ``draft_tokens`` the most tokens a sequence drafts from its prompt per step (0: no drafts);
     ``prefix_reuse`` copies a prompt prefix shared with a sequence already decoding instead of
     evaluating it again. Neither changes a reply, only how fast it comes. ``batch_invariant``
-    keeps llama.cpp off its batch-size-dependent kernels (repacked weights, the tiled K-quant
-    matmul: ``llamacpp_load``), so that a reply depends only on its request and seed; ``False``
-    is faster for the weight types those kernels serve, but a reply can then change with what else
-    is in its batch.
+    keeps llama.cpp's batch-size-dependent kernels from changing a reply (weights not repacked;
+    for K-quant weights, prompt rows only through the tiled matmul and generated rows never:
+    ``llamacpp_load``, ``llamacpp_rows``), so that a reply depends only on its request and seed;
+    ``False`` is faster for the weight types those kernels serve, but a reply can then change
+    with what else is in its batch.
     """
 
     kind = "llamacpp"

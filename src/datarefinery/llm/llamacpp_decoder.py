@@ -5,10 +5,13 @@ cells (``kv_unified=False``). Requests wait in a queue; each step the worker adm
 into free slots, builds one batch holding the next token of every generating sequence plus as much
 prompt of newly admitted ones as fits, decodes it, and samples one token per sequence with that
 sequence's own sampler chain and seed (``llamacpp_sampling``, which also explains how grammars
-are applied). Two things save work without changing any reply: a prompt prefix shared with a
-sequence already in the decoder is copied, not evaluated again (``llamacpp_prefix``), and a
-generating sequence may feed a draft of its next tokens, looked up in its own prompt, to be checked
-in the same batch (``llamacpp_draft``). A reply depends only on its request and seed.
+are applied). For a model with K-quant weights the step is cut into several calls instead, prompt
+chunks apart from generated tokens, so that each token goes through the same llama.cpp kernel in
+every batch (the tiled scheme, ``llamacpp_rows``; ``llamacpp_feed`` fills the batches). Two
+things save work without changing any reply: a prompt prefix shared with a sequence already in the
+decoder is copied, not evaluated again (``llamacpp_prefix``), and a generating sequence may feed a
+draft of its next tokens, looked up in its own prompt, to be checked in the same batch
+(``llamacpp_draft``). A reply depends only on its request and seed.
 """
 
 from __future__ import annotations
@@ -18,41 +21,26 @@ import queue
 import threading
 import time
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
 
 from datarefinery.errors import FatalBackendError, RequestRejectedError
 from datarefinery.llm.base import FinishReason, Request, Usage
+from datarefinery.llm.gguf_types import tensor_types
 from datarefinery.llm.llamacpp_draft import DraftLength, PromptLookup, verify
+from datarefinery.llm.llamacpp_feed import BatchFeeder, Slot
 from datarefinery.llm.llamacpp_jobs import Generation, Job
-from datarefinery.llm.llamacpp_load import load_llama
+from datarefinery.llm.llamacpp_load import load_llama, tiled_matmul_on
 from datarefinery.llm.llamacpp_prefix import SharedPrefixes
 from datarefinery.llm.llamacpp_prompt import chat_formatter, prompt_tokens
-from datarefinery.llm.llamacpp_rows import MAX_ROWS_PER_SEQUENCE, prompt_chunk, wants_filler
+from datarefinery.llm.llamacpp_rows import (
+    TILED_TYPES,
+    tiled_draft_cap,
+    tiled_generation_calls,
+    tiled_prompt_calls,
+)
 from datarefinery.llm.llamacpp_sampling import GrammarSamplers, TokenSampler, sampler_chain
-
-
-@dataclass
-class _Slot:
-    seq_id: int
-    job: Job
-    prompt: list[int]
-    max_new: int
-    chain: Any
-    grammar: Any | None
-    stop: tuple[str, ...]
-    lookup: PromptLookup | None
-    draft_length: DraftLength
-    share: tuple[_Slot, int] | None = None  # (source, length) of a prefix to copy, not yet done
-    prefilled: int = 0
-    generated: list[int] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)  # batch rows whose logits are this sequence's
-    draft: list[int] = field(default_factory=list)  # drafted tokens fed after the pending one
-    fed: int = 0  # tokens fed this step after the prompt: pending, draft, filler
-    pending: int | None = None  # sampled token still to be fed to the model
-    closed: bool = False
 
 
 class BatchedDecoder:
@@ -76,8 +64,12 @@ class BatchedDecoder:
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel)
         # The Llama object gives us the loaded model, the tokenizer and the GGUF chat template;
-        # batch-invariant, it keeps llama.cpp off kernels whose rounding depends on the batch.
+        # batch-invariant, its weights are not repacked (llamacpp_load).
         self.llama = load_llama(model_path, n_threads, batch_invariant=batch_invariant)
+        # K-quant weights in a process whose llama.cpp takes its tiled matmul: the tiled scheme.
+        self.tiled = (
+            batch_invariant and tiled_matmul_on() and bool(tensor_types(model_path) & TILED_TYPES)
+        )
         self.vocab = llama_cpp.llama_model_get_vocab(self.llama._model.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(self.vocab))
         self.formatter, self.chat_template = chat_formatter(self.llama)
@@ -103,8 +95,7 @@ class BatchedDecoder:
             )
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self._prefixes = SharedPrefixes(self.memory)
-        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        self._filled = 0  # tokens put in the batch this step
+        self._feed = BatchFeeder(self.n_batch, self.n_ctx_seq, n_threads)
         self._sampler = TokenSampler(self.ctx, self.n_vocab)
         self._grammars = GrammarSamplers(self.vocab)
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -142,13 +133,13 @@ class BatchedDecoder:
         self._queue.put(None)
         self._thread.join()
         self._grammars.close()
-        llama_cpp.llama_batch_free(self.batch)
+        self._feed.close()
         llama_cpp.llama_free(self.ctx)
         self.llama.close()
 
     # ---------------------------------------------------------------------------- preparation
 
-    def _start(self, job: Job, seq_id: int, active: dict[int, _Slot]) -> _Slot | None:
+    def _start(self, job: Job, seq_id: int, active: dict[int, Slot]) -> Slot | None:
         request = job.request
         try:
             prompt, stop = prompt_tokens(self.llama, self.formatter, request)
@@ -176,7 +167,7 @@ class BatchedDecoder:
                 share = found
         else:
             llama_cpp.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
-        return _Slot(
+        return Slot(
             seq_id=seq_id,
             job=job,
             prompt=prompt,
@@ -193,7 +184,7 @@ class BatchedDecoder:
     # ------------------------------------------------------------------------------- the loop
 
     def _run(self) -> None:
-        slots: dict[int, _Slot] = {}
+        slots: dict[int, Slot] = {}
         free = list(range(self.parallel - 1, -1, -1))
         closing = False
         while True:
@@ -237,77 +228,77 @@ class BatchedDecoder:
             # Lowest ids first: llama.cpp puts only consecutive sequence ids in one micro-batch.
             free.sort(reverse=True)
 
-    def _step(self, slots: dict[int, _Slot]) -> None:
+    def _step(self, slots: dict[int, Slot]) -> None:
         if self.prefix_reuse:
             self._prefixes.copy_ready(slots.values())
             self.stats["prefix_copied"] = self._prefixes.copied
-        self._filled = 0
         # By sequence id: llama.cpp splits a batch into micro-batches of consecutive ids.
         ordered = sorted(slots.values(), key=lambda slot: slot.seq_id)
         for slot in ordered:
             slot.rows, slot.draft, slot.fed = [], [], 0
+        if self.tiled:
+            self._step_tiled(ordered)
+            return
+        generating = [slot for slot in ordered if slot.pending is not None]
         # Generating sequences first (token and draft), then prompt chunks in the room left.
-        self._feed_generating([slot for slot in ordered if slot.pending is not None])
-        self._feed_prompts(ordered)
-        self.batch.n_tokens = self._filled
-        status = llama_cpp.llama_decode(self.ctx, self.batch)
-        if status != 0:
-            raise FatalBackendError(f"llama_decode failed with status {status}")
-        for slot in ordered:
-            if slot.rows:
-                self._advance(slot)
-
-    def _add(self, token: int, pos: int, seq_id: int, logits: bool) -> None:
-        batch, n = self.batch, self._filled
-        batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = token, pos, 1, logits
-        batch.seq_id[n][0] = seq_id
-        self._filled += 1
-
-    def _feed_generating(self, generating: list[_Slot]) -> None:
-        # Drafts take at most half the batch, so prompts of newcomers still advance.
-        spare = self.n_batch // 2 - len(generating)
-        for slot in generating:
-            room = min(slot.max_new - len(slot.generated), MAX_ROWS_PER_SEQUENCE) - 1
-            limit = min(slot.draft_length.next(), max(spare, 0), room)
-            slot.draft = slot.lookup.propose(slot.generated, limit) if slot.lookup else []
-            spare -= len(slot.draft)
-        # llama.cpp puts the same number of tokens of each sequence in a micro-batch: drafts of
-        # unequal length would split the batch into several passes over the weights (measured:
-        # drafts then cost more than they saved), so shorter ones are padded with throwaway
-        # tokens (no logits) to the longest.
-        width = max((len(slot.draft) for slot in generating), default=0)
+        feed = self._feed
+        feed.start()
+        spare = self.n_batch // 2 - len(generating)  # drafts take at most half the batch
+        width = feed.propose_drafts(generating, spare, spare)
         if len(generating) * (width + 1) > self.n_batch // 2:
             width = 0  # no room to pad: several passes it is
         for slot in generating:
-            assert slot.pending is not None
-            token, pos = slot.pending, len(slot.prompt) + len(slot.generated) - 1
-            for offset, fed in enumerate([token, *slot.draft]):
-                slot.rows.append(self._filled)
-                self._add(fed, pos + offset, slot.seq_id, True)
-            pad = max(width - len(slot.draft), wants_filler(len(slot.rows), pos, self.n_threads))
-            pad = min(pad, self.n_ctx_seq - pos - len(slot.rows))  # within the sequence's cells
-            for offset in range(len(slot.rows), len(slot.rows) + pad):
-                self._add(token, pos + offset, slot.seq_id, False)
-            slot.fed = len(slot.rows) + pad
-            slot.pending = None
+            feed.generated(slot, width, filler=True)
+        feed.prompts(ordered)
+        self._decode(ordered)
 
-    def _feed_prompts(self, ordered: list[_Slot]) -> None:
-        for slot in ordered:
-            room = self.n_batch - self._filled - 1  # one place kept for a filler token
-            if slot.share is not None or slot.prefilled >= len(slot.prompt) or room < 1:
-                continue
-            start, last = slot.prefilled, len(slot.prompt) - 1
-            take = prompt_chunk(len(slot.prompt) - start, room, start, self.n_threads)
-            for pos in range(start, start + take):
-                if pos == last:
-                    slot.rows, slot.fed = [self._filled], 1
-                self._add(slot.prompt[pos], pos, slot.seq_id, pos == last)
-            slot.prefilled += take
-            if slot.rows and wants_filler(take, start, self.n_threads):
-                self._add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
-                slot.fed += 1
+    def _step_tiled(self, ordered: list[Slot]) -> None:
+        """The tiled scheme (``llamacpp_rows``): prompt chunks in calls of their own, all but the
+        prompt's last token; that one is fed like a generated token, so that its logits come from
+        the same kernel in every batch (and a request whose prompt is all copied but that token,
+        the same prompt sampled again, costs no call of its own). Then the generated tokens, in
+        calls whose micro-batches stay under ``TILED_MIN_ROWS`` rows.
+        """
+        feed = self._feed
+        prompting = {
+            slot.seq_id: slot
+            for slot in ordered
+            if slot.share is None and slot.pending is None and not slot.generated
+        }
+        left = [
+            (seq_id, len(slot.prompt) - 1 - slot.prefilled) for seq_id, slot in prompting.items()
+        ]
+        for chunks in tiled_prompt_calls([(seq_id, n) for seq_id, n in left if n > 0]):
+            feed.start()
+            feed.tiled_prompts([(prompting[seq_id], take) for seq_id, take in chunks])
+            self._decode([])
+            for seq_id, _ in chunks:  # the fillers that made up a short chunk
+                slot = prompting[seq_id]
+                llama_cpp.llama_memory_seq_rm(self.memory, seq_id, slot.prefilled, -1)
+        for slot in prompting.values():
+            if slot.prefilled >= len(slot.prompt) - 1:
+                slot.pending, slot.prefilled = slot.prompt[-1], len(slot.prompt)
+        generating = [slot for slot in ordered if slot.pending is not None]
+        ids = [slot.seq_id for slot in generating]
+        cap = tiled_draft_cap(ids)
+        width = feed.propose_drafts(generating, cap, cap * len(generating))
+        by_id = {slot.seq_id: slot for slot in generating}
+        for call in tiled_generation_calls(ids, width):
+            feed.start()
+            for micro_batch in call:
+                for seq_id in micro_batch:
+                    feed.generated(by_id[seq_id], width, filler=len(micro_batch) == 1)
+            self._decode([by_id[seq_id] for micro_batch in call for seq_id in micro_batch])
 
-    def _advance(self, slot: _Slot) -> None:
+    def _decode(self, fed: list[Slot]) -> None:
+        status = llama_cpp.llama_decode(self.ctx, self._feed.finish())
+        if status != 0:
+            raise FatalBackendError(f"llama_decode failed with status {status}")
+        for slot in fed:
+            if slot.rows:
+                self._advance(slot)
+
+    def _advance(self, slot: Slot) -> None:
         def draw(i: int) -> int | None:
             token = self._sampler.sample(slot.rows[i], slot.chain, slot.grammar)
             return None if self._emit(slot, token) else token
@@ -325,7 +316,7 @@ class BatchedDecoder:
             llama_cpp.llama_memory_seq_rm(self.memory, slot.seq_id, pending_pos, -1)
         slot.pending = slot.generated[-1]
 
-    def _emit(self, slot: _Slot, token: int) -> bool:
+    def _emit(self, slot: Slot, token: int) -> bool:
         """Record one sampled token; ``True`` when it ended the sequence."""
         if llama_cpp.llama_vocab_is_eog(self.vocab, token):
             self._finish(slot, reason="stop")
@@ -345,7 +336,7 @@ class BatchedDecoder:
         return self.llama.detokenize(tokens).decode("utf-8", errors="replace")
 
     def _finish(
-        self, slot: _Slot, *, reason: FinishReason = "stop", error: BaseException | None = None
+        self, slot: Slot, *, reason: FinishReason = "stop", error: BaseException | None = None
     ) -> None:
         if slot.closed:
             return

@@ -3,7 +3,8 @@
 llama.cpp's CPU backend has matrix kernels whose rounding depends on how many tokens share a
 micro-batch, so a sequence's logits depended on what else was in its ``llama_decode`` call. Resume
 and the response cache rely on a reply depending only on its request and seed, so with
-``batch_invariant`` (the default) both are avoided:
+``batch_invariant`` (the default) the first is avoided and the second kept to what it does alike
+in every batch:
 
 - Repacked weights. On AVX2 llama.cpp repacks Q4_0, Q4_K, IQ4_NL, ... into interleaved "extra
   buffer types" whose kernel sends a micro-batch's tokens through a gemm four at a time and the
@@ -16,11 +17,11 @@ and the response cache rely on a reply depending only on its request and seed, s
   of 8 rows or more; fewer go through the row-by-row dot products. With repacking off, a prompt
   evaluated in chunks of 1 + 45 tokens gave last-token logits up to 0.46 from one chunk of 46
   (any split with a chunk under 8 rows differed, 8 + 38 through 38 + 8 did not), which is how a
-  request admitted while others generate got another reply than alone. llama.cpp reads its switch,
-  the environment variable ``GGML_CPU_TILED_MM``, once per process at its first matrix product, so
-  it is set to 0 before the first model of the process is loaded; a process whose first model was
-  loaded with ``batch_invariant=False`` keeps the tiled kernel, and a later batch-invariant load
-  says so in the log.
+  request admitted while others generate got another reply than alone. This kernel is not avoided
+  (it evaluates prompts much faster): the decoder arranges its micro-batches so that every prompt
+  token goes through it and every generated token through the dot products (``llamacpp_rows``).
+  llama.cpp reads its switch, the environment variable ``GGML_CPU_TILED_MM``, once per process;
+  ``tiled_matmul_on`` tells the decoder what it reads.
 
 SmolLM2's Q4_1 weights go through neither kernel, which is why the default model's tests did not
 show this.
@@ -28,7 +29,6 @@ show this.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -39,11 +39,9 @@ from typing import Any
 import llama_cpp.llama_cpp as capi
 from llama_cpp import Llama
 
-log = logging.getLogger(__name__)
-
 TILED_ENV = "GGML_CPU_TILED_MM"
 _LOCK = threading.Lock()
-# Whether this process's llama.cpp takes the tiled K-quant matmul; None until our first load.
+# Whether this process's llama.cpp takes the tiled K-quant matmul; None until first asked.
 _tiled_on: bool | None = None
 
 
@@ -72,35 +70,22 @@ def _enabled(value: str | None) -> bool:
     return match is not None and int(match.group(1)) != 0
 
 
-def settle_tiled_matmul(batch_invariant: bool) -> bool:
-    """Fix this process's tiled K-quant matmul before its first matrix product: off for a
-    batch-invariant load, else as the environment says. Returns whether the process's K-quant
-    products are batch-invariant (a log warning says when a batch-invariant load cannot have it).
+def tiled_matmul_on() -> bool:
+    """Whether this process's llama.cpp takes the tiled K-quant matmul (as the environment said
+    when first asked: llama.cpp reads its switch once, at the process's first matrix product).
     """
     global _tiled_on
     with _LOCK:
         if _tiled_on is None:
-            if batch_invariant:
-                os.environ[TILED_ENV] = "0"
             _tiled_on = _enabled(os.environ.get(TILED_ENV))
-        tiled_on = _tiled_on
-    if batch_invariant and tiled_on:
-        log.warning(
-            "llama.cpp's tiled K-quant matmul stays on in this process (the first model was "
-            "loaded with llm.batch_invariant: false or %s set): replies of a Q2_K-Q6_K model may "
-            "depend on what else is in their batch; run batch-invariant models in a process of "
-            "their own",
-            TILED_ENV,
-        )
-    return not tiled_on
+        return _tiled_on
 
 
 def load_llama(model_path: str, n_threads: int, *, batch_invariant: bool = True) -> Llama:
     """The model with a tiny context of its own (the decoder decodes in its own context);
-    ``batch_invariant=False`` keeps llama.cpp's repacked weights and tiled matmul (faster
-    kernels, batch-dependent rounding).
+    ``batch_invariant=False`` keeps llama.cpp's repacked weights (faster kernels,
+    batch-dependent rounding).
     """
-    settle_tiled_matmul(batch_invariant)
     options: dict[str, Any] = {
         "model_path": model_path,
         "n_ctx": 64,

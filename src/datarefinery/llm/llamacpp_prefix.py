@@ -37,11 +37,13 @@ def best_source(
 ) -> tuple[S, int] | None:
     """The candidate (a sequence and its prompt) sharing the longest prefix with ``prompt``, and
     that length; ``None`` when none shares ``MIN_SHARED_TOKENS``. The last prompt token is never
-    shared: its logits are what the new sequence starts from.
+    shared: its logits are what the new sequence starts from. Nor is the candidate's last prompt
+    token: the tiled scheme (``llamacpp_rows``) evaluates it through another kernel than the
+    tokens before it, so its entry is not the one a prompt continuing past it would have.
     """
     best: tuple[S, int] | None = None
     for candidate, other in candidates:
-        length = min(common_length(prompt, other), len(prompt) - 1)
+        length = min(common_length(prompt, other), len(prompt) - 1, len(other) - 1)
         if length >= MIN_SHARED_TOKENS and (best is None or length > best[1]):
             best = (candidate, length)
     return best

@@ -17,6 +17,11 @@ from __future__ import annotations
 MAX_ROWS_PER_SEQUENCE = 48
 # Cells are padded to 256: below this position (with room for a draft) a sequence stays under 512.
 FILLER_FROM = 200
+# llama.cpp's tiled K-quant matmul takes micro-batches of this many rows or more
+# (``ggml_tiled_min_batch`` in ggml-cpu's tiled.cpp) ...
+TILED_MIN_ROWS = 8
+# ... of weights of these ggml types (``ggml_tiled_supported``): Q2_K-Q6_K and the IQ types.
+TILED_TYPES = frozenset({10, 11, 12, 13, 14, 16, 17, 18, 19, 21, 22, 23, 29})
 
 
 def prompt_chunk(remaining: int, room: int, start: int, threads: int) -> int:
@@ -36,3 +41,71 @@ def prompt_chunk(remaining: int, room: int, start: int, threads: int) -> int:
 def wants_filler(rows: int, position: int, threads: int) -> bool:
     """Whether a sequence feeding ``rows`` tokens, the last at ``position``, needs a filler."""
     return rows == 1 and threads > 1 and position >= FILLER_FROM
+
+
+def tiled_prompt_chunk(remaining: int) -> int:
+    """Tiled scheme: how many of a sequence's ``remaining`` prompt tokens its next call evaluates.
+    Never more than ``MAX_ROWS_PER_SEQUENCE``, and never leaving fewer than ``TILED_MIN_ROWS``
+    behind, so only a prompt (or the part after a copied prefix) that is short to begin with makes
+    a short chunk, which the decoder pads with fillers.
+    """
+    if remaining <= MAX_ROWS_PER_SEQUENCE:
+        return remaining
+    return min(MAX_ROWS_PER_SEQUENCE, remaining - TILED_MIN_ROWS)
+
+
+def consecutive_runs(seq_ids: list[int]) -> list[list[int]]:
+    """Ascending ids cut where they are not consecutive: llama.cpp's micro-batches of one call."""
+    runs: list[list[int]] = []
+    for seq_id in seq_ids:
+        if runs and seq_id == runs[-1][-1] + 1:
+            runs[-1].append(seq_id)
+        else:
+            runs.append([seq_id])
+    return runs
+
+
+def tiled_draft_cap(seq_ids: list[int]) -> int:
+    """Tiled scheme: the longest draft that keeps the micro-batches of generating sequences
+    ``seq_ids`` (ascending) under ``TILED_MIN_ROWS`` rows, each sequence feeding its token and a
+    draft padded to the longest.
+    """
+    longest = max((len(run) for run in consecutive_runs(seq_ids)), default=1)
+    return max(0, (TILED_MIN_ROWS - 1) // longest - 1)
+
+
+def tiled_generation_calls(seq_ids: list[int], width: int) -> list[list[list[int]]]:
+    """Tiled scheme: the calls that feed generating sequences ``seq_ids`` (ascending), each feeding
+    ``1 + width`` tokens, as lists of micro-batches, each under ``TILED_MIN_ROWS`` rows. A run of
+    consecutive ids too long for one micro-batch is cut into pieces that go to different calls
+    (in one call, llama.cpp would join them again).
+    """
+    per_piece = max(1, (TILED_MIN_ROWS - 1) // (width + 1))
+    calls: list[list[list[int]]] = []
+    for run in consecutive_runs(seq_ids):
+        for k, start in enumerate(range(0, len(run), per_piece)):
+            if k == len(calls):
+                calls.append([])
+            calls[k].append(run[start : start + per_piece])
+    return calls
+
+
+def tiled_prompt_calls(remaining: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """Tiled scheme: the calls that evaluate prompt chunks of the sequences ``remaining`` (their id
+    and prompt tokens left, ids ascending), as ``(id, tokens)`` lists. Consecutive ids share a call,
+    the same number of tokens each (one micro-batch, one pass over the weights), when that makes at
+    least ``TILED_MIN_ROWS`` rows; up to ``TILED_MIN_ROWS - 1`` of them, so that the rows whose
+    logits are wanted (each prompt's last token) stay on the dot products. Every other sequence
+    gets a call of its own, of ``tiled_prompt_chunk`` tokens, which the decoder pads when short.
+    """
+    left = dict(remaining)
+    calls: list[list[tuple[int, int]]] = []
+    for run in consecutive_runs([seq_id for seq_id, _ in remaining]):
+        for start in range(0, len(run), TILED_MIN_ROWS - 1):
+            piece = run[start : start + TILED_MIN_ROWS - 1]
+            take = min(tiled_prompt_chunk(left[seq_id]) for seq_id in piece)
+            if len(piece) > 1 and len(piece) * take >= TILED_MIN_ROWS:
+                calls.append([(seq_id, take) for seq_id in piece])
+            else:
+                calls.extend([(seq_id, tiled_prompt_chunk(left[seq_id]))] for seq_id in piece)
+    return calls
