@@ -3,8 +3,10 @@
 Greedy free-text replies (96 tokens) to four requests: each decoded alone (1 slot), then all four
 together (4 slots), then three of them in another order beside a newcomer (4 slots, and 3 slots,
 where the fourth is admitted when a slot frees, its prompt evaluated beside the others' tokens),
-with llama.cpp's batch-dependent kernels (repacked weights, tiled K-quant matmul) on
-(``--fast-kernels``, ``batch_invariant: false``) or off (the default). Prints how many
+with llama.cpp's repacked weights and the decoder's plain batching (``--fast-kernels``,
+``batch_invariant: false``) or, the default, without repacking and, for a K-quant model, with the
+tiled scheme (``llamacpp_rows``: prompt rows only through the tiled K-quant matmul, generated rows
+only through the dot products). Prints how many
 replies equal the replies decoded alone, and where the first differing ones part. A correctness
 check, not a speed figure (the seconds printed are one pass on a shared machine).
 

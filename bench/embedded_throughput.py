@@ -15,13 +15,16 @@ Sides: ``bare`` is the loop a user would write, one ``create_chat_completion`` a
 flash attention and 48-token prompt batches so its arithmetic is the batched decoder's (see
 ``llamacpp_rows``) and greedy replies must match -- for weights llama.cpp neither repacks nor sends
 through its tiled K-quant matmul (SmolLM2's Q4_1); with a K-quant model the bare loop keeps
-llama.cpp's defaults and the decoder does not (``llamacpp_load``), so compare replies with ``pN``'s
+llama.cpp's defaults (repacked weights; any micro-batch of 8 rows or more through the tiled matmul)
+and the decoder does not (``llamacpp_load``, ``llamacpp_rows``), so compare replies with ``pN``'s
 there; ``pN`` go through everything a run uses (response cache, budget, structured-output
 validation) with N sequences per llama.cpp batch and drafts and prefix copies off; ``pNs`` the
 same with prompt-lookup drafts and shared-prefix copies on (the defaults); a trailing ``r``
-(``pNsr``) keeps llama.cpp's repacked weights and tiled K-quant matmul (``batch_invariant:
-false``). Replies of every side are compared with the bare loop's and with ``pN``'s. ``bare`` must
-be the first of ``--sides``.
+(``pNsr``) keeps llama.cpp's repacked weights and batches without the tiled scheme
+(``batch_invariant: false``); a trailing ``u`` (``pNsu``) runs the side in a process with
+llama.cpp's tiled K-quant matmul switched off (``GGML_CPU_TILED_MM=0``: every product through the
+dot products, the default before the tiled scheme). Replies of every side are compared with the
+bare loop's and with ``pN``'s. ``bare`` must be the first of ``--sides``.
 
     .venv/bin/python bench/embedded_throughput.py [--requests 16] [--rounds 5] [--model PATH]
         [--parallel 4] [--modes rewrite,free_text,json_schema] [--data ../shared/data]
@@ -51,6 +54,7 @@ from datarefinery.llm.base import Message, Request, SamplingParams
 from datarefinery.llm.cache import ResponseCache
 from datarefinery.llm.engine import Engine
 from datarefinery.llm.llamacpp import LlamaCppBackend, default_threads
+from datarefinery.llm.llamacpp_load import TILED_ENV
 from datarefinery.llm.models import resolve_model_path
 from datarefinery.prompts.render import load_template
 from ratios import MIN_ROUNDS, describe, ratio_of_medians
@@ -130,10 +134,9 @@ def bare_loop(
     return tokens, texts
 
 
-def through_engine(
-    engine: Engine, chats: list[Chat], reply: type[BaseModel] | None
-) -> tuple[int, list[str]]:
-    requests = [
+def requests_for(chats: list[Chat], reply: type[BaseModel] | None) -> list[Request]:
+    """The workload's chats as the engine's greedy requests."""
+    return [
         Request(
             messages=tuple(Message(m["role"], m["content"]) for m in messages),  # type: ignore[arg-type]
             params=SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS),
@@ -142,6 +145,12 @@ def through_engine(
         )
         for messages in chats
     ]
+
+
+def through_engine(
+    engine: Engine, chats: list[Chat], reply: type[BaseModel] | None
+) -> tuple[int, list[str]]:
+    requests = requests_for(chats, reply)
 
     async def go() -> tuple[int, list[str]]:
         if reply is not None:  # validated as a run validates, re-asked when invalid
@@ -177,9 +186,10 @@ def measure(side: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         tokens, texts = bare_loop(llama, chats, reply)
     else:
-        fast_kernels = side.endswith("r")
-        speculative = side.removesuffix("r").endswith("s")
-        parallel = int(side.removeprefix("p").removesuffix("r").removesuffix("s"))
+        base = side.removesuffix("u")  # the tiled matmul is switched off by run_rounds
+        fast_kernels = base.endswith("r")
+        speculative = base.removesuffix("r").endswith("s")
+        parallel = int(base.removeprefix("p").removesuffix("r").removesuffix("s"))
         backend = LlamaCppBackend(
             str(path),
             n_ctx=2048,
@@ -233,7 +243,10 @@ def run_rounds(mode: str, sides: list[str], args: argparse.Namespace) -> dict[st
                 "--data",
                 str(args.data),
             ]
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            env = dict(os.environ)
+            if side.endswith("u"):
+                env[TILED_ENV] = "0"
+            out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
             measured = json.loads(out.stdout.strip().splitlines()[-1])
             tokens, seconds = measured["tokens"], measured["seconds"]
             rates[side].append(tokens / seconds)
@@ -274,7 +287,8 @@ def main() -> None:
         "--sides",
         default="bare,p{n},p{n}s",
         help="comma-separated; {n} is --parallel; a trailing r (p{n}sr) keeps llama.cpp's "
-        "repacked weights and tiled matmul (batch_invariant false)",
+        "repacked weights, no tiled scheme (batch_invariant false); a trailing u (p{n}su) runs "
+        "with the tiled matmul off (GGML_CPU_TILED_MM=0)",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--one", nargs=2, metavar=("SIDE", "MODE"), help=argparse.SUPPRESS)
