@@ -19,7 +19,8 @@ in every batch:
   (any split with a chunk under 8 rows differed, 8 + 38 through 38 + 8 did not), which is how a
   request admitted while others generate got another reply than alone. This kernel is not avoided
   (it evaluates prompts much faster): the decoder arranges its micro-batches so that every prompt
-  token goes through it and every generated token through the dot products (``llamacpp_rows``).
+  token but the last goes through it, and every generated token and each prompt's last through
+  the dot products (``llamacpp_rows``).
   llama.cpp reads its switch, the environment variable ``GGML_CPU_TILED_MM``, once per process;
   ``tiled_matmul_on`` tells the decoder what it reads.
 

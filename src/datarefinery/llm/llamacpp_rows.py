@@ -10,6 +10,17 @@ chunk of 79 tokens and in chunks of 40 and 39 gave last-token logits up to 1.0 a
 over 535 cells on 2 threads and the same token beside another sequence's, 0.77 apart. So: at most
 ``MAX_ROWS_PER_SEQUENCE`` tokens of a sequence per batch, and a sequence that would feed a single
 token past ``FILLER_FROM`` feeds one more, thrown away, to stay off the split kernel.
+
+The matrix products have the same trouble with K-quant weights (Q2_K-Q6_K, IQ types): llama.cpp
+takes its tiled matmul for a micro-batch of ``TILED_MIN_ROWS`` rows or more and row-by-row dot
+products below (``llamacpp_load``). Each kernel alone gives a row the same numbers whatever else is
+in its micro-batch, so for such a model the decoder keeps every token on one kernel whatever the
+batch (the "tiled scheme"). Prompt tokens but the last are decoded in calls of their own, one
+micro-batch of at least ``TILED_MIN_ROWS`` rows each (fillers make up a shorter one). Generated and
+drafted tokens go in calls whose micro-batches stay under it, and so does each prompt's last
+token, whose logits start the reply (fed like a generated token, it also spares a request that
+repeats another's prompt a call of its own). llama.cpp makes one micro-batch of each run of
+consecutive sequence ids (one KV stream per sequence), so the limits are on each run.
 """
 
 from __future__ import annotations
@@ -94,9 +105,10 @@ def tiled_prompt_calls(remaining: list[tuple[int, int]]) -> list[list[tuple[int,
     """Tiled scheme: the calls that evaluate prompt chunks of the sequences ``remaining`` (their id
     and prompt tokens left, ids ascending), as ``(id, tokens)`` lists. Consecutive ids share a call,
     the same number of tokens each (one micro-batch, one pass over the weights), when that makes at
-    least ``TILED_MIN_ROWS`` rows; up to ``TILED_MIN_ROWS - 1`` of them, so that the rows whose
-    logits are wanted (each prompt's last token) stay on the dot products. Every other sequence
-    gets a call of its own, of ``tiled_prompt_chunk`` tokens, which the decoder pads when short.
+    least ``TILED_MIN_ROWS`` rows; up to ``TILED_MIN_ROWS - 1`` of them (7 x 48 rows fit the
+    decoder's batch of 512). Every other sequence gets a call of its own, of ``tiled_prompt_chunk``
+    tokens, which the decoder pads when short. ``remaining`` counts every prompt token but the last,
+    which the decoder feeds with the generated tokens.
     """
     left = dict(remaining)
     calls: list[list[tuple[int, int]]] = []
