@@ -49,7 +49,7 @@ def test_a_short_last_prompt_chunk_is_padded_to_the_tiled_floor(feed: BatchFeede
     # 4 tokens left after a copied prefix: 3 for the prompt call, the last fed like a generated one
     short = slot(2, 20, prefilled=16)
     feed.start()
-    feed.tiled_prompts([(short, 3)])
+    assert feed.tiled_prompts([(short, 3)]) is short
     fed = rows(feed)
     assert len(fed) == TILED_MIN_ROWS
     assert [pos for _, pos, _, _ in fed] == list(range(16, 16 + TILED_MIN_ROWS))
@@ -61,7 +61,7 @@ def test_a_short_last_prompt_chunk_is_padded_to_the_tiled_floor(feed: BatchFeede
 def test_chunks_of_several_sequences_share_a_call_without_fillers(feed: BatchFeeder) -> None:
     a, b = slot(0, 30), slot(1, 50, prefilled=39)
     feed.start()
-    feed.tiled_prompts([(a, 10), (b, 10)])
+    assert feed.tiled_prompts([(a, 10), (b, 10)]) is None
     fed = rows(feed)
     assert [seq for seq, *_ in fed] == [0] * 10 + [1] * 10
     assert (a.prefilled, b.prefilled) == (10, 49)

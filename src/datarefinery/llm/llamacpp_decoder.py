@@ -265,16 +265,16 @@ class BatchedDecoder:
             for slot in ordered
             if slot.share is None and slot.pending is None and not slot.generated
         }
+        # Every prompt token but the last is evaluated here.
         left = [
             (seq_id, len(slot.prompt) - 1 - slot.prefilled) for seq_id, slot in prompting.items()
         ]
         for chunks in tiled_prompt_calls([(seq_id, n) for seq_id, n in left if n > 0]):
             feed.start()
-            feed.tiled_prompts([(prompting[seq_id], take) for seq_id, take in chunks])
+            padded = feed.tiled_prompts([(prompting[seq_id], take) for seq_id, take in chunks])
             self._decode([])
-            for seq_id, _ in chunks:  # the fillers that made up a short chunk
-                slot = prompting[seq_id]
-                llama_cpp.llama_memory_seq_rm(self.memory, seq_id, slot.prefilled, -1)
+            if padded is not None:  # the fillers that made up its short chunk
+                llama_cpp.llama_memory_seq_rm(self.memory, padded.seq_id, padded.prefilled, -1)
         for slot in prompting.values():
             if slot.prefilled >= len(slot.prompt) - 1:
                 slot.pending, slot.prefilled = slot.prompt[-1], len(slot.prompt)

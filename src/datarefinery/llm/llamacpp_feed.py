@@ -113,11 +113,12 @@ class BatchFeeder:
                 self.add(slot.prompt[-1], len(slot.prompt), slot.seq_id, False)
                 slot.fed += 1
 
-    def tiled_prompts(self, chunks: list[tuple[Slot, int]]) -> None:
+    def tiled_prompts(self, chunks: list[tuple[Slot, int]]) -> Slot | None:
         """The tiled scheme's prompt chunks for one call (``tiled_prompt_calls``), padded to
         ``TILED_MIN_ROWS`` rows with fillers after the chunk when short (only one sequence's last
-        chunk can be; the decoder removes the fillers after the call). Where the context has no
-        room for them the chunk stays short and goes through the dot products.
+        chunk can be). Returns the sequence given fillers, whose cells from its ``prefilled`` on
+        the decoder empties after the call. Where the context has no room for them the chunk stays
+        short and goes through the dot products.
         """
         for slot, take in chunks:
             self._prompt_chunk(slot, take)
@@ -125,6 +126,7 @@ class BatchFeeder:
         pad = min(TILED_MIN_ROWS - self.filled, self.n_ctx_seq - slot.prefilled)
         for offset in range(max(pad, 0)):
             self.add(slot.prompt[-1], slot.prefilled + offset, slot.seq_id, False)
+        return slot if pad > 0 else None
 
     def _prompt_chunk(self, slot: Slot, take: int) -> None:
         start, last = slot.prefilled, len(slot.prompt) - 1
